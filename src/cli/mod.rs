@@ -1,0 +1,262 @@
+//! The command line: clap derive structs. Doc comments are the `--help` text. No logic here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const HELP_TEMPLATE: &str = "\
+{about-with-newline}
+{usage-heading} {usage}
+
+Start a project:
+  init          Create lab.toml, the folders and .lab/ (idempotent)
+  pipeline      Run the whole default flow on the embedded default
+
+Data:
+  data          Snapshot, list, diff and check out dataset versions
+
+Runs and metrics:
+  run           Run an external command as a tracked run (-- CMD ARGS)
+  runs          List runs and show one (params, metrics, inputs, outputs)
+  metrics       Print one metric's full series of a run
+
+The log:
+  log           List events (filter by kind, time, run)
+  show          Print one event in full
+  verify        Check the hash chain and every blob the log references
+  reindex       Rebuild the views from the log
+
+Tools:
+  bench         Measure lab's speed against baselines in the same run
+  completions   Print shell completions (bash, zsh, fish)
+  help          Print this message or the help of a verb
+
+Options:
+{options}
+
+Run `lab VERB --help` for a verb's options and an example.
+Exit codes: 0 success; 1 failure (the message says what and where; `lab verify` found damage);
+2 bad command line.
+";
+
+/// lab — an offline-first, event-sourced ML lab: datasets, runs, models and deployments,
+/// every action recorded in a hash-chained log.
+#[derive(Debug, Parser)]
+#[command(name = "lab", version, help_template = HELP_TEMPLATE, max_term_width = 100)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text (listing verbs print one object per line).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Run as if lab was started in DIR.
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a lab project: lab.toml (every key documented), datasets/, configs/, reports/, .lab/
+    ///
+    /// Running it again changes nothing. Example:
+    ///
+    ///   lab init my-project && cd my-project
+    Init {
+        /// The directory to make a project of (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run the whole default flow on the embedded default: init if needed, snapshot the
+    /// default dataset, verify the log, print a summary
+    ///
+    /// Example:
+    ///
+    ///   cargo run --release -- pipeline
+    Pipeline(PipelineArgs),
+    #[command(subcommand)]
+    Data(DataCmd),
+    /// Run an external command (any language) as a tracked run
+    ///
+    /// The command sees LAB_RUN_ID and LAB_METRICS, a file it may append JSON lines to,
+    /// ingested into the log while it runs. lab exits with the command's exit code. Example:
+    ///
+    ///   lab run --name prep -- python prep.py   # prep.py: print('{"key":"loss","value":0.3,"step":7}', file=open(os.environ["LAB_METRICS"], "a"))
+    Run(RunArgs),
+    #[command(subcommand)]
+    Runs(RunsCmd),
+    /// Print the full series of one metric of a run, ordered by step
+    ///
+    /// Example:
+    ///
+    ///   lab metrics 3f2a train_loss --json
+    Metrics {
+        /// Run id, id prefix (≥ 4 characters) or run name.
+        run: String,
+        /// Metric key.
+        key: String,
+    },
+    /// List events of the log, newest first
+    ///
+    /// Examples:
+    ///
+    ///   lab log --kind dataset --limit 5
+    ///
+    ///   lab log --since 2h --json | jq .body
+    Log(LogArgs),
+    /// Print one event in full: envelope (time, actor, git state, hashes) and body
+    ///
+    /// Example:
+    ///
+    ///   lab show 12        (or a hash prefix: lab show 3fa9c2)
+    Show {
+        /// Sequence number (`12` or `#12`) or hash prefix (≥ 4 hex digits).
+        what: String,
+    },
+    /// Check the whole hash chain and re-hash every blob the log references
+    ///
+    /// Exits 1 and names the first bad event or blob when anything was altered. Example:
+    ///
+    ///   lab verify
+    Verify,
+    /// Drop every view (runs, metrics, datasets…) and rebuild it from the log
+    ///
+    /// Views are caches of the log; this is always safe. Example:
+    ///
+    ///   lab reindex
+    Reindex,
+    #[command(subcommand)]
+    Bench(BenchCmd),
+    /// Print a shell completion script
+    ///
+    /// Example:
+    ///
+    ///   lab completions bash > ~/.local/share/bash-completion/completions/lab
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Seed of the generated default dataset (default: lab.toml's project.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Dataset versions: snapshot, list, diff, check out
+#[derive(Debug, Subcommand)]
+pub enum DataCmd {
+    /// Snapshot a directory tree: every file's bytes into the blob store, a manifest, an event
+    ///
+    /// Files are hashed in parallel; unchanged files (same size, mtime, ctime, inode) are not
+    /// read again, and an unchanged tree records nothing. Example:
+    ///
+    ///   lab data snapshot datasets/timetables --name timetables
+    Snapshot {
+        /// The directory to snapshot.
+        path: PathBuf,
+        /// The dataset name (default: the directory's name). Versions count up per name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List snapshots (all, or the versions of one dataset)
+    ///
+    /// Example:
+    ///
+    ///   lab data ls timetables --json
+    Ls {
+        /// Only this dataset's versions.
+        name: Option<String>,
+    },
+    /// Show what changed between two snapshots: added, removed, modified files
+    ///
+    /// Snapshots are named NAME@N, NAME@latest, NAME (= latest) or a manifest hash prefix.
+    /// Example:
+    ///
+    ///   lab data diff timetables@1 timetables@latest
+    Diff { a: String, b: String },
+    /// Restore a snapshot's exact bytes into a new or empty directory
+    ///
+    /// Every file's hash is checked while it is written. Example:
+    ///
+    ///   lab data checkout timetables@2 /tmp/timetables-v2
+    Checkout { snapshot: String, dir: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run's name (default: the program's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The experiment (default: lab.toml's project.experiment).
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// A parameter to record, KEY=VALUE (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+/// Runs: list and show
+#[derive(Debug, Subcommand)]
+pub enum RunsCmd {
+    /// List runs, newest first (a run whose process died shows as killed)
+    ///
+    /// Example:
+    ///
+    ///   lab runs ls --experiment timetable-extraction
+    Ls {
+        /// Only runs of this experiment.
+        #[arg(long)]
+        experiment: Option<String>,
+    },
+    /// Show one run: params, latest metrics, inputs, outputs, status, duration, git state
+    ///
+    /// Example:
+    ///
+    ///   lab runs show 3f2a
+    Show {
+        /// Run id, id prefix (≥ 4 characters) or run name.
+        run: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only these kinds (comma-separated or repeated): dataset, run-started, metrics, …
+    #[arg(long, value_name = "KIND")]
+    pub kind: Vec<String>,
+    /// Only events since a time (2026-11-27T10:00:00Z), a date (2026-11-27) or an age (2h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events of this run (id or id prefix).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// At most N events (the newest).
+    #[arg(long, short = 'n')]
+    pub limit: Option<usize>,
+}
+
+/// Benchmarks that print ratios against a baseline measured in the same run
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Store speed: dataset snapshot vs sha256sum, unchanged re-snapshot, event appends,
+    /// metric points in and out
+    ///
+    /// Example (the issue's full size, ~506 MiB under /tmp):
+    ///
+    ///   cargo run --release -- bench store
+    Store {
+        /// Where to generate the data (default: a temp directory, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Scale the data set down by this factor (1 = 20,000 × 8 KiB + 7 × 50 MiB).
+        #[arg(long, default_value_t = 1)]
+        scale_down: u32,
+    },
+}

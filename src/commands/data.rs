@@ -1,0 +1,269 @@
+//! `lab data snapshot|ls|diff|checkout`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::dataset::{self, manifest, snapshot};
+use crate::event::{Event, Hash, ManifestEntry, human_bytes};
+use crate::lab::Lab;
+use crate::progress::Reporter;
+use crate::store::views::Query;
+use crate::store::{DatasetRow, StoreError};
+
+/// What `lab data snapshot` did.
+#[derive(Debug, Serialize)]
+pub struct SnapshotOut {
+    pub name: String,
+    pub version: u32,
+    pub unchanged: bool,
+    pub seq: Option<u64>,
+    pub root: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub manifest: Hash,
+    pub hashed_files: u64,
+    pub hashed_bytes: u64,
+}
+
+impl SnapshotOut {
+    pub fn text(&self) -> String {
+        if self.unchanged {
+            format!(
+                "{}@{} unchanged ({} files, {}) — nothing recorded",
+                self.name,
+                self.version,
+                self.files,
+                human_bytes(self.bytes)
+            )
+        } else {
+            format!(
+                "{}@{} snapshotted: {} files, {} (read {} files, {}), manifest {} (event #{})",
+                self.name,
+                self.version,
+                self.files,
+                human_bytes(self.bytes),
+                self.hashed_files,
+                human_bytes(self.hashed_bytes),
+                self.manifest.short(),
+                self.seq.unwrap_or(0)
+            )
+        }
+    }
+}
+
+/// The name a snapshot of `path` gets when none is given: the directory's own name.
+fn default_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.contains('@')
+        || name.chars().any(|c| c.is_control() || c == '/')
+    {
+        bail!("bad dataset name `{name}`: use letters, digits, `-`, `_` or `.` (no `@` or `/`)");
+    }
+    Ok(())
+}
+
+/// Snapshots the tree at `path` under `name` (default: the directory's name).
+pub fn snapshot(
+    lab: &Lab,
+    path: &Path,
+    name: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<SnapshotOut> {
+    let abs = std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))?;
+    let root = abs.canonicalize().unwrap_or(abs.clone());
+    let name = name.map(str::to_string).unwrap_or_else(|| default_name(&root));
+    check_name(&name)?;
+    let cache_path = snapshot::cache_path(&lab.project.lab_dir(), &root);
+    let cache = snapshot::StatCache::load(&cache_path);
+    let mut scan = snapshot::scan(&root, &lab.store.blobs, cache, reporter)?;
+    let encoded = manifest::encode(&scan.entries);
+    let manifest_hash = Hash::of(&encoded);
+    let files = scan.entries.len() as u64;
+    let bytes = manifest::total_bytes(&scan.entries);
+    let root_display = lab.project.display_path(&root);
+
+    // Cheap path first: the same manifest as the latest version means nothing to record.
+    let latest = lab.store.read_views(|v| v.latest_dataset(&name))?;
+    if let Some(l) = latest.filter(|l| l.manifest == manifest_hash) {
+        lab.store.blobs.discard(&mut scan.staged);
+        let _ = scan.cache.save(&cache_path);
+        return Ok(SnapshotOut {
+            name,
+            version: l.version,
+            unchanged: true,
+            seq: None,
+            root: root_display,
+            files,
+            bytes,
+            manifest: manifest_hash,
+            hashed_files: scan.hashed_files,
+            hashed_bytes: scan.hashed_bytes,
+        });
+    }
+    // Blobs first, durable; the event that names them last.
+    if let Err(e) = lab.store.blobs.publish(&mut scan.staged) {
+        lab.store.blobs.discard(&mut scan.staged);
+        return Err(e.into());
+    }
+    lab.store.blobs.put(&encoded)?;
+    let (records, (version, unchanged)) = lab.append_with(|v| {
+        let latest = v.latest_dataset(&name)?;
+        if let Some(l) = latest.as_ref().filter(|l| l.manifest == manifest_hash) {
+            return Ok((Vec::new(), (l.version, true)));
+        }
+        let version = latest.map_or(1, |l| l.version + 1);
+        Ok((
+            vec![Event::DatasetSnapshotted {
+                name: name.clone(),
+                version,
+                root: root_display.clone(),
+                files,
+                bytes,
+                manifest: manifest_hash,
+            }],
+            (version, false),
+        ))
+    })?;
+    // Only after the event is durable: a cache must never vouch for an unrecorded blob.
+    let _ = scan.cache.save(&cache_path);
+    Ok(SnapshotOut {
+        name,
+        version,
+        unchanged,
+        seq: records.first().map(|r| r.envelope.seq),
+        root: root_display,
+        files,
+        bytes,
+        manifest: manifest_hash,
+        hashed_files: scan.hashed_files,
+        hashed_bytes: scan.hashed_bytes,
+    })
+}
+
+/// All snapshot rows (optionally of one name).
+pub fn list(lab: &Lab, name: Option<&str>) -> Result<Vec<DatasetRow>> {
+    let mut rows = lab.store.read_views(|v| v.datasets())?;
+    if let Some(n) = name {
+        rows.retain(|r| r.name == n);
+        if rows.is_empty() {
+            bail!("no dataset named `{n}` — see `lab data ls`");
+        }
+    }
+    Ok(rows)
+}
+
+pub fn list_text(rows: &[DatasetRow]) -> String {
+    if rows.is_empty() {
+        return "no snapshots yet — run `lab data snapshot PATH`".into();
+    }
+    let mut out = format!(
+        "{:<28} {:>8} {:>10}  {:<12}  {:<19}  {}\n",
+        "SNAPSHOT", "FILES", "SIZE", "MANIFEST", "TIME", "ROOT"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<28} {:>8} {:>10}  {:<12}  {:<19}  {}\n",
+            format!("{}@{}", r.name, r.version),
+            r.files,
+            human_bytes(r.bytes),
+            r.manifest.short(),
+            crate::commands::log::fmt_time(r.time_ns),
+            r.root
+        ));
+    }
+    out.pop();
+    out
+}
+
+/// Resolves a reference and loads its manifest.
+pub fn load(lab: &Lab, reference: &str) -> Result<(DatasetRow, Vec<ManifestEntry>)> {
+    let rows = lab.store.read_views(|v| v.datasets())?;
+    let row = dataset::resolve(&rows, reference)
+        .map_err(|m| anyhow::anyhow!(StoreError::NotFound(m)))?
+        .clone();
+    let bytes = lab.store.blobs.get(&row.manifest)?;
+    let entries = manifest::decode(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "manifest {} of {}@{} does not decode: {e} (run `lab verify`)",
+            row.manifest,
+            row.name,
+            row.version
+        )
+    })?;
+    Ok((row, entries))
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiffOut {
+    pub a: String,
+    pub b: String,
+    #[serde(flatten)]
+    pub diff: manifest::Diff,
+}
+
+impl DiffOut {
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for p in &self.diff.added {
+            out.push_str(&format!("added     {p}\n"));
+        }
+        for p in &self.diff.removed {
+            out.push_str(&format!("removed   {p}\n"));
+        }
+        for p in &self.diff.modified {
+            out.push_str(&format!("modified  {p}\n"));
+        }
+        out.push_str(&format!(
+            "{} → {}: {} added, {} removed, {} modified, {} unchanged",
+            self.a,
+            self.b,
+            self.diff.added.len(),
+            self.diff.removed.len(),
+            self.diff.modified.len(),
+            self.diff.unchanged
+        ));
+        out
+    }
+}
+
+pub fn diff(lab: &Lab, a: &str, b: &str) -> Result<DiffOut> {
+    let (ra, ea) = load(lab, a)?;
+    let (rb, eb) = load(lab, b)?;
+    Ok(DiffOut {
+        a: format!("{}@{}", ra.name, ra.version),
+        b: format!("{}@{}", rb.name, rb.version),
+        diff: manifest::diff(&ea, &eb),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckoutOut {
+    pub snapshot: String,
+    pub dir: PathBuf,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+pub fn checkout(
+    lab: &Lab,
+    reference: &str,
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<CheckoutOut> {
+    let (row, entries) = load(lab, reference)?;
+    let bytes = dataset::checkout(&lab.store.blobs, &entries, dir, reporter)?;
+    Ok(CheckoutOut {
+        snapshot: format!("{}@{}", row.name, row.version),
+        dir: dir.to_path_buf(),
+        files: entries.len() as u64,
+        bytes,
+    })
+}

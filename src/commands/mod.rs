@@ -1,0 +1,10 @@
+//! Use cases, one file per verb: open the Lab, do one thing, append its events, return a value
+//! for the CLI to print.
+
+pub mod bench;
+pub mod data;
+pub mod log;
+pub mod pipeline;
+pub mod run;
+pub mod runs;
+pub mod verify;

@@ -1,0 +1,206 @@
+//! `lab runs ls|show` and `lab metrics RUN KEY`.
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::event::{MetricPoint, RunStatus};
+use crate::lab::{Lab, run_process_dead};
+use crate::store::RunRow;
+use crate::store::views::Query;
+
+use super::log::fmt_time;
+
+/// A run's status as people should see it: a `running` run whose process is gone is `killed`.
+pub fn effective_status(r: &RunRow) -> RunStatus {
+    if r.status == RunStatus::Running && run_process_dead(&r.host, r.pid, r.pid_start) {
+        RunStatus::Killed
+    } else {
+        r.status
+    }
+}
+
+/// A run row with its effective status, for output.
+#[derive(Debug, Serialize)]
+pub struct RunOut {
+    #[serde(flatten)]
+    pub row: RunRow,
+    pub effective_status: RunStatus,
+    pub duration_s: Option<f64>,
+}
+
+fn out(row: RunRow) -> RunOut {
+    let status = effective_status(&row);
+    let duration_s = row
+        .finished_ns
+        .map(|f| (f - row.started_ns) as f64 / 1e9)
+        .or_else(|| {
+            (status == RunStatus::Running)
+                .then(|| (crate::store::now_ns() - row.started_ns) as f64 / 1e9)
+        });
+    RunOut {
+        row,
+        effective_status: status,
+        duration_s,
+    }
+}
+
+/// Runs, newest first, optionally of one experiment.
+pub fn list(lab: &Lab, experiment: Option<&str>) -> Result<Vec<RunOut>> {
+    let mut rows = lab.store.read_views(|v| v.runs_all())?;
+    if let Some(e) = experiment {
+        rows.retain(|r| r.experiment == e);
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.started_seq));
+    Ok(rows.into_iter().map(out).collect())
+}
+
+pub fn list_text(runs: &[RunOut]) -> String {
+    if runs.is_empty() {
+        return "no runs yet".into();
+    }
+    let mut s = format!(
+        "{:<10} {:<24} {:<22} {:<9} {:<19} {:>9}  {}\n",
+        "RUN", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION", "METRICS"
+    );
+    for r in runs {
+        let metrics: Vec<String> = r
+            .row
+            .latest
+            .iter()
+            .take(4)
+            .map(|(k, p)| format!("{k}={}", fmt_value(p.value)))
+            .collect();
+        s.push_str(&format!(
+            "{:<10} {:<24} {:<22} {:<9} {:<19} {:>9}  {}\n",
+            &r.row.id[..8.min(r.row.id.len())],
+            r.row.name,
+            r.row.experiment,
+            r.effective_status.as_str(),
+            fmt_time(r.row.started_ns),
+            r.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_default(),
+            metrics.join(" ")
+        ));
+    }
+    s.pop();
+    s
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Finds a run by id, id prefix (≥ 4 characters) or name (the newest run of that name).
+pub fn find(lab: &Lab, what: &str) -> Result<RunRow> {
+    if let Some(r) = lab.store.read_views(|v| v.run(what))? {
+        return Ok(r);
+    }
+    let rows = lab.store.read_views(|v| v.runs_all())?;
+    let by_prefix: Vec<&RunRow> = if what.len() >= 4 {
+        rows.iter().filter(|r| r.id.starts_with(what)).collect()
+    } else {
+        Vec::new()
+    };
+    match by_prefix.len() {
+        1 => return Ok(by_prefix[0].clone()),
+        n if n > 1 => bail!("run id prefix `{what}` is ambiguous — give more characters"),
+        _ => {}
+    }
+    if let Some(r) = rows
+        .iter()
+        .filter(|r| r.name == what)
+        .max_by_key(|r| r.started_seq)
+    {
+        return Ok(r.clone());
+    }
+    bail!("no run `{what}` (by id, id prefix or name) — see `lab runs ls`")
+}
+
+pub fn show(lab: &Lab, what: &str) -> Result<RunOut> {
+    Ok(out(find(lab, what)?))
+}
+
+pub fn show_text(r: &RunOut) -> String {
+    let row = &r.row;
+    let mut s = format!(
+        "run {}\nname        {}\nexperiment  {}\nrecipe      {}\nstatus      {}\nstarted     {} (event #{})\nduration    {}\nseed        {}\nprocess     pid {} on {}\n",
+        row.id,
+        row.name,
+        row.experiment,
+        row.recipe,
+        r.effective_status.as_str(),
+        fmt_time(row.started_ns),
+        row.started_seq,
+        r.duration_s.map(|d| format!("{d:.2}s")).unwrap_or_else(|| "-".into()),
+        row.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        row.pid,
+        row.host
+    );
+    s.push_str(&format!("git         {}\n", serde_json::to_string(&row.git).unwrap_or_default()));
+    if let Some(e) = &row.error {
+        s.push_str(&format!("error       {e}\n"));
+    }
+    let section = |s: &mut String, title: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            s.push_str(&format!("{title}\n"));
+            for i in items {
+                s.push_str(&format!("  {i}\n"));
+            }
+        }
+    };
+    section(&mut s, "params", row.params.iter().map(|(k, v)| format!("{k} = {v}")).collect());
+    section(
+        &mut s,
+        "metrics (latest)",
+        row.latest
+            .iter()
+            .map(|(k, p)| format!("{k} = {} (step {})", fmt_value(p.value), p.step))
+            .collect(),
+    );
+    let refs = |v: &[crate::event::DataRef]| -> Vec<String> {
+        v.iter()
+            .map(|d| format!("{:<10} {} {}", d.role, d.name, d.hash.short()))
+            .collect()
+    };
+    section(&mut s, "inputs", refs(&row.inputs));
+    section(&mut s, "outputs", refs(&row.outputs));
+    section(&mut s, "artifacts", refs(&row.artifacts));
+    s.pop();
+    s
+}
+
+/// The full series of one metric of one run, by step.
+pub fn metric(lab: &Lab, run: &str, key: &str) -> Result<(RunRow, Vec<MetricPoint>)> {
+    let row = find(lab, run)?;
+    let (points, keys) = lab.store.read_views(|v| {
+        Ok((v.metric_series(&row.id, key)?, v.metric_keys(&row.id)?))
+    })?;
+    if points.is_empty() {
+        if keys.is_empty() {
+            bail!("run {} logged no metrics", row.id);
+        }
+        bail!(
+            "run {} has no metric `{key}`; it logged: {}",
+            row.id,
+            keys.join(", ")
+        );
+    }
+    Ok((row, points))
+}
+
+pub fn metric_text(points: &[MetricPoint]) -> String {
+    let mut s = format!("{:>10}  {:<24} {}\n", "STEP", "VALUE", "TIME");
+    for p in points {
+        s.push_str(&format!(
+            "{:>10}  {:<24} {}\n",
+            p.step,
+            p.value,
+            fmt_time(p.time_ms.saturating_mul(1_000_000))
+        ));
+    }
+    s.pop();
+    s
+}

@@ -1,0 +1,283 @@
+//! From parsed arguments to one use case and its printed result. Data goes to stdout (text, or
+//! JSON with `--json`), messages and progress to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{BenchCmd, Cli, Command, DataCmd, RunsCmd};
+use crate::commands::{self, log::Filter};
+use crate::lab::Lab;
+use crate::progress::Reporter;
+
+/// The entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut msg = format!("lab: error: {e}");
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(&format!("\n  caused by: {c}"));
+                }
+            }
+            eprintln!("{msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Progress bars on a terminal, nothing otherwise.
+struct Bars {
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+    enabled: bool,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        Bars {
+            bar: std::sync::Mutex::new(None),
+            enabled: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Reporter for Bars {
+    fn begin(&self, label: &str, total: u64, bytes: bool) {
+        if !self.enabled {
+            return;
+        }
+        let pb = ProgressBar::new(total);
+        let tmpl = if bytes {
+            "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+        } else {
+            "{msg:>14} [{bar:30}] {pos}/{len} {per_sec} eta {eta}"
+        };
+        pb.set_style(
+            ProgressStyle::with_template(tmpl)
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        pb.set_message(label.to_string());
+        *self.bar.lock().unwrap() = Some(pb);
+    }
+    fn advance(&self, n: u64) {
+        if let Some(b) = self.bar.lock().unwrap().as_ref() {
+            b.inc(n);
+        }
+    }
+    fn end(&self) {
+        if let Some(b) = self.bar.lock().unwrap().take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_lines<T: serde::Serialize>(items: &[T]) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for it in items {
+        serde_json::to_writer(&mut out, it)?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn say(json: bool, text: String, value: &impl serde::Serialize) -> Result<()> {
+    if json {
+        print_json(value)
+    } else {
+        println!("{text}");
+        Ok(())
+    }
+}
+
+fn cwd(cli_dir: &Option<PathBuf>) -> Result<PathBuf> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(match cli_dir {
+        Some(d) => here.join(d),
+        None => here,
+    })
+}
+
+fn open(dir: &Path, verb: &str) -> Result<Lab> {
+    Lab::open(dir, verb)
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let json = cli.json;
+    let here = cwd(&cli.dir)?;
+    let bars = Bars::new();
+    match cli.command {
+        Command::Init { dir } => {
+            let r = crate::project::init(&here.join(dir))?;
+            // Open the store so .lab/lab.redb exists from the start.
+            Lab::open_project(crate::project::Project::open(&r.root)?, "init")?;
+            let text = if r.created.is_empty() {
+                format!("{} is already a lab project — nothing changed", r.root.display())
+            } else {
+                format!(
+                    "initialised lab project in {} (created {})",
+                    r.root.display(),
+                    r.created.join(", ")
+                )
+            };
+            say(json, text, &r)?;
+        }
+        Command::Pipeline(args) => {
+            let out = commands::pipeline::run(&here, args.seed, &bars)?;
+            say(json, out.text(), &out)?;
+        }
+        Command::Data(cmd) => {
+            let lab = open(&here, "data")?;
+            match cmd {
+                DataCmd::Snapshot { path, name } => {
+                    let out = commands::data::snapshot(&lab, &here.join(path), name.as_deref(), &bars)?;
+                    say(json, out.text(), &out)?;
+                }
+                DataCmd::Ls { name } => {
+                    let rows = commands::data::list(&lab, name.as_deref())?;
+                    if json {
+                        print_lines(&rows)?;
+                    } else {
+                        println!("{}", commands::data::list_text(&rows));
+                    }
+                }
+                DataCmd::Diff { a, b } => {
+                    let out = commands::data::diff(&lab, &a, &b)?;
+                    say(json, out.text(), &out)?;
+                }
+                DataCmd::Checkout { snapshot, dir } => {
+                    let out = commands::data::checkout(&lab, &snapshot, &here.join(dir), &bars)?;
+                    let text = format!(
+                        "checked out {} into {}: {} files, {}",
+                        out.snapshot,
+                        out.dir.display(),
+                        out.files,
+                        crate::event::human_bytes(out.bytes)
+                    );
+                    say(json, text, &out)?;
+                }
+            }
+        }
+        Command::Run(args) => {
+            let lab = open(&here, "run")?;
+            let params = commands::run::parse_params(&args.params)?;
+            let r = commands::run::run(
+                &lab,
+                args.name.as_deref(),
+                args.experiment.as_deref(),
+                params,
+                &args.cmd,
+            )?;
+            let text = format!(
+                "run {} {} ({} metric points{})",
+                r.run,
+                r.status.as_str(),
+                r.points,
+                if r.bad_lines > 0 {
+                    format!(", {} bad lines skipped", r.bad_lines)
+                } else {
+                    String::new()
+                }
+            );
+            if json {
+                print_json(&r)?;
+            } else {
+                eprintln!("lab: {text}");
+            }
+            let code = r.exit_code.unwrap_or(1).clamp(0, 255) as u8;
+            return Ok(ExitCode::from(code));
+        }
+        Command::Runs(cmd) => {
+            let lab = open(&here, "runs")?;
+            match cmd {
+                RunsCmd::Ls { experiment } => {
+                    let runs = commands::runs::list(&lab, experiment.as_deref())?;
+                    if json {
+                        print_lines(&runs)?;
+                    } else {
+                        println!("{}", commands::runs::list_text(&runs));
+                    }
+                }
+                RunsCmd::Show { run } => {
+                    let r = commands::runs::show(&lab, &run)?;
+                    say(json, commands::runs::show_text(&r), &r)?;
+                }
+            }
+        }
+        Command::Metrics { run, key } => {
+            let lab = open(&here, "metrics")?;
+            let (_, points) = commands::runs::metric(&lab, &run, &key)?;
+            if json {
+                print_json(&points)?;
+            } else {
+                println!("{}", commands::runs::metric_text(&points));
+            }
+        }
+        Command::Log(args) => {
+            let lab = open(&here, "log")?;
+            let filter = Filter {
+                kinds: commands::log::parse_kinds(&args.kind)?,
+                since_ns: args.since.as_deref().map(commands::log::parse_since).transpose()?,
+                run: args.run,
+                limit: args.limit,
+            };
+            let records = commands::log::events(&lab, &filter)?;
+            if json {
+                let vals: Vec<_> = records.iter().map(commands::log::json).collect();
+                print_lines(&vals)?;
+            } else {
+                println!("{}", commands::log::text(&records));
+            }
+        }
+        Command::Show { what } => {
+            let lab = open(&here, "show")?;
+            let r = commands::log::show(&lab, &what)?;
+            if json {
+                print_json(&commands::log::json(&r))?;
+            } else {
+                println!("{}", commands::log::show_text(&r));
+            }
+        }
+        Command::Verify => {
+            let lab = open(&here, "verify")?;
+            let out = commands::verify::verify(&lab, &bars)?;
+            say(json, out.text(), &out)?;
+            if !out.ok {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Reindex => {
+            let lab = open(&here, "reindex")?;
+            let n = lab.store.reindex()?;
+            say(
+                json,
+                format!("rebuilt the views from {n} events"),
+                &serde_json::json!({ "events": n }),
+            )?;
+        }
+        Command::Bench(BenchCmd::Store { dir, scale_down }) => {
+            commands::bench::store(dir.as_deref(), scale_down, json)?;
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,620 @@
+//! Plain data at the bottom of lab: hashes, ids, the event envelope and the closed event enum.
+//!
+//! Nothing here does I/O. The store encodes these types with bincode (see `store::codec`)
+//! and hashes the encoded bytes into the chain, so **a type here is part of the on-disk
+//! format**: add new variants only at the end of an enum, and never change the fields of an
+//! existing variant without bumping `store::codec::FORMAT_VERSION` and keeping a decoder for
+//! the old shape (the versioning rule, DESIGN.md).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A SHA-256 digest. Serialised as 32 raw bytes in binary formats and as lowercase hex in
+/// human-readable ones (JSON).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The all-zero hash: the `prev` of the first event.
+    pub const ZERO: Hash = Hash([0; 32]);
+
+    /// SHA-256 of `data`.
+    pub fn of(data: &[u8]) -> Hash {
+        use sha2::Digest;
+        Hash(sha2::Sha256::digest(data).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first `n` hex digits, for display.
+    pub fn short(&self) -> String {
+        let mut s = self.to_hex();
+        s.truncate(12);
+        s
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<Hash> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Hash(out))
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.short())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            Hash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+        } else {
+            Ok(Hash(<[u8; 32]>::deserialize(d)?))
+        }
+    }
+}
+
+/// A run id: 32 lowercase hex digits, like MLflow's.
+pub type RunId = String;
+
+/// The state of the project's git repository when an event was appended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum GitState {
+    /// The project is not inside a git repository.
+    NoRepo,
+    Repo {
+        /// HEAD's commit id (hex), `None` before the first commit.
+        commit: Option<String>,
+        /// The branch HEAD points at, `None` when detached.
+        branch: Option<String>,
+        /// Whether tracked files differ from HEAD or untracked files exist.
+        dirty: bool,
+        /// When dirty: the blob holding the diff of the work tree against HEAD.
+        diff: Option<Hash>,
+    },
+}
+
+/// What the chain hashes: everything about one event except its own hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// 1, 2, 3… with no gaps.
+    pub seq: u64,
+    /// Unix time in nanoseconds.
+    pub time_ns: i64,
+    /// Who appended it: `user@host (lab VERB, pid N)`.
+    pub actor: String,
+    pub git: GitState,
+    /// lab's version and build, e.g. `0.1.0`.
+    pub lab_version: String,
+    /// The hash of the previous event, `Hash::ZERO` for the first.
+    pub prev: Hash,
+    pub body: Event,
+}
+
+/// One entry of the log: the envelope plus its hash
+/// (SHA-256 over the previous hash and the encoded envelope).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub hash: Hash,
+}
+
+/// One file of a dataset snapshot manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// Relative path with `/` separators. Non-UTF-8 names are kept byte-exact
+    /// (see `dataset::manifest`).
+    pub path: Vec<u8>,
+    pub size: u64,
+    /// Unix permission bits.
+    pub mode: u32,
+    pub hash: Hash,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Failed,
+    /// The process died without finishing the run (found by a later process).
+    Killed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
+            RunStatus::Killed => "killed",
+        }
+    }
+}
+
+/// Something a run consumed or produced, named by content hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataRef {
+    /// What it is to the run: `dataset`, `config`, `teacher`, `base`, `model`, a path…
+    pub role: String,
+    /// A human name: `timetables@3`, `configs/ocr_teacher.toml`, `ocr_lora@2`.
+    pub name: String,
+    pub hash: Hash,
+}
+
+/// One metric series' points within a `MetricsLogged` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricBatch {
+    pub key: String,
+    pub points: Vec<MetricPoint>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub step: i64,
+    pub value: f64,
+    /// Unix time in milliseconds (MLflow's unit).
+    pub time_ms: i64,
+}
+
+/// A model registry stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    None,
+    Staging,
+    Production,
+    Archived,
+}
+
+/// The outcome of one deployment gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub name: String,
+    pub metric: String,
+    /// `>`, `<`, `>=`, `<=`.
+    pub op: String,
+    pub threshold: f64,
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+/// One served inference, recorded in batches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InferenceRecord {
+    pub request_id: String,
+    pub model: String,
+    pub version: u32,
+    pub arm: Option<String>,
+    pub time_ms: i64,
+    pub latency_us: u64,
+    pub features: BTreeMap<String, f64>,
+    pub confidence: Option<f64>,
+}
+
+/// The verdict of a replay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ReplayVerdict {
+    Identical,
+    Differs {
+        max_abs_weight_diff: f64,
+        metric_deltas: BTreeMap<String, f64>,
+        likely_cause: String,
+    },
+    CannotReplay {
+        reason: String,
+    },
+}
+
+/// Every action lab records. Closed: one variant per action. Variants that consume or produce
+/// data name it by content hash. Append new variants at the end only (the versioning rule).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// A directory tree was snapshotted; its manifest is a blob.
+    DatasetSnapshotted {
+        name: String,
+        /// The version number within `name`: 1, 2, 3…
+        version: u32,
+        /// The snapshotted directory, relative to the project root where it is inside it.
+        root: String,
+        files: u64,
+        bytes: u64,
+        manifest: Hash,
+    },
+    RunStarted {
+        run: RunId,
+        name: String,
+        experiment: String,
+        /// The recipe (`train.ocr-teacher`) or `cmd` for an external command.
+        recipe: String,
+        params: BTreeMap<String, String>,
+        inputs: Vec<DataRef>,
+        seed: Option<u64>,
+        /// The process running it, so that a dead one is found and marked killed.
+        pid: u32,
+        host: String,
+        /// The process's start time (clock ticks since boot, from /proc), to tell a reused pid.
+        pid_start: u64,
+    },
+    MetricsLogged {
+        run: RunId,
+        metrics: Vec<MetricBatch>,
+    },
+    ArtifactLogged {
+        run: RunId,
+        path: String,
+        hash: Hash,
+        size: u64,
+    },
+    RunFinished {
+        run: RunId,
+        status: RunStatus,
+        outputs: Vec<DataRef>,
+        error: Option<String>,
+    },
+    ModelRegistered {
+        name: String,
+        version: u32,
+        /// The blob of the model's manifest (weights, config, vocabulary).
+        model: Hash,
+        run: Option<RunId>,
+        description: String,
+        meta: BTreeMap<String, String>,
+    },
+    ModelPromoted {
+        name: String,
+        version: u32,
+        stage: Stage,
+    },
+    ModelAliased {
+        name: String,
+        version: u32,
+        alias: String,
+    },
+    Evaluated {
+        model: String,
+        model_hash: Hash,
+        dataset: Hash,
+        metrics: BTreeMap<String, f64>,
+        run: Option<RunId>,
+    },
+    DeploymentRequested {
+        env: String,
+        model: String,
+        version: u32,
+    },
+    DeploymentValidated {
+        env: String,
+        model: String,
+        version: u32,
+        gates: Vec<GateResult>,
+        passed: bool,
+    },
+    Deployed {
+        env: String,
+        model: String,
+        version: u32,
+    },
+    RolledBack {
+        env: String,
+        model: String,
+        from_version: u32,
+        to_version: u32,
+    },
+    AbStarted {
+        name: String,
+        a: String,
+        b: String,
+        split: f64,
+        metrics: Vec<String>,
+        seed: u64,
+    },
+    AbConcluded {
+        name: String,
+        winner: Option<String>,
+        promoted: bool,
+    },
+    InferencesRecorded {
+        records: Vec<InferenceRecord>,
+    },
+    DriftChecked {
+        model: String,
+        metric: String,
+        score: f64,
+        threshold: f64,
+        drifted: bool,
+    },
+    AlertRaised {
+        rule: String,
+        metric: String,
+        value: f64,
+        threshold: f64,
+        condition: String,
+    },
+    AlertResolved {
+        rule: String,
+    },
+    ReplayVerified {
+        run: RunId,
+        expected: Hash,
+        actual: Option<Hash>,
+        verdict: ReplayVerdict,
+    },
+}
+
+/// The kind names `lab log --kind` accepts, in enum order.
+pub const KINDS: &[&str] = &[
+    "dataset",
+    "run-started",
+    "metrics",
+    "artifact",
+    "run-finished",
+    "model-registered",
+    "model-promoted",
+    "model-aliased",
+    "evaluated",
+    "deployment-requested",
+    "deployment-validated",
+    "deployed",
+    "rolled-back",
+    "ab-started",
+    "ab-concluded",
+    "inferences",
+    "drift",
+    "alert-raised",
+    "alert-resolved",
+    "replay",
+];
+
+impl Event {
+    /// The short kind name (`dataset`, `run-started`, …), as `lab log --kind` takes it.
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            Event::DatasetSnapshotted { .. } => 0,
+            Event::RunStarted { .. } => 1,
+            Event::MetricsLogged { .. } => 2,
+            Event::ArtifactLogged { .. } => 3,
+            Event::RunFinished { .. } => 4,
+            Event::ModelRegistered { .. } => 5,
+            Event::ModelPromoted { .. } => 6,
+            Event::ModelAliased { .. } => 7,
+            Event::Evaluated { .. } => 8,
+            Event::DeploymentRequested { .. } => 9,
+            Event::DeploymentValidated { .. } => 10,
+            Event::Deployed { .. } => 11,
+            Event::RolledBack { .. } => 12,
+            Event::AbStarted { .. } => 13,
+            Event::AbConcluded { .. } => 14,
+            Event::InferencesRecorded { .. } => 15,
+            Event::DriftChecked { .. } => 16,
+            Event::AlertRaised { .. } => 17,
+            Event::AlertResolved { .. } => 18,
+            Event::ReplayVerified { .. } => 19,
+        };
+        KINDS[i]
+    }
+
+    /// The run this event belongs to, if any.
+    pub fn run(&self) -> Option<&str> {
+        match self {
+            Event::RunStarted { run, .. }
+            | Event::MetricsLogged { run, .. }
+            | Event::ArtifactLogged { run, .. }
+            | Event::RunFinished { run, .. }
+            | Event::ReplayVerified { run, .. } => Some(run),
+            Event::ModelRegistered { run, .. } | Event::Evaluated { run, .. } => run.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Every blob this event references, for `lab verify`.
+    pub fn blobs(&self) -> Vec<Hash> {
+        match self {
+            Event::DatasetSnapshotted { manifest, .. } => vec![*manifest],
+            Event::RunStarted { inputs, .. } => inputs.iter().map(|d| d.hash).collect(),
+            Event::ArtifactLogged { hash, .. } => vec![*hash],
+            Event::RunFinished { outputs, .. } => outputs.iter().map(|d| d.hash).collect(),
+            Event::ModelRegistered { model, .. } => vec![*model],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A one-line human summary for `lab log`.
+    pub fn summary(&self) -> String {
+        match self {
+            Event::DatasetSnapshotted {
+                name,
+                version,
+                root,
+                files,
+                bytes,
+                manifest,
+            } => format!(
+                "{name}@{version} {root} — {files} files, {} (manifest {})",
+                human_bytes(*bytes),
+                manifest.short()
+            ),
+            Event::RunStarted {
+                run,
+                name,
+                recipe,
+                seed,
+                ..
+            } => format!(
+                "run {} '{name}' started ({recipe}{})",
+                &run[..run.len().min(8)],
+                seed.map(|s| format!(", seed {s}")).unwrap_or_default()
+            ),
+            Event::MetricsLogged { run, metrics } => {
+                let n: usize = metrics.iter().map(|m| m.points.len()).sum();
+                let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+                format!(
+                    "run {} logged {n} points ({})",
+                    &run[..run.len().min(8)],
+                    keys.join(", ")
+                )
+            }
+            Event::ArtifactLogged {
+                run, path, size, ..
+            } => format!(
+                "run {} artifact {path} ({})",
+                &run[..run.len().min(8)],
+                human_bytes(*size)
+            ),
+            Event::RunFinished { run, status, .. } => {
+                format!("run {} {}", &run[..run.len().min(8)], status.as_str())
+            }
+            Event::ModelRegistered { name, version, .. } => {
+                format!("model {name}@{version} registered")
+            }
+            Event::ModelPromoted {
+                name,
+                version,
+                stage,
+            } => format!("model {name}@{version} → {stage:?}"),
+            Event::ModelAliased {
+                name,
+                version,
+                alias,
+            } => format!("model {name}@{version} aliased {alias}"),
+            Event::Evaluated { model, metrics, .. } => {
+                let m: Vec<String> = metrics.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+                format!("evaluated {model}: {}", m.join(" "))
+            }
+            Event::DeploymentRequested {
+                env,
+                model,
+                version,
+            } => format!("deploy {model}@{version} to {env} requested"),
+            Event::DeploymentValidated {
+                env,
+                model,
+                version,
+                passed,
+                ..
+            } => format!(
+                "deploy {model}@{version} to {env}: gates {}",
+                if *passed { "passed" } else { "failed" }
+            ),
+            Event::Deployed {
+                env,
+                model,
+                version,
+            } => format!("{model}@{version} deployed to {env}"),
+            Event::RolledBack {
+                env,
+                model,
+                from_version,
+                to_version,
+            } => format!("{env} rolled back {model}@{from_version} → @{to_version}"),
+            Event::AbStarted { name, a, b, split, .. } => {
+                format!("A/B {name} started: {a} vs {b}, split {split}")
+            }
+            Event::AbConcluded { name, winner, .. } => format!(
+                "A/B {name} concluded, winner {}",
+                winner.as_deref().unwrap_or("none")
+            ),
+            Event::InferencesRecorded { records } => {
+                format!("{} inferences recorded", records.len())
+            }
+            Event::DriftChecked {
+                model,
+                metric,
+                score,
+                drifted,
+                ..
+            } => format!(
+                "drift {model} {metric}={score:.4}{}",
+                if *drifted { " DRIFT" } else { "" }
+            ),
+            Event::AlertRaised {
+                rule, metric, value, ..
+            } => format!("alert {rule}: {metric}={value}"),
+            Event::AlertResolved { rule } => format!("alert {rule} resolved"),
+            Event::ReplayVerified { run, verdict, .. } => {
+                let v = match verdict {
+                    ReplayVerdict::Identical => "identical",
+                    ReplayVerdict::Differs { .. } => "differs",
+                    ReplayVerdict::CannotReplay { .. } => "cannot replay",
+                };
+                format!("replay of run {}: {v}", &run[..run.len().min(8)])
+            }
+        }
+    }
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_hex_round_trip_and_json_form() {
+        let h = Hash::of(b"abc");
+        assert_eq!(
+            h.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(Hash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(Hash::from_hex("zz"), None);
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(json, format!("\"{}\"", h.to_hex()));
+        let back: Hash = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn kinds_cover_every_variant_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in KINDS {
+            assert!(seen.insert(*k), "duplicate kind {k}");
+        }
+        assert_eq!(Event::AlertResolved { rule: "x".into() }.kind(), "alert-resolved");
+    }
+
+    #[test]
+    fn human_bytes_units() {
+        assert_eq!(human_bytes(10), "10 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(506 * 1024 * 1024), "506.0 MiB");
+    }
+}

@@ -1,0 +1,121 @@
+//! The `Lab` handle every use case takes: the project, its store, and who is appending.
+
+use std::sync::OnceLock;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::event::Event;
+use crate::event::Record;
+use crate::project::Project;
+use crate::store::{Author, Store, StoreError, ViewTx};
+
+/// An opened project with its log and blob store.
+pub struct Lab {
+    pub project: Project,
+    pub store: Store,
+    verb: String,
+    author: OnceLock<Author>,
+}
+
+impl Lab {
+    /// Finds the project from `cwd` (walking up) and opens its store. `verb` names the command
+    /// in the actor of appended events.
+    pub fn open(cwd: &Path, verb: &str) -> Result<Lab> {
+        let project = Project::discover(cwd)?;
+        Lab::open_project(project, verb)
+    }
+
+    pub fn open_project(project: Project, verb: &str) -> Result<Lab> {
+        let lab_dir = project.lab_dir();
+        std::fs::create_dir_all(&lab_dir)
+            .with_context(|| format!("cannot create {}", lab_dir.display()))?;
+        let store = Store::open(&lab_dir)?;
+        store.blobs.sweep_tmp();
+        Ok(Lab {
+            project,
+            store,
+            verb: verb.to_string(),
+            author: OnceLock::new(),
+        })
+    }
+
+    /// The envelope fields of this process: actor, git state (read once; a dirty tree's diff
+    /// is stored as a blob), lab version.
+    pub fn author(&self) -> Result<&Author> {
+        if let Some(a) = self.author.get() {
+            return Ok(a);
+        }
+        let git = crate::git::state(&self.project.root, |diff| self.store.blobs.put(diff))?;
+        let a = Author {
+            actor: format!(
+                "{}@{} (lab {}, pid {})",
+                user(),
+                host(),
+                self.verb,
+                std::process::id()
+            ),
+            git,
+            lab_version: version().to_string(),
+        };
+        Ok(self.author.get_or_init(|| a))
+    }
+
+    /// Appends events in one transaction.
+    pub fn append(&self, events: Vec<Event>) -> Result<Vec<Record>> {
+        Ok(self.store.append(self.author()?, events)?)
+    }
+
+    /// Appends what `f` decides inside the write transaction (see `Store::append_with`).
+    pub fn append_with<T>(
+        &self,
+        f: impl FnOnce(&ViewTx) -> std::result::Result<(Vec<Event>, T), StoreError>,
+    ) -> Result<(Vec<Record>, T)> {
+        Ok(self.store.append_with(self.author()?, f)?)
+    }
+}
+
+/// lab's version and build.
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// The user name from the environment.
+pub fn user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// This machine's host name.
+pub fn host() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".into()
+    }
+}
+
+/// The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat),
+/// or None when no such process exists.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
+}
+
+/// Whether the process that started a run on this host is gone (or its pid was reused).
+pub fn run_process_dead(host_name: &str, pid: u32, pid_start: u64) -> bool {
+    if host_name != host() {
+        return false;
+    }
+    match process_start(pid) {
+        None => true,
+        Some(start) => start != pid_start,
+    }
+}

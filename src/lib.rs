@@ -1,0 +1,17 @@
+//! lab: an offline-first, event-sourced ML lab. See DESIGN.md for the map.
+//!
+//! Layers, top to bottom: `cli` (clap structs) and `dispatch` → `commands` (one use case per
+//! verb) → feature modules (`dataset`, `git`) → `store` (log, views, blobs) → `event` (plain data).
+
+pub mod cli;
+pub mod commands;
+pub mod dataset;
+mod dispatch;
+pub mod event;
+pub mod git;
+pub mod lab;
+pub mod progress;
+pub mod project;
+pub mod store;
+
+pub use dispatch::main;

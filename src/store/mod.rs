@@ -1,0 +1,323 @@
+//! The store: the hash-chained event log and its views in redb (`.lab/lab.redb`), and the blob
+//! store (`.lab/objects`). This is the only code that writes redb. No ML, no HTTP.
+//!
+//! Every append runs in one redb write transaction: read the head, encode and chain the new
+//! events, insert them, fold them into the views, commit. The database is opened in
+//! `ConcurrencyMode::MultiWriter`, so any number of lab processes share it and redb serialises
+//! their write transactions: the chain stays linear and nobody sees "already open".
+
+pub mod blobs;
+pub mod codec;
+pub mod views;
+
+use std::path::{Path, PathBuf};
+
+use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+pub use blobs::{BlobError, BlobStore};
+pub use views::{DatasetRow, RunRow, ViewTx};
+
+use crate::event::{Envelope, Event, GitState, Hash, Record};
+
+/// seq → stored entry (see `codec`).
+pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// Errors of the store. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// redb could not open the log file.
+    #[error("cannot open the log {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// A redb operation failed mid-way; nothing was committed.
+    #[error("the log {path} could not be {what}: {detail}{}", disk_hint(detail))]
+    Db {
+        path: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
+    /// An entry in the log does not decode.
+    #[error("event #{seq} in {path} is unreadable: {source}")]
+    Codec {
+        seq: u64,
+        path: PathBuf,
+        #[source]
+        source: codec::CodecError,
+    },
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// Something the caller asked for is not there (a run, a snapshot…).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller's closure refused to append (validation failed inside the transaction).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+fn disk_hint(detail: &str) -> &'static str {
+    if detail.contains("No space left") || detail.contains("os error 28") {
+        " — the disk is full: free space and run the command again (the log is unchanged)"
+    } else {
+        ""
+    }
+}
+
+/// Who appends: the envelope fields that stay the same for one process.
+#[derive(Clone, Debug)]
+pub struct Author {
+    pub actor: String,
+    pub git: GitState,
+    pub lab_version: String,
+}
+
+/// The open store of one project.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    pub blobs: BlobStore,
+}
+
+impl Store {
+    /// Opens `.lab/` (creating the log and the blob store when missing).
+    pub fn open(lab_dir: &Path) -> Result<Store, StoreError> {
+        let path = lab_dir.join("lab.redb");
+        let blobs = BlobStore::open(&lab_dir.join("objects"))?;
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create(&path)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let store = Store { db, path, blobs };
+        store.ensure_tables()?;
+        Ok(store)
+    }
+
+    fn ensure_tables(&self) -> Result<(), StoreError> {
+        // Cheap check first: a read transaction sees whether the tables exist.
+        if let Ok(r) = self.db.begin_read() {
+            if r.open_table(EVENTS).is_ok() && views::all_exist(&r) {
+                return Ok(());
+            }
+        }
+        let tx = self.db.begin_write().map_err(self.err("opened for writing"))?;
+        tx.open_table(EVENTS).map_err(self.err("initialised"))?;
+        views::create_all(&tx).map_err(self.err("initialised"))?;
+        tx.commit().map_err(self.err("committed"))?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn err<E: std::fmt::Display>(&self, what: &'static str) -> impl Fn(E) -> StoreError {
+        let path = self.path.clone();
+        move |e| StoreError::Db {
+            path: path.clone(),
+            what,
+            detail: e.to_string(),
+        }
+    }
+
+    /// Appends the events `f` returns, atomically, after the current head. `f` runs inside the
+    /// write transaction and may read the views (e.g. to number a new version); no other process
+    /// can append between its reads and the commit. Returning an empty list appends nothing.
+    pub fn append_with<T>(
+        &self,
+        author: &Author,
+        f: impl FnOnce(&ViewTx) -> Result<(Vec<Event>, T), StoreError>,
+    ) -> Result<(Vec<Record>, T), StoreError> {
+        let tx = self.db.begin_write().map_err(self.err("opened for writing"))?;
+        let (events, out) = f(&ViewTx::new(&tx, self.path.clone()))?;
+        if events.is_empty() {
+            tx.abort().map_err(self.err("aborted"))?;
+            return Ok((Vec::new(), out));
+        }
+        let mut records = Vec::with_capacity(events.len());
+        {
+            let mut table = tx.open_table(EVENTS).map_err(self.err("opened"))?;
+            let (mut seq, mut prev) = match table.last().map_err(self.err("read"))? {
+                Some((k, v)) => {
+                    let (_, h) = codec::split(v.value()).map_err(|source| StoreError::Codec {
+                        seq: k.value(),
+                        path: self.path.clone(),
+                        source,
+                    })?;
+                    (k.value(), h)
+                }
+                None => (0, Hash::ZERO),
+            };
+            let now = now_ns();
+            let mut views = views::Tables::open(&tx).map_err(self.err("opened"))?;
+            for body in events {
+                seq += 1;
+                let envelope = Envelope {
+                    seq,
+                    time_ns: now,
+                    actor: author.actor.clone(),
+                    git: author.git.clone(),
+                    lab_version: author.lab_version.clone(),
+                    prev,
+                    body,
+                };
+                let (bytes, hash) = codec::encode(&envelope);
+                table
+                    .insert(seq, bytes.as_slice())
+                    .map_err(self.err("written"))?;
+                let rec = Record { envelope, hash };
+                views.apply(&rec).map_err(self.err("updated"))?;
+                prev = hash;
+                records.push(rec);
+            }
+        }
+        tx.commit().map_err(self.err("committed"))?;
+        Ok((records, out))
+    }
+
+    /// Appends `events` in one transaction.
+    pub fn append(&self, author: &Author, events: Vec<Event>) -> Result<Vec<Record>, StoreError> {
+        Ok(self.append_with(author, |_| Ok((events, ())))?.0)
+    }
+
+    /// The last entry's (seq, hash), or (0, ZERO) for an empty log.
+    pub fn head(&self) -> Result<(u64, Hash), StoreError> {
+        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let t = r.open_table(EVENTS).map_err(self.err("read"))?;
+        match t.last().map_err(self.err("read"))? {
+            Some((k, v)) => {
+                let (_, h) = codec::split(v.value()).map_err(|source| StoreError::Codec {
+                    seq: k.value(),
+                    path: self.path.clone(),
+                    source,
+                })?;
+                Ok((k.value(), h))
+            }
+            None => Ok((0, Hash::ZERO)),
+        }
+    }
+
+    /// Calls `f` with each entry's seq and stored bytes from `from` on, in order, until it
+    /// returns false. One read transaction: a consistent snapshot.
+    pub fn scan_raw(
+        &self,
+        from: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let t = r.open_table(EVENTS).map_err(self.err("read"))?;
+        for item in t.range(from..).map_err(self.err("read"))? {
+            let (k, v) = item.map_err(self.err("read"))?;
+            if !f(k.value(), v.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decoded entries from `from` on (see `scan_raw`).
+    pub fn scan(
+        &self,
+        from: u64,
+        mut f: impl FnMut(Record) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.scan_raw(from, |seq, bytes| {
+            let rec = codec::decode(bytes).map_err(|source| StoreError::Codec {
+                seq,
+                path: path.clone(),
+                source,
+            })?;
+            f(rec)
+        })
+    }
+
+    /// Entries in reverse order (newest first), until `f` returns false.
+    pub fn scan_rev(
+        &self,
+        mut f: impl FnMut(Record) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let t = r.open_table(EVENTS).map_err(self.err("read"))?;
+        for item in t.range(0u64..).map_err(self.err("read"))?.rev() {
+            let (k, v) = item.map_err(self.err("read"))?;
+            let rec = codec::decode(v.value()).map_err(|source| StoreError::Codec {
+                seq: k.value(),
+                path: self.path.clone(),
+                source,
+            })?;
+            if !f(rec)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One entry by seq.
+    pub fn get(&self, seq: u64) -> Result<Option<Record>, StoreError> {
+        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let t = r.open_table(EVENTS).map_err(self.err("read"))?;
+        match t.get(seq).map_err(self.err("read"))? {
+            Some(v) => codec::decode(v.value())
+                .map(Some)
+                .map_err(|source| StoreError::Codec {
+                    seq,
+                    path: self.path.clone(),
+                    source,
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `f` against the views in one read transaction (a consistent snapshot).
+    pub fn read_views<T>(
+        &self,
+        f: impl FnOnce(&views::ViewRead) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let r = self.db.begin_read().map_err(self.err("read"))?;
+        f(&views::ViewRead::new(&r, self.path.clone()))
+    }
+
+    /// Drops every view and rebuilds it by folding the whole log, in one transaction.
+    /// Returns the number of events folded.
+    pub fn reindex(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write().map_err(self.err("opened for writing"))?;
+        views::drop_all(&tx).map_err(self.err("cleared"))?;
+        views::create_all(&tx).map_err(self.err("initialised"))?;
+        let mut n = 0;
+        {
+            let events = tx.open_table(EVENTS).map_err(self.err("read"))?;
+            let mut views = views::Tables::open(&tx).map_err(self.err("opened"))?;
+            for item in events.range(0u64..).map_err(self.err("read"))? {
+                let (k, v) = item.map_err(self.err("read"))?;
+                let rec = codec::decode(v.value()).map_err(|source| StoreError::Codec {
+                    seq: k.value(),
+                    path: self.path.clone(),
+                    source,
+                })?;
+                views.apply(&rec).map_err(self.err("rebuilt"))?;
+                n += 1;
+            }
+        }
+        tx.commit().map_err(self.err("committed"))?;
+        Ok(n)
+    }
+
+    /// Every view's rows as (table, key, value bytes), for comparing live and rebuilt views.
+    pub fn dump_views(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let r = self.db.begin_read().map_err(self.err("read"))?;
+        views::dump(&r).map_err(self.err("read"))
+    }
+}
+
+/// Unix time in nanoseconds.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}

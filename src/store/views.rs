@@ -1,0 +1,521 @@
+//! Views: redb tables folded from the log, written in the same transaction as the event that
+//! changes them. A view is a cache — `Store::reindex` drops and rebuilds every one of them from
+//! the log, and a test proves the rebuilt views equal the live ones byte for byte.
+//!
+//! To add a view: a table definition, a line in `ALL`, a fold in `Tables::apply`, and readers
+//! in `Query`. Row encodings use `codec::to_bytes`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition, TableError,
+    TableHandle, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use super::codec::{from_bytes, to_bytes};
+use crate::event::{DataRef, Event, GitState, Hash, MetricPoint, Record, RunId, RunStatus};
+
+/// (dataset name, version) → `DatasetRow`.
+const DATASETS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("view_datasets");
+/// run id → `RunRow`.
+const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("view_runs");
+/// (run id, metric key, seq of the event) → packed points (see `pack`).
+const METRICS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("view_metrics");
+
+const ALL: [&str; 3] = ["view_datasets", "view_runs", "view_metrics"];
+
+/// One dataset snapshot version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRow {
+    pub name: String,
+    pub version: u32,
+    pub seq: u64,
+    pub time_ns: i64,
+    pub root: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub manifest: Hash,
+}
+
+/// One run, as the runs view holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub id: RunId,
+    pub name: String,
+    pub experiment: String,
+    pub recipe: String,
+    pub status: RunStatus,
+    pub params: BTreeMap<String, String>,
+    pub inputs: Vec<DataRef>,
+    pub outputs: Vec<DataRef>,
+    pub artifacts: Vec<DataRef>,
+    pub seed: Option<u64>,
+    pub pid: u32,
+    pub host: String,
+    pub pid_start: u64,
+    pub started_seq: u64,
+    pub started_ns: i64,
+    pub finished_ns: Option<i64>,
+    pub git: GitState,
+    pub error: Option<String>,
+    /// Per metric key: the point with the highest step (the last logged on ties).
+    pub latest: BTreeMap<String, MetricPoint>,
+}
+
+const POINT: usize = 24;
+
+/// Packs points as little-endian (step i64, value f64, time_ms i64) triples.
+fn pack(points: &[MetricPoint]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * POINT);
+    for p in points {
+        out.extend_from_slice(&p.step.to_le_bytes());
+        out.extend_from_slice(&p.value.to_bits().to_le_bytes());
+        out.extend_from_slice(&p.time_ms.to_le_bytes());
+    }
+    out
+}
+
+fn unpack_into(bytes: &[u8], out: &mut Vec<MetricPoint>) {
+    out.reserve(bytes.len() / POINT);
+    for c in bytes.chunks_exact(POINT) {
+        out.push(MetricPoint {
+            step: i64::from_le_bytes(c[0..8].try_into().unwrap()),
+            value: f64::from_bits(u64::from_le_bytes(c[8..16].try_into().unwrap())),
+            time_ms: i64::from_le_bytes(c[16..24].try_into().unwrap()),
+        });
+    }
+}
+
+pub(super) fn create_all(tx: &WriteTransaction) -> Result<(), TableError> {
+    tx.open_table(DATASETS)?;
+    tx.open_table(RUNS)?;
+    tx.open_table(METRICS)?;
+    Ok(())
+}
+
+pub(super) fn all_exist(r: &ReadTransaction) -> bool {
+    r.open_table(DATASETS).is_ok() && r.open_table(RUNS).is_ok() && r.open_table(METRICS).is_ok()
+}
+
+pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
+    tx.delete_table(DATASETS)?;
+    tx.delete_table(RUNS)?;
+    tx.delete_table(METRICS)?;
+    Ok(())
+}
+
+/// Every row of every view, for byte-for-byte comparison.
+pub(super) fn dump(r: &ReadTransaction) -> Result<Vec<(String, String, Vec<u8>)>, redb::Error> {
+    let mut out = Vec::new();
+    let t = r.open_table(DATASETS)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            DATASETS.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
+    let t = r.open_table(RUNS)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            RUNS.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
+    let t = r.open_table(METRICS)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            METRICS.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
+    debug_assert_eq!(ALL.len(), 3);
+    Ok(out)
+}
+
+/// The views opened for writing inside an append transaction.
+pub(super) struct Tables<'txn> {
+    datasets: Table<'txn, (&'static str, u32), &'static [u8]>,
+    runs: Table<'txn, &'static str, &'static [u8]>,
+    metrics: Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
+}
+
+impl<'txn> Tables<'txn> {
+    pub(super) fn open(tx: &'txn WriteTransaction) -> Result<Tables<'txn>, TableError> {
+        Ok(Tables {
+            datasets: tx.open_table(DATASETS)?,
+            runs: tx.open_table(RUNS)?,
+            metrics: tx.open_table(METRICS)?,
+        })
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRow>, redb::Error> {
+        Ok(match self.runs.get(id)? {
+            Some(v) => from_bytes(v.value()).ok(),
+            None => None,
+        })
+    }
+
+    fn put_run(&mut self, row: &RunRow) -> Result<(), redb::Error> {
+        self.runs.insert(row.id.as_str(), to_bytes(row).as_slice())?;
+        Ok(())
+    }
+
+    /// Folds one event into the views.
+    pub(super) fn apply(&mut self, rec: &Record) -> Result<(), redb::Error> {
+        let env = &rec.envelope;
+        match &env.body {
+            Event::DatasetSnapshotted {
+                name,
+                version,
+                root,
+                files,
+                bytes,
+                manifest,
+            } => {
+                let row = DatasetRow {
+                    name: name.clone(),
+                    version: *version,
+                    seq: env.seq,
+                    time_ns: env.time_ns,
+                    root: root.clone(),
+                    files: *files,
+                    bytes: *bytes,
+                    manifest: *manifest,
+                };
+                self.datasets
+                    .insert((name.as_str(), *version), to_bytes(&row).as_slice())?;
+            }
+            Event::RunStarted {
+                run,
+                name,
+                experiment,
+                recipe,
+                params,
+                inputs,
+                seed,
+                pid,
+                host,
+                pid_start,
+            } => {
+                let row = RunRow {
+                    id: run.clone(),
+                    name: name.clone(),
+                    experiment: experiment.clone(),
+                    recipe: recipe.clone(),
+                    status: RunStatus::Running,
+                    params: params.clone(),
+                    inputs: inputs.clone(),
+                    outputs: Vec::new(),
+                    artifacts: Vec::new(),
+                    seed: *seed,
+                    pid: *pid,
+                    host: host.clone(),
+                    pid_start: *pid_start,
+                    started_seq: env.seq,
+                    started_ns: env.time_ns,
+                    finished_ns: None,
+                    git: env.git.clone(),
+                    error: None,
+                    latest: BTreeMap::new(),
+                };
+                self.put_run(&row)?;
+            }
+            Event::MetricsLogged { run, metrics } => {
+                let mut row = self.run(run)?;
+                for batch in metrics {
+                    if batch.points.is_empty() {
+                        continue;
+                    }
+                    self.metrics.insert(
+                        (run.as_str(), batch.key.as_str(), env.seq),
+                        pack(&batch.points).as_slice(),
+                    )?;
+                    if let Some(row) = row.as_mut() {
+                        let best = batch
+                            .points
+                            .iter()
+                            .copied()
+                            .reduce(|a, b| if b.step >= a.step { b } else { a })
+                            .unwrap();
+                        let e = row.latest.entry(batch.key.clone()).or_insert(best);
+                        if best.step >= e.step {
+                            *e = best;
+                        }
+                    }
+                }
+                if let Some(row) = row {
+                    self.put_run(&row)?;
+                }
+            }
+            Event::ArtifactLogged {
+                run, path, hash, ..
+            } => {
+                if let Some(mut row) = self.run(run)? {
+                    row.artifacts.push(DataRef {
+                        role: "artifact".into(),
+                        name: path.clone(),
+                        hash: *hash,
+                    });
+                    self.put_run(&row)?;
+                }
+            }
+            Event::RunFinished {
+                run,
+                status,
+                outputs,
+                error,
+            } => {
+                if let Some(mut row) = self.run(run)? {
+                    row.status = *status;
+                    row.outputs.extend(outputs.iter().cloned());
+                    row.error = error.clone();
+                    row.finished_ns = Some(env.time_ns);
+                    self.put_run(&row)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Queries shared by read transactions and append transactions.
+pub trait Query {
+    #[doc(hidden)]
+    fn datasets_table(&self) -> Result<Box<dyn DatasetsTable + '_>, StoreError>;
+    #[doc(hidden)]
+    fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
+
+    /// The newest version of dataset `name`.
+    fn latest_dataset(&self, name: &str) -> Result<Option<DatasetRow>, StoreError> {
+        self.datasets_table()?.last_of(name)
+    }
+
+    /// Every dataset version, ordered by (name, version).
+    fn datasets(&self) -> Result<Vec<DatasetRow>, StoreError> {
+        self.datasets_table()?.all()
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+        self.runs_get(id)
+    }
+}
+
+#[doc(hidden)]
+pub trait DatasetsTable {
+    fn last_of(&self, name: &str) -> Result<Option<DatasetRow>, StoreError>;
+    fn all(&self) -> Result<Vec<DatasetRow>, StoreError>;
+}
+
+fn rerr(path: &std::path::Path) -> impl Fn(redb::Error) -> StoreError + '_ {
+    move |e| StoreError::Db {
+        path: path.to_path_buf(),
+        what: "read",
+        detail: e.to_string(),
+    }
+}
+
+fn decode_row<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &std::path::Path,
+) -> Result<T, StoreError> {
+    from_bytes(bytes).map_err(|e| StoreError::Db {
+        path: path.to_path_buf(),
+        what: "read",
+        detail: format!("a view row does not decode ({e}): run `lab reindex`"),
+    })
+}
+
+struct DsT<'a, T> {
+    t: T,
+    path: &'a std::path::Path,
+}
+
+impl<T: ReadableTable<(&'static str, u32), &'static [u8]>> DatasetsTable for DsT<'_, T> {
+    fn last_of(&self, name: &str) -> Result<Option<DatasetRow>, StoreError> {
+        let e = rerr(self.path);
+        let mut it = self
+            .t
+            .range((name, 0u32)..=(name, u32::MAX))
+            .map_err(|x| e(x.into()))?;
+        match it.next_back() {
+            Some(item) => {
+                let (_, v) = item.map_err(|x| e(x.into()))?;
+                Ok(Some(decode_row(v.value(), self.path)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn all(&self) -> Result<Vec<DatasetRow>, StoreError> {
+        let e = rerr(self.path);
+        let mut out = Vec::new();
+        for item in self.t.iter().map_err(|x| e(x.into()))? {
+            let (_, v) = item.map_err(|x| e(x.into()))?;
+            out.push(decode_row(v.value(), self.path)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Views inside an append transaction.
+pub struct ViewTx<'a> {
+    tx: &'a WriteTransaction,
+    path: PathBuf,
+}
+
+impl<'a> ViewTx<'a> {
+    pub(super) fn new(tx: &'a WriteTransaction, path: PathBuf) -> ViewTx<'a> {
+        ViewTx { tx, path }
+    }
+}
+
+impl Query for ViewTx<'_> {
+    fn datasets_table(&self) -> Result<Box<dyn DatasetsTable + '_>, StoreError> {
+        let t = self
+            .tx
+            .open_table(DATASETS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        Ok(Box::new(DsT {
+            t,
+            path: &self.path,
+        }))
+    }
+
+    fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+        let t = self
+            .tx
+            .open_table(RUNS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        let v = t.get(id).map_err(|e| rerr(&self.path)(e.into()))?;
+        v.map(|v| decode_row(v.value(), &self.path)).transpose()
+    }
+}
+
+/// Views in a read transaction.
+pub struct ViewRead<'a> {
+    r: &'a ReadTransaction,
+    path: PathBuf,
+}
+
+impl<'a> ViewRead<'a> {
+    pub(super) fn new(r: &'a ReadTransaction, path: PathBuf) -> ViewRead<'a> {
+        ViewRead { r, path }
+    }
+
+    fn runs(&self) -> Result<ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
+        self.r
+            .open_table(RUNS)
+            .map_err(|e| rerr(&self.path)(e.into()))
+    }
+
+    /// Every run, in id order.
+    pub fn runs_all(&self) -> Result<Vec<RunRow>, StoreError> {
+        let e = rerr(&self.path);
+        let mut out = Vec::new();
+        for item in self.runs()?.iter().map_err(|x| e(x.into()))? {
+            let (_, v) = item.map_err(|x| e(x.into()))?;
+            out.push(decode_row(v.value(), &self.path)?);
+        }
+        Ok(out)
+    }
+
+    /// The full series of `key` in run `run`, ordered by step (log order within a step).
+    pub fn metric_series(&self, run: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
+        let e = rerr(&self.path);
+        let t = self
+            .r
+            .open_table(METRICS)
+            .map_err(|x| e(x.into()))?;
+        let mut out = Vec::new();
+        for item in t
+            .range((run, key, 0u64)..=(run, key, u64::MAX))
+            .map_err(|x| e(x.into()))?
+        {
+            let (_, v) = item.map_err(|x| e(x.into()))?;
+            unpack_into(v.value(), &mut out);
+        }
+        if !out.is_sorted_by_key(|p| p.step) {
+            out.sort_by_key(|p| p.step);
+        }
+        Ok(out)
+    }
+
+    /// The metric keys logged by run `run`.
+    pub fn metric_keys(&self, run: &str) -> Result<Vec<String>, StoreError> {
+        let e = rerr(&self.path);
+        let t = self
+            .r
+            .open_table(METRICS)
+            .map_err(|x| e(x.into()))?;
+        let mut keys: Vec<String> = Vec::new();
+        for item in t
+            .range((run, "", 0u64)..)
+            .map_err(|x| e(x.into()))?
+        {
+            let (k, _) = item.map_err(|x| e(x.into()))?;
+            let (r, key, _) = k.value();
+            if r != run {
+                break;
+            }
+            if keys.last().map(String::as_str) != Some(key) {
+                keys.push(key.to_string());
+            }
+        }
+        Ok(keys)
+    }
+}
+
+impl Query for ViewRead<'_> {
+    fn datasets_table(&self) -> Result<Box<dyn DatasetsTable + '_>, StoreError> {
+        let t = self
+            .r
+            .open_table(DATASETS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        Ok(Box::new(DsT {
+            t,
+            path: &self.path,
+        }))
+    }
+
+    fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
+        let t = self.runs()?;
+        let v = t.get(id).map_err(|e| rerr(&self.path)(e.into()))?;
+        v.map(|v| decode_row(v.value(), &self.path)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trip() {
+        let pts = vec![
+            MetricPoint {
+                step: -1,
+                value: f64::NAN,
+                time_ms: 5,
+            },
+            MetricPoint {
+                step: 7,
+                value: 0.25,
+                time_ms: i64::MAX,
+            },
+        ];
+        let mut out = Vec::new();
+        unpack_into(&pack(&pts), &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].value.is_nan());
+        assert_eq!(out[1], pts[1]);
+    }
+}
