@@ -58,6 +58,25 @@ pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Blob
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Fault injection for tests: with `LAB_FAULT_ENOSPC_AFTER=N` in the environment, blob writes
+/// fail with ENOSPC ("No space left on device") once this process has written N bytes — a full
+/// disk, reproducibly, without mounting a small file system.
+fn fault_check(n: usize) -> io::Result<()> {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    static WRITTEN: AtomicU64 = AtomicU64::new(0);
+    let Some(limit) = *LIMIT.get_or_init(|| {
+        std::env::var("LAB_FAULT_ENOSPC_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    }) else {
+        return Ok(());
+    };
+    if WRITTEN.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > limit {
+        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+    }
+    Ok(())
+}
+
 /// A blob written to a temp file but not yet visible under its hash.
 #[derive(Debug)]
 pub struct Staged {
@@ -123,8 +142,8 @@ impl BlobStore {
             return Ok(hash);
         }
         let (tmp, mut f) = self.new_tmp()?;
-        let res = f
-            .write_all(data)
+        let res = fault_check(data.len())
+            .and_then(|_| f.write_all(data))
             .and_then(|_| f.sync_all())
             .map_err(io_err(&tmp));
         if let Err(e) = res {
@@ -156,7 +175,9 @@ impl BlobStore {
                     Err(e) => return Err(io_err(src)(e)),
                 };
                 hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(io_err(&tmp))?;
+                fault_check(n)
+                    .and_then(|_| out.write_all(&buf[..n]))
+                    .map_err(io_err(&tmp))?;
                 size += n as u64;
             }
             Ok((Hash(hasher.finalize().into()), size))
