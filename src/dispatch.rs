@@ -19,6 +19,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // `lab log | head`: the reader is gone, which is not an error of lab's.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let mut msg = format!("lab: error: {e}");
             for cause in e.chain().skip(1) {
@@ -31,6 +33,26 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether `e` is a write to a closed pipe (stdout piped into `head`, say).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
+
+/// Prints `text` and a newline on stdout; a closed pipe is an error (see `is_broken_pipe`),
+/// not a panic as with `println!`.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Progress bars on a terminal, nothing otherwise.
@@ -97,12 +119,7 @@ fn print_lines<T: serde::Serialize>(items: &[T]) -> Result<()> {
 }
 
 fn say(json: bool, text: String, value: &impl serde::Serialize) -> Result<()> {
-    if json {
-        print_json(value)
-    } else {
-        println!("{text}");
-        Ok(())
-    }
+    if json { print_json(value) } else { emit(&text) }
 }
 
 fn cwd(cli_dir: &Option<PathBuf>) -> Result<PathBuf> {
@@ -123,12 +140,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let here = cwd(&cli.dir)?;
     let bars = Bars::new();
     match cli.command {
-        Command::Init { dir } => {
-            let r = crate::project::init(&here.join(dir))?;
+        Command::Init { path } => {
+            let r = crate::project::init(&here.join(path))?;
             // Open the store so .lab/lab.redb exists from the start.
             Lab::open_project(crate::project::Project::open(&r.root)?, "init")?;
             let text = if r.created.is_empty() {
-                format!("{} is already a lab project — nothing changed", r.root.display())
+                format!(
+                    "{} is already a lab project — nothing changed",
+                    r.root.display()
+                )
             } else {
                 format!(
                     "initialised lab project in {} (created {})",
@@ -146,7 +166,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let lab = open(&here, "data")?;
             match cmd {
                 DataCmd::Snapshot { path, name } => {
-                    let out = commands::data::snapshot(&lab, &here.join(path), name.as_deref(), &bars)?;
+                    let out =
+                        commands::data::snapshot(&lab, &here.join(path), name.as_deref(), &bars)?;
                     say(json, out.text(), &out)?;
                 }
                 DataCmd::Ls { name } => {
@@ -154,15 +175,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     if json {
                         print_lines(&rows)?;
                     } else {
-                        println!("{}", commands::data::list_text(&rows));
+                        emit(&commands::data::list_text(&rows))?;
                     }
                 }
                 DataCmd::Diff { a, b } => {
                     let out = commands::data::diff(&lab, &a, &b)?;
                     say(json, out.text(), &out)?;
                 }
-                DataCmd::Checkout { snapshot, dir } => {
-                    let out = commands::data::checkout(&lab, &snapshot, &here.join(dir), &bars)?;
+                DataCmd::Checkout { snapshot, target } => {
+                    let out = commands::data::checkout(&lab, &snapshot, &here.join(target), &bars)?;
                     let text = format!(
                         "checked out {} into {}: {} files, {}",
                         out.snapshot,
@@ -185,9 +206,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &args.cmd,
             )?;
             let text = format!(
-                "run {} {} ({} metric points{})",
+                "run {} {} ({}{} metric points{})",
                 r.run,
                 r.status.as_str(),
+                r.error
+                    .as_deref()
+                    .map(|e| format!("{e}, "))
+                    .unwrap_or_default(),
                 r.points,
                 if r.bad_lines > 0 {
                     format!(", {} bad lines skipped", r.bad_lines)
@@ -200,7 +225,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 eprintln!("lab: {text}");
             }
-            let code = r.exit_code.unwrap_or(1).clamp(0, 255) as u8;
+            // The command's own exit code; killed by a signal: 128 + the signal, as shells do.
+            let code = match (r.exit_code, r.signal) {
+                (Some(c), _) => c.clamp(0, 255) as u8,
+                (None, Some(sig)) => (128 + sig).clamp(0, 255) as u8,
+                (None, None) => 1,
+            };
             return Ok(ExitCode::from(code));
         }
         Command::Runs(cmd) => {
@@ -211,7 +241,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     if json {
                         print_lines(&runs)?;
                     } else {
-                        println!("{}", commands::runs::list_text(&runs));
+                        emit(&commands::runs::list_text(&runs))?;
                     }
                 }
                 RunsCmd::Show { run } => {
@@ -224,16 +254,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let lab = open(&here, "metrics")?;
             let (_, points) = commands::runs::metric(&lab, &run, &key)?;
             if json {
-                print_json(&points)?;
+                print_lines(&points)?;
             } else {
-                println!("{}", commands::runs::metric_text(&points));
+                emit(&commands::runs::metric_text(&points))?;
             }
         }
         Command::Log(args) => {
             let lab = open(&here, "log")?;
             let filter = Filter {
                 kinds: commands::log::parse_kinds(&args.kind)?,
-                since_ns: args.since.as_deref().map(commands::log::parse_since).transpose()?,
+                since_ns: args
+                    .since
+                    .as_deref()
+                    .map(commands::log::parse_since)
+                    .transpose()?,
                 run: args.run,
                 limit: args.limit,
             };
@@ -242,7 +276,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 let vals: Vec<_> = records.iter().map(commands::log::json).collect();
                 print_lines(&vals)?;
             } else {
-                println!("{}", commands::log::text(&records));
+                emit(&commands::log::text(&records))?;
             }
         }
         Command::Show { what } => {
@@ -251,7 +285,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&commands::log::json(&r))?;
             } else {
-                println!("{}", commands::log::show_text(&r));
+                emit(&commands::log::show_text(&r))?;
             }
         }
         Command::Verify => {
@@ -276,7 +310,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "lab", &mut std::io::stdout());
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "lab", &mut buf);
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf)?;
+            out.flush()?;
         }
     }
     Ok(ExitCode::SUCCESS)

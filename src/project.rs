@@ -13,11 +13,16 @@ pub const CONFIG_FILE: &str = "lab.toml";
 pub enum ProjectError {
     /// No `lab.toml` in the current directory or above.
     #[error(
-        "not a lab project (no lab.toml here or in any parent of {0}) — run lab init"
+        "not a lab project (no lab.toml here or in any parent) — run lab init\n  (searched {0} and every directory above it)"
     )]
     NotFound(PathBuf),
+    /// The directory to start from (the current one, or `-C DIR`) does not exist.
+    #[error("directory {0} does not exist — check the path given with -C/--dir")]
+    NoDir(PathBuf),
     /// `lab.toml` does not parse or has an unknown key.
-    #[error("{path}:{line}:{column}: {message}\n  fix the file (every key is documented in the file `lab init` writes)")]
+    #[error(
+        "{path}:{line}:{column}: {message}\n  fix the file (every key is documented in the file `lab init` writes)"
+    )]
     Config {
         path: PathBuf,
         line: usize,
@@ -41,7 +46,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProjectError + '_ {
 }
 
 /// `lab.toml`, parsed. Unknown keys are errors (a typo must not be silently ignored).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub project: ProjectSection,
@@ -69,16 +74,6 @@ pub struct PathsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
     pub default: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            project: ProjectSection::default(),
-            paths: PathsSection::default(),
-            data: DataSection::default(),
-        }
-    }
 }
 
 impl Default for ProjectSection {
@@ -149,7 +144,10 @@ pub struct Project {
 impl Project {
     /// Finds the project containing `start` by walking up to the first `lab.toml`.
     pub fn discover(start: &Path) -> Result<Project, ProjectError> {
-        let start = start.canonicalize().map_err(io(start))?;
+        let start = start.canonicalize().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ProjectError::NoDir(start.to_path_buf()),
+            _ => io(start)(e),
+        })?;
         let mut dir = start.as_path();
         loop {
             let candidate = dir.join(CONFIG_FILE);
@@ -203,10 +201,7 @@ impl Project {
 /// Parses `lab.toml` text, turning errors into file:line:column messages.
 pub fn parse_config(path: &Path, text: &str) -> Result<Config, ProjectError> {
     toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         ProjectError::Config {
             path: path.to_path_buf(),
             line,
@@ -344,7 +339,10 @@ mod tests {
         let before = fs::read_to_string(d.path().join("lab.toml")).unwrap();
         let r2 = init(d.path()).unwrap();
         assert!(r2.created.is_empty(), "{:?}", r2.created);
-        assert_eq!(fs::read_to_string(d.path().join("lab.toml")).unwrap(), before);
+        assert_eq!(
+            fs::read_to_string(d.path().join("lab.toml")).unwrap(),
+            before
+        );
     }
 
     #[test]

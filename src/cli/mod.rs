@@ -63,10 +63,11 @@ pub enum Command {
     /// Running it again changes nothing. Example:
     ///
     ///   lab init my-project && cd my-project
+    #[command(verbatim_doc_comment)]
     Init {
         /// The directory to make a project of (created if missing).
-        #[arg(default_value = ".")]
-        dir: PathBuf,
+        #[arg(default_value = ".", value_name = "DIR")]
+        path: PathBuf,
     },
     /// Run the whole default flow on the embedded default: init if needed, snapshot the
     /// default dataset, verify the log, print a summary
@@ -74,6 +75,7 @@ pub enum Command {
     /// Example:
     ///
     ///   cargo run --release -- pipeline
+    #[command(verbatim_doc_comment)]
     Pipeline(PipelineArgs),
     #[command(subcommand)]
     Data(DataCmd),
@@ -82,7 +84,12 @@ pub enum Command {
     /// The command sees LAB_RUN_ID and LAB_METRICS, a file it may append JSON lines to,
     /// ingested into the log while it runs. lab exits with the command's exit code. Example:
     ///
-    ///   lab run --name prep -- python prep.py   # prep.py: print('{"key":"loss","value":0.3,"step":7}', file=open(os.environ["LAB_METRICS"], "a"))
+    ///   lab run --name prep --param lr=0.1 -- python prep.py
+    ///
+    /// where prep.py reports a metric with
+    ///
+    ///   open(os.environ["LAB_METRICS"], "a").write('{"key":"loss","value":0.3,"step":7}\n')
+    #[command(verbatim_doc_comment)]
     Run(RunArgs),
     #[command(subcommand)]
     Runs(RunsCmd),
@@ -91,6 +98,7 @@ pub enum Command {
     /// Example:
     ///
     ///   lab metrics 3f2a train_loss --json
+    #[command(verbatim_doc_comment)]
     Metrics {
         /// Run id, id prefix (≥ 4 characters) or run name.
         run: String,
@@ -104,12 +112,14 @@ pub enum Command {
     ///   lab log --kind dataset --limit 5
     ///
     ///   lab log --since 2h --json | jq .body
+    #[command(verbatim_doc_comment)]
     Log(LogArgs),
     /// Print one event in full: envelope (time, actor, git state, hashes) and body
     ///
     /// Example:
     ///
     ///   lab show 12        (or a hash prefix: lab show 3fa9c2)
+    #[command(verbatim_doc_comment)]
     Show {
         /// Sequence number (`12` or `#12`) or hash prefix (≥ 4 hex digits).
         what: String,
@@ -119,12 +129,14 @@ pub enum Command {
     /// Exits 1 and names the first bad event or blob when anything was altered. Example:
     ///
     ///   lab verify
+    #[command(verbatim_doc_comment)]
     Verify,
     /// Drop every view (runs, metrics, datasets…) and rebuild it from the log
     ///
     /// Views are caches of the log; this is always safe. Example:
     ///
     ///   lab reindex
+    #[command(verbatim_doc_comment)]
     Reindex,
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -133,6 +145,7 @@ pub enum Command {
     /// Example:
     ///
     ///   lab completions bash > ~/.local/share/bash-completion/completions/lab
+    #[command(verbatim_doc_comment)]
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
@@ -147,7 +160,12 @@ pub struct PipelineArgs {
 }
 
 /// Dataset versions: snapshot, list, diff, check out
+///
+/// Versions count up per dataset name and are never overwritten. Example:
+///
+///   lab data snapshot datasets/timetables && lab data ls
 #[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
 pub enum DataCmd {
     /// Snapshot a directory tree: every file's bytes into the blob store, a manifest, an event
     ///
@@ -155,6 +173,7 @@ pub enum DataCmd {
     /// read again, and an unchanged tree records nothing. Example:
     ///
     ///   lab data snapshot datasets/timetables --name timetables
+    #[command(verbatim_doc_comment)]
     Snapshot {
         /// The directory to snapshot.
         path: PathBuf,
@@ -167,6 +186,7 @@ pub enum DataCmd {
     /// Example:
     ///
     ///   lab data ls timetables --json
+    #[command(verbatim_doc_comment)]
     Ls {
         /// Only this dataset's versions.
         name: Option<String>,
@@ -177,13 +197,26 @@ pub enum DataCmd {
     /// Example:
     ///
     ///   lab data diff timetables@1 timetables@latest
-    Diff { a: String, b: String },
+    #[command(verbatim_doc_comment)]
+    Diff {
+        /// The older snapshot (NAME@N, NAME@latest, NAME or a manifest hash prefix).
+        a: String,
+        /// The newer snapshot.
+        b: String,
+    },
     /// Restore a snapshot's exact bytes into a new or empty directory
     ///
     /// Every file's hash is checked while it is written. Example:
     ///
     ///   lab data checkout timetables@2 /tmp/timetables-v2
-    Checkout { snapshot: String, dir: PathBuf },
+    #[command(verbatim_doc_comment)]
+    Checkout {
+        /// The snapshot: NAME@N, NAME@latest, NAME or a manifest hash prefix.
+        snapshot: String,
+        /// The directory to restore into (created if missing; must be empty).
+        #[arg(value_name = "DIR")]
+        target: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -203,13 +236,19 @@ pub struct RunArgs {
 }
 
 /// Runs: list and show
+///
+/// A run is started with `lab run` (or a training verb). Example:
+///
+///   lab runs ls --json
 #[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
 pub enum RunsCmd {
     /// List runs, newest first (a run whose process died shows as killed)
     ///
     /// Example:
     ///
     ///   lab runs ls --experiment timetable-extraction
+    #[command(verbatim_doc_comment)]
     Ls {
         /// Only runs of this experiment.
         #[arg(long)]
@@ -220,6 +259,7 @@ pub enum RunsCmd {
     /// Example:
     ///
     ///   lab runs show 3f2a
+    #[command(verbatim_doc_comment)]
     Show {
         /// Run id, id prefix (≥ 4 characters) or run name.
         run: String,
@@ -243,7 +283,12 @@ pub struct LogArgs {
 }
 
 /// Benchmarks that print ratios against a baseline measured in the same run
+///
+/// No test asserts a time; the ratios are the result. Example:
+///
+///   cargo run --release -- bench store --scale-down 10
 #[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
 pub enum BenchCmd {
     /// Store speed: dataset snapshot vs sha256sum, unchanged re-snapshot, event appends,
     /// metric points in and out
@@ -251,6 +296,7 @@ pub enum BenchCmd {
     /// Example (the full size, ~506 MiB under /tmp):
     ///
     ///   cargo run --release -- bench store
+    #[command(verbatim_doc_comment)]
     Store {
         /// Where to generate the data (default: a temp directory, removed afterwards).
         #[arg(long)]
@@ -259,4 +305,45 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1)]
         scale_down: u32,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The grouped listing of `lab --help` is written by hand: it must name every verb, and
+    /// every verb's long help must carry an example.
+    #[test]
+    fn help_lists_every_verb_and_every_verb_has_an_example() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in c.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.has_subcommands() {
+                    walk(sub, &p, missing);
+                } else {
+                    let long = sub
+                        .get_long_about()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    if !long.contains("Example") {
+                        missing.push(p);
+                    }
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&cmd, "lab", &mut missing);
+        assert!(missing.is_empty(), "verbs without an example: {missing:?}");
+        for sub in cmd.get_subcommands() {
+            let line = format!("\n  {:<14}", sub.get_name());
+            assert!(
+                HELP_TEMPLATE.contains(&line),
+                "lab --help does not list `{}`",
+                sub.get_name()
+            );
+        }
+    }
 }

@@ -20,7 +20,8 @@ pub struct Filter {
 pub fn parse_since(s: &str) -> Result<i64> {
     let s = s.trim();
     if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(crate::store::now_ns() - d.as_nanos() as i64);
+        let ago = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        return Ok(crate::store::now_ns().saturating_sub(ago));
     }
     let with_time = if s.len() == 10 {
         format!("{s}T00:00:00Z")
@@ -28,9 +29,10 @@ pub fn parse_since(s: &str) -> Result<i64> {
         s.to_string()
     };
     match humantime::parse_rfc3339_weak(&with_time) {
+        // Times past 2262 do not fit in i64 nanoseconds: they are "after every event".
         Ok(t) => Ok(t
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
             .unwrap_or(0)),
         Err(_) => bail!(
             "bad --since `{s}`: give a time (2026-11-27T10:00:00Z), a date (2026-11-27) or an age (15m, 2h, 3days)"
@@ -178,10 +180,9 @@ pub fn show(lab: &Lab, what: &str) -> Result<Record> {
     }
 }
 
-/// The full text of one event.
-pub fn show_text(r: &Record) -> String {
-    let e = &r.envelope;
-    let git = match &e.git {
+/// A git state for people: `commit 3fa9… on main, dirty (diff blob …)` or `not a git repository`.
+pub fn git_text(g: &GitState) -> String {
+    match g {
         GitState::NoRepo => "not a git repository".to_string(),
         GitState::Repo {
             commit,
@@ -198,7 +199,13 @@ pub fn show_text(r: &Record) -> String {
                 _ => String::new(),
             }
         ),
-    };
+    }
+}
+
+/// The full text of one event.
+pub fn show_text(r: &Record) -> String {
+    let e = &r.envelope;
+    let git = git_text(&e.git);
     format!(
         "event #{}  {}\nhash    {}\nprev    {}\ntime    {}\nactor   {}\ngit     {}\nlab     {}\n\n{}\n\n{}",
         e.seq,

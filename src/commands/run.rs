@@ -59,6 +59,10 @@ pub struct RunResult {
     pub run: RunId,
     pub status: RunStatus,
     pub exit_code: Option<i32>,
+    /// The signal that killed the command, if one did.
+    pub signal: Option<i32>,
+    /// Why the run failed (`exit code 3`, `killed by signal 9`), if it did.
+    pub error: Option<String>,
     pub points: u64,
     pub bad_lines: u64,
 }
@@ -177,12 +181,15 @@ pub fn run(
         run: id.clone(),
         status: run_status,
         outputs: Vec::new(),
-        error,
+        error: error.clone(),
     }])?;
+    use std::os::unix::process::ExitStatusExt;
     Ok(RunResult {
         run: id,
         status: run_status,
         exit_code: status.code(),
+        signal: status.signal(),
+        error,
         points,
         bad_lines: tail.bad_lines,
     })

@@ -134,12 +134,16 @@ pub fn show_text(r: &RunOut) -> String {
         r.effective_status.as_str(),
         fmt_time(row.started_ns),
         row.started_seq,
-        r.duration_s.map(|d| format!("{d:.2}s")).unwrap_or_else(|| "-".into()),
-        row.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        r.duration_s
+            .map(|d| format!("{d:.2}s"))
+            .unwrap_or_else(|| "-".into()),
+        row.seed
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
         row.pid,
         row.host
     );
-    s.push_str(&format!("git         {}\n", serde_json::to_string(&row.git).unwrap_or_default()));
+    s.push_str(&format!("git         {}\n", super::log::git_text(&row.git)));
     if let Some(e) = &row.error {
         s.push_str(&format!("error       {e}\n"));
     }
@@ -151,7 +155,14 @@ pub fn show_text(r: &RunOut) -> String {
             }
         }
     };
-    section(&mut s, "params", row.params.iter().map(|(k, v)| format!("{k} = {v}")).collect());
+    section(
+        &mut s,
+        "params",
+        row.params
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect(),
+    );
     section(
         &mut s,
         "metrics (latest)",
@@ -175,9 +186,9 @@ pub fn show_text(r: &RunOut) -> String {
 /// The full series of one metric of one run, by step.
 pub fn metric(lab: &Lab, run: &str, key: &str) -> Result<(RunRow, Vec<MetricPoint>)> {
     let row = find(lab, run)?;
-    let (points, keys) = lab.store.read_views(|v| {
-        Ok((v.metric_series(&row.id, key)?, v.metric_keys(&row.id)?))
-    })?;
+    let (points, keys) = lab
+        .store
+        .read_views(|v| Ok((v.metric_series(&row.id, key)?, v.metric_keys(&row.id)?)))?;
     if points.is_empty() {
         if keys.is_empty() {
             bail!("run {} logged no metrics", row.id);

@@ -1,0 +1,293 @@
+//! The one harness of the integration tests: a temporary lab project made by the real
+//! `lab init`, and the real `lab` binary run in it with its stdout, stderr and exit code.
+//!
+//! Every test file does `mod common;` and uses [`Project`] (or [`lab_in`] for a directory that
+//! is not a project). The environment of a child is cleaned of lab's fault hooks, so one test's
+//! settings never leak into another.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// What one `lab` process did.
+#[derive(Debug)]
+pub struct Out {
+    /// The exit code (`-1` when killed by a signal).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// stdout exactly as written (for non-UTF-8 output).
+    pub stdout_bytes: Vec<u8>,
+    /// How it was invoked, for failure messages.
+    pub cmd: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+
+    /// The stdout lines parsed as JSON objects (one per line).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{}: stdout line is not JSON ({e}): {l}", self.cmd))
+            })
+            .collect()
+    }
+
+    /// stdout parsed as one JSON value.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("{}: stdout is not JSON ({e}):\n{}", self.cmd, self.stdout))
+    }
+
+    /// Asserts that stderr contains every one of `parts`.
+    #[track_caller]
+    pub fn stderr_has(&self, parts: &[&str]) -> &Self {
+        for p in parts {
+            assert!(
+                self.stderr.contains(p),
+                "{}: stderr lacks {p:?}:\n{}",
+                self.cmd,
+                self.stderr
+            );
+        }
+        self
+    }
+
+    /// Asserts that stdout contains every one of `parts`.
+    #[track_caller]
+    pub fn stdout_has(&self, parts: &[&str]) -> &Self {
+        for p in parts {
+            assert!(
+                self.stdout.contains(p),
+                "{}: stdout lacks {p:?}:\n{}",
+                self.cmd,
+                self.stdout
+            );
+        }
+        self
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} → exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.cmd, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A `lab` command with a clean environment, not yet run.
+pub fn lab_cmd(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
+    c.current_dir(dir)
+        .env_remove("LAB_FAULT_ENOSPC_AFTER")
+        .env_remove("RUST_BACKTRACE")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs `lab ARGS` in `dir` with extra environment variables.
+pub fn lab_env<S: AsRef<OsStr>>(dir: &Path, env: &[(&str, &str)], args: &[S]) -> Out {
+    let mut c = lab_cmd(dir);
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let cmd = format!(
+        "lab {}",
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let o = c
+        .output()
+        .unwrap_or_else(|e| panic!("cannot spawn {cmd}: {e}"));
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        stdout_bytes: o.stdout,
+        cmd,
+    }
+}
+
+/// Runs `lab ARGS` in `dir`.
+pub fn lab_in<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Out {
+    lab_env(dir, &[], args)
+}
+
+/// A temporary lab project, removed when dropped.
+pub struct Project {
+    _tmp: tempfile::TempDir,
+    /// The project root (canonical).
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// A fresh project made by `lab init` in a new temp directory.
+    pub fn new() -> Project {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path().canonicalize().unwrap();
+        let out = lab_in(&root, &["init"]);
+        assert!(out.ok(), "{out}");
+        Project { _tmp: tmp, root }
+    }
+
+    /// A temp directory that is not a project (yet), for tests that set up git or the like
+    /// before `lab init`.
+    pub fn bare() -> Project {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path().canonicalize().unwrap();
+        Project { _tmp: tmp, root }
+    }
+
+    /// `root/rel`.
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// `lab ARGS` in the project root.
+    pub fn lab<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        lab_in(&self.root, args)
+    }
+
+    /// `lab ARGS` in the project root with extra environment variables.
+    pub fn lab_env<S: AsRef<OsStr>>(&self, env: &[(&str, &str)], args: &[S]) -> Out {
+        lab_env(&self.root, env, args)
+    }
+
+    /// `lab ARGS`, asserting exit 0.
+    #[track_caller]
+    pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        let out = self.lab(args);
+        assert!(out.ok(), "expected success:\n{out}");
+        out
+    }
+
+    /// `lab ARGS`, asserting a non-zero exit, a `lab: error:` message, and that the log is
+    /// exactly as it was before.
+    #[track_caller]
+    pub fn fails<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        self.fails_env(&[], args)
+    }
+
+    /// [`Project::fails`] with extra environment variables.
+    #[track_caller]
+    pub fn fails_env<S: AsRef<OsStr>>(&self, env: &[(&str, &str)], args: &[S]) -> Out {
+        let before = self.log_json();
+        let out = self.lab_env(env, args);
+        assert!(!out.ok(), "expected failure:\n{out}");
+        assert!(
+            out.stderr.contains("lab: error:"),
+            "a failure must say why on stderr:\n{out}"
+        );
+        assert!(
+            !out.stderr.contains("panicked"),
+            "a user's mistake must not panic:\n{out}"
+        );
+        assert_eq!(
+            before,
+            self.log_json(),
+            "a failed command changed the log:\n{out}"
+        );
+        out
+    }
+
+    /// `lab log --json` as text (newest first): equal before and after means the log is unchanged.
+    pub fn log_json(&self) -> String {
+        let out = self.lab(&["log", "--json"]);
+        assert!(out.ok(), "{out}");
+        out.stdout
+    }
+
+    /// Every event, oldest first, as JSON.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(&["log", "--json"]);
+        let mut v = out.json_lines();
+        v.reverse();
+        v
+    }
+
+    /// Writes `files` (relative path, bytes) under `root/dir`, creating folders.
+    pub fn write_tree(&self, dir: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let base = self.path(dir);
+        for (rel, bytes) in files {
+            let p = base.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, bytes).unwrap();
+        }
+        base
+    }
+
+    /// Starts `lab ARGS` in the background (stdout and stderr discarded).
+    pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Child {
+        lab_cmd(&self.root)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn lab")
+    }
+}
+
+/// Every file under `dir` as (relative path bytes, mode bits, content), sorted.
+pub fn tree(dir: &Path) -> Vec<(Vec<u8>, u32, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().as_os_str().as_bytes().to_vec();
+                out.push((rel, m.permissions().mode() & 0o7777, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every file under `.lab/objects/sha256` as (hex name, content hash hex).
+pub fn blobs(project: &Path) -> Vec<(String, String)> {
+    let root = project.join(".lab/objects/sha256");
+    let mut out = Vec::new();
+    for fan in fs::read_dir(&root).unwrap() {
+        let fan = fan.unwrap().path();
+        for f in fs::read_dir(&fan).unwrap() {
+            let f = f.unwrap().path();
+            let name = format!(
+                "{}{}",
+                fan.file_name().unwrap().to_string_lossy(),
+                f.file_name().unwrap().to_string_lossy()
+            );
+            let actual = lab::event::Hash::of(&fs::read(&f).unwrap()).to_hex();
+            out.push((name, actual));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether this process can read a file whose mode is 000 (true as root).
+pub fn can_read_unreadable(path: &Path) -> bool {
+    fs::File::open(path).is_ok()
+}
