@@ -254,7 +254,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let lab = open(&here, "metrics")?;
             let (_, points) = commands::runs::metric(&lab, &run, &key)?;
             if json {
-                print_lines(&points)?;
+                // One JSON array: the series is one value (scripts rely on this shape).
+                print_json(&points)?;
             } else {
                 emit(&commands::runs::metric_text(&points))?;
             }

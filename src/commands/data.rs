@@ -9,8 +9,9 @@ use crate::dataset::{self, manifest, snapshot};
 use crate::event::{Event, Hash, ManifestEntry, human_bytes};
 use crate::lab::Lab;
 use crate::progress::Reporter;
+use crate::store::blobs::Staged;
 use crate::store::views::Query;
-use crate::store::{DatasetRow, StoreError};
+use crate::store::{BlobError, DatasetRow, StoreError};
 
 /// What `lab data snapshot` did.
 #[derive(Debug, Serialize)]
@@ -61,10 +62,7 @@ fn default_name(path: &Path) -> String {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.contains('@')
-        || name.chars().any(|c| c.is_control() || c == '/')
-    {
+    if name.is_empty() || name.contains('@') || name.chars().any(|c| c.is_control() || c == '/') {
         bail!("bad dataset name `{name}`: use letters, digits, `-`, `_` or `.` (no `@` or `/`)");
     }
     Ok(())
@@ -79,7 +77,19 @@ pub fn snapshot(
 ) -> Result<SnapshotOut> {
     let abs = std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))?;
     let root = abs.canonicalize().unwrap_or(abs.clone());
-    let name = name.map(str::to_string).unwrap_or_else(|| default_name(&root));
+    let lab_dir = lab.project.lab_dir();
+    let lab_dir = lab_dir.canonicalize().unwrap_or(lab_dir);
+    if lab_dir.starts_with(&root) {
+        bail!(
+            "{} contains lab's own state ({}): a snapshot of it would record the log and the \
+             blob store themselves — snapshot a data directory instead, e.g. datasets/NAME",
+            root.display(),
+            lab_dir.display()
+        );
+    }
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| default_name(&root));
     check_name(&name)?;
     let cache_path = snapshot::cache_path(&lab.project.lab_dir(), &root);
     let cache = snapshot::StatCache::load(&cache_path);
@@ -108,12 +118,24 @@ pub fn snapshot(
             hashed_bytes: scan.hashed_bytes,
         });
     }
+    // Everything that can fail before a blob becomes visible happens first: reading the git
+    // state (the envelope) and staging the manifest next to the files. A failure up to here
+    // (a full disk, say) leaves the store exactly as it was.
+    let staged_manifest = lab
+        .author()
+        .and_then(|_| stage_bytes(lab, &encoded).map_err(Into::into));
+    match staged_manifest {
+        Ok(m) => scan.staged.push(m),
+        Err(e) => {
+            lab.store.blobs.discard(&mut scan.staged);
+            return Err(e);
+        }
+    }
     // Blobs first, durable; the event that names them last.
     if let Err(e) = lab.store.blobs.publish(&mut scan.staged) {
         lab.store.blobs.discard(&mut scan.staged);
         return Err(e.into());
     }
-    lab.store.blobs.put(&encoded)?;
     let (records, (version, unchanged)) = lab.append_with(|v| {
         let latest = v.latest_dataset(&name)?;
         if let Some(l) = latest.as_ref().filter(|l| l.manifest == manifest_hash) {
@@ -146,6 +168,28 @@ pub fn snapshot(
         hashed_files: scan.hashed_files,
         hashed_bytes: scan.hashed_bytes,
     })
+}
+
+/// Stages `bytes` as a blob (visible only after `publish`), through a scratch file beside the
+/// blob store's own temp files.
+fn stage_bytes(lab: &Lab, bytes: &[u8]) -> Result<Staged, BlobError> {
+    let scratch = lab
+        .project
+        .lab_dir()
+        .join("objects")
+        .join("tmp")
+        .join(format!(
+            "manifest-{}-{}.scratch",
+            std::process::id(),
+            crate::store::now_ns()
+        ));
+    std::fs::write(&scratch, bytes).map_err(|source| BlobError::Io {
+        path: scratch.clone(),
+        source,
+    })?;
+    let staged = lab.store.blobs.stage_file(&scratch, &mut Vec::new());
+    let _ = std::fs::remove_file(&scratch);
+    staged
 }
 
 /// All snapshot rows (optionally of one name).

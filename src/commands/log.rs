@@ -147,20 +147,29 @@ pub fn json(r: &Record) -> serde_json::Value {
 }
 
 /// `lab show SEQ|HASH`: by sequence number, `#N`, or a hash prefix of at least 4 hex digits.
+/// A short all-digit argument is a sequence number when that event exists, else a hash prefix.
 pub fn show(lab: &Lab, what: &str) -> Result<Record> {
     let w = what.trim_start_matches('#');
-    let is_seq = what.starts_with('#') || (w.len() < 8 && w.chars().all(|c| c.is_ascii_digit()));
+    let digits = !w.is_empty() && w.chars().all(|c| c.is_ascii_digit());
+    let is_seq = what.starts_with('#') || (digits && w.len() < 8);
+    let mut missing_seq = None;
     if is_seq {
         let Ok(seq) = w.parse::<u64>() else {
-            bail!("`{what}` is not a sequence number");
+            bail!("`{what}` is not a sequence number: write `lab show 12` or `lab show '#12'`");
         };
-        return match lab.store.get(seq)? {
-            Some(r) => Ok(r),
-            None => {
-                let (head, _) = lab.store.head()?;
-                bail!("no event #{seq}: the log has events #1..#{head}")
-            }
+        if let Some(r) = lab.store.get(seq)? {
+            return Ok(r);
+        }
+        let (head, _) = lab.store.head()?;
+        let range = if head == 0 {
+            "the log is empty".to_string()
+        } else {
+            format!("the log has events #1..#{head}")
         };
+        if what.starts_with('#') || w.len() < 4 {
+            bail!("no event #{seq}: {range}");
+        }
+        missing_seq = Some(format!("no event #{seq} ({range}), and "));
     }
     if w.len() < 4 || !w.chars().all(|c| c.is_ascii_hexdigit()) {
         bail!("`{what}` is neither a sequence number nor a hash prefix (≥ 4 hex digits)");
@@ -174,7 +183,10 @@ pub fn show(lab: &Lab, what: &str) -> Result<Record> {
         Ok(hits.len() < 2)
     })?;
     match hits.len() {
-        0 => bail!("no event's hash starts with `{what}` (see `lab log`)"),
+        0 => bail!(
+            "{}no event's hash starts with `{w}` (see `lab log`)",
+            missing_seq.unwrap_or_default()
+        ),
         1 => Ok(hits.pop().unwrap()),
         _ => bail!("`{what}` matches several events — give more digits"),
     }

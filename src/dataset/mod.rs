@@ -39,18 +39,25 @@ pub fn resolve<'a>(rows: &'a [DatasetRow], reference: &str) -> Result<&'a Datase
             None | Some("latest") => Ok(of_name.last().unwrap()),
             Some(v) => {
                 let n: u32 = v.parse().map_err(|_| {
-                    format!("bad snapshot version `{v}` in `{reference}`: use NAME@N or NAME@latest")
-                })?;
-                of_name.iter().find(|r| r.version == n).copied().ok_or_else(|| {
                     format!(
-                        "snapshot {reference} does not exist: {name} has versions 1..={}",
-                        of_name.last().unwrap().version
+                        "bad snapshot version `{v}` in `{reference}`: use NAME@N or NAME@latest"
                     )
-                })
+                })?;
+                of_name
+                    .iter()
+                    .find(|r| r.version == n)
+                    .copied()
+                    .ok_or_else(|| {
+                        format!(
+                            "snapshot {reference} does not exist: {name} has versions 1..={}",
+                            of_name.last().unwrap().version
+                        )
+                    })
             }
         };
     }
-    if version.is_none() && reference.len() >= 4 && reference.chars().all(|c| c.is_ascii_hexdigit()) {
+    if version.is_none() && reference.len() >= 4 && reference.chars().all(|c| c.is_ascii_hexdigit())
+    {
         let prefix = reference.to_ascii_lowercase();
         let hits: Vec<&DatasetRow> = rows
             .iter()
@@ -84,8 +91,13 @@ pub enum CheckoutError {
     /// The target exists and is not an empty directory.
     #[error("{0} exists and is not empty — check out into a new or empty directory")]
     NotEmpty(PathBuf),
+    /// The target exists and is a file (or something else that is not a directory).
+    #[error("{0} exists and is not a directory — check out into a new or empty directory")]
+    NotADir(PathBuf),
     /// A manifest path would escape the target directory.
-    #[error("manifest path {0} is not a plain relative path; the manifest is damaged (run `lab verify`)")]
+    #[error(
+        "manifest path {0} is not a plain relative path; the manifest is damaged (run `lab verify`)"
+    )]
     BadPath(String),
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -99,11 +111,11 @@ pub fn checkout(
     dir: &Path,
     reporter: &dyn Reporter,
 ) -> Result<u64, CheckoutError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(CheckoutError::NotADir(dir.to_path_buf()));
+    }
     if dir.exists() {
-        let empty = fs::read_dir(dir)
-            .map_err(io_err(dir))?
-            .next()
-            .is_none();
+        let empty = fs::read_dir(dir).map_err(io_err(dir))?.next().is_none();
         if !empty {
             return Err(CheckoutError::NotEmpty(dir.to_path_buf()));
         }
@@ -200,7 +212,15 @@ mod tests {
         assert_eq!(resolve(&rows, "a@1").unwrap().version, 1);
         assert_eq!(resolve(&rows, "cdcd").unwrap().name, "b");
         assert!(resolve(&rows, "a@3").unwrap_err().contains("1..=2"));
-        assert!(resolve(&rows, "a@x").unwrap_err().contains("bad snapshot version"));
-        assert!(resolve(&rows, "zzz").unwrap_err().contains("known datasets: a, b"));
+        assert!(
+            resolve(&rows, "a@x")
+                .unwrap_err()
+                .contains("bad snapshot version")
+        );
+        assert!(
+            resolve(&rows, "zzz")
+                .unwrap_err()
+                .contains("known datasets: a, b")
+        );
     }
 }
