@@ -30,7 +30,7 @@ pub enum ProjectError {
         message: String,
     },
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {source} — check that the path exists and that you may read and write it")]
     Io {
         path: PathBuf,
         #[source]

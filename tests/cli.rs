@@ -78,6 +78,11 @@ fn init_with_a_directory_argument_makes_that_directory_a_project() {
     );
     let toml = fs::read_to_string(p.path("my-project/lab.toml")).unwrap();
     assert!(toml.contains("name = \"my-project\""), "{toml}");
+    // A directory that cannot be made is named.
+    fs::write(p.path("a-file"), "x").unwrap();
+    let out = lab_in(&p.root, &["init", "a-file/sub"]);
+    assert_eq!(out.code, 1, "{out}");
+    out.stderr_has(&["a-file/sub", "check that the path exists"]);
 }
 
 #[test]
