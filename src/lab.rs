@@ -1,7 +1,7 @@
 //! The `Lab` handle every use case takes: the project, its store, and who is appending.
 
-use std::sync::OnceLock;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 
@@ -101,12 +101,17 @@ pub fn host() -> String {
 }
 
 /// The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat),
-/// or None when no such process exists.
+/// or None when no such process exists or it is a zombie (dead, not yet reaped).
 pub fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may contain spaces.
     let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(19)?.parse().ok()
+    let mut fields = after.split(' ');
+    // Field 3, the state: Z (zombie) and X (dead) are not running anything.
+    if matches!(fields.next()?, "Z" | "X") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Whether the process that started a run on this host is gone (or its pid was reused).
@@ -117,5 +122,31 @@ pub fn run_process_dead(host_name: &str, pid: u32, pid_start: u64) -> bool {
     match process_start(pid) {
         None => true,
         Some(start) => start != pid_start,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_a_zombie_is_dead() {
+        let me = std::process::id();
+        let start = process_start(me).expect("this process exists");
+        assert!(!run_process_dead(&host(), me, start));
+        assert!(
+            run_process_dead(&host(), me, start + 1),
+            "a reused pid is another process"
+        );
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: the child is a zombie once it exits.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(process_start(pid), None);
+        child.wait().unwrap();
+        assert!(
+            !run_process_dead("another-host", pid, 0),
+            "other hosts are not judged"
+        );
     }
 }
