@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{BenchCmd, Cli, Command, DataCmd, RunsCmd};
+use crate::cli::{BenchCmd, Cli, Command, DataCmd, RunsCmd, SynthDomain};
 use crate::commands::{self, log::Filter};
 use crate::lab::Lab;
 use crate::progress::Reporter;
@@ -165,6 +165,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Data(cmd) => {
             let lab = open(&here, "data")?;
             match cmd {
+                DataCmd::Synth {
+                    name,
+                    seed,
+                    count,
+                    domain,
+                    out,
+                } => {
+                    let domain = match domain {
+                        SynthDomain::Default => crate::dataset::synth::Domain::Default,
+                        SynthDomain::Shifted => crate::dataset::synth::Domain::Shifted,
+                    };
+                    let out_dir = out.map(|o| here.join(o));
+                    let out = commands::synth::synth(
+                        &lab,
+                        name.as_deref(),
+                        seed,
+                        count,
+                        domain,
+                        out_dir.as_deref(),
+                        &bars,
+                    )?;
+                    say(json, out.text(), &out)?;
+                }
                 DataCmd::Snapshot { path, name } => {
                     let out =
                         commands::data::snapshot(&lab, &here.join(path), name.as_deref(), &bars)?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const HELP_TEMPLATE: &str = "\
 {about-with-newline}
@@ -13,7 +13,7 @@ Start a project:
   pipeline      Run the whole default flow on the embedded default
 
 Data:
-  data          Snapshot, list, diff and check out dataset versions
+  data          Render the default dataset; snapshot, list, diff, check out versions
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -69,8 +69,8 @@ pub enum Command {
         #[arg(default_value = ".", value_name = "DIR")]
         path: PathBuf,
     },
-    /// Run the whole default flow on the embedded default: init if needed, snapshot the
-    /// default dataset, verify the log, print a summary
+    /// Run the whole default flow on the embedded default: init if needed, render the
+    /// default dataset (`lab data synth`), snapshot it, verify the log, print a summary
     ///
     /// Example:
     ///
@@ -159,14 +159,50 @@ pub struct PipelineArgs {
     pub seed: Option<u64>,
 }
 
-/// Dataset versions: snapshot, list, diff, check out
+/// Datasets: render the embedded default; snapshot, list, diff, check out versions
 ///
 /// Versions count up per dataset name and are never overwritten. Example:
 ///
-///   lab data snapshot datasets/timetables && lab data ls
+///   lab data synth && lab data snapshot datasets/timetables && lab data ls
 #[derive(Debug, Subcommand)]
 #[command(verbatim_doc_comment)]
 pub enum DataCmd {
+    /// Render the embedded default dataset from a seed: timetable images with ground truth
+    /// and line crops for OCR, split into train / val / test (+ test_heldout)
+    ///
+    /// Images (PNG, some JPEG) of ruled timetable grids in varied sizes, fonts, colours, noise,
+    /// blur and small rotations; beside each, JSON with the entries and the pixel box of every
+    /// cell and text line. Layout:
+    ///
+    ///   DIR/meta.json                      seed, count, domain, fonts per role, splits
+    ///   DIR/images/tt_NNNN.png|jpg|json    timetable image and its ground truth
+    ///   DIR/lines/SPLIT/tt_NNNN_rRR_cCC_lL.png, DIR/lines/SPLIT.jsonl   line crops, texts
+    ///
+    /// The same seed gives byte-identical files, and files already right are not rewritten,
+    /// so a following snapshot records nothing. Timetables drawn with held-out fonts form
+    /// test_heldout; --domain shifted (other fonts, heavier noise and blur) writes
+    /// datasets/NAME_shifted. A non-empty DIR that synth did not make is refused. Example:
+    ///
+    ///   lab data synth timetables --seed 7 --count 50 && lab data snapshot datasets/timetables
+    #[command(verbatim_doc_comment)]
+    Synth {
+        /// The dataset name (default: lab.toml's data.default); written to datasets/NAME.
+        name: Option<String>,
+        /// The seed (default: lab.toml's project.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How many timetables.
+        #[arg(long, default_value_t = crate::commands::pipeline::DEFAULT_COUNT,
+              value_parser = clap::value_parser!(u32).range(1..=crate::commands::synth::MAX_COUNT as i64))]
+        count: u32,
+        /// default: training fonts (and held-out ones for test_heldout); shifted: other fonts,
+        /// heavier degradations, for adaptation.
+        #[arg(long, value_enum, default_value_t = SynthDomain::Default)]
+        domain: SynthDomain,
+        /// Write here instead of datasets/NAME (datasets/NAME_shifted for --domain shifted).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Snapshot a directory tree: every file's bytes into the blob store, a manifest, an event
     ///
     /// Files are hashed in parallel; unchanged files (same size, mtime, ctime, inode) are not
@@ -217,6 +253,13 @@ pub enum DataCmd {
         #[arg(value_name = "DIR")]
         target: PathBuf,
     },
+}
+
+/// The look of synthesised timetables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SynthDomain {
+    Default,
+    Shifted,
 }
 
 #[derive(Debug, Args)]

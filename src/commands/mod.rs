@@ -7,4 +7,5 @@ pub mod log;
 pub mod pipeline;
 pub mod run;
 pub mod runs;
+pub mod synth;
 pub mod verify;

@@ -1,5 +1,6 @@
 //! `lab pipeline`: the whole default flow on the embedded default, end to end.
-//! For now: init if needed → generate the default timetables → snapshot → verify → summary.
+//! For now: init if needed → render the default timetables (images, ground truth, line crops)
+//! → snapshot → verify → summary.
 //! The ML issues add training, evaluation and deployment steps here.
 
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::dataset::synth;
+use crate::dataset::synth::Domain;
 use crate::lab::Lab;
 use crate::progress::Reporter;
 use crate::project::{Project, ProjectError};
@@ -45,7 +46,11 @@ impl PipelineOut {
     }
 }
 
-fn timed<T>(steps: &mut Vec<Step>, name: &str, f: impl FnOnce() -> Result<(T, String)>) -> Result<T> {
+fn timed<T>(
+    steps: &mut Vec<Step>,
+    name: &str,
+    f: impl FnOnce() -> Result<(T, String)>,
+) -> Result<T> {
     let t = Instant::now();
     let (v, result) = f()?;
     steps.push(Step {
@@ -66,18 +71,39 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
         }
         Err(ProjectError::NotFound(_)) => {
             let r = crate::project::init(here)?;
-            Ok((Project::open(&r.root)?, format!("created a project in {}", r.root.display())))
+            Ok((
+                Project::open(&r.root)?,
+                format!("created a project in {}", r.root.display()),
+            ))
         }
         Err(e) => Err(e.into()),
     })?;
     let lab = Lab::open_project(project, "pipeline")?;
     let seed = seed.unwrap_or(lab.project.config.project.seed);
     let name = lab.project.config.data.default.clone();
-    let dir = lab.project.datasets_dir().join(&name);
+    let dir = super::synth::default_dir(&lab, &name, Domain::Default);
     timed(&mut steps, "synth", || {
-        let n = synth::write_timetables(&dir, seed, DEFAULT_COUNT)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
-        Ok(((), format!("{DEFAULT_COUNT} timetables (seed {seed}), {n} files written")))
+        let out = super::synth::synth(
+            &lab,
+            Some(&name),
+            Some(seed),
+            DEFAULT_COUNT,
+            Domain::Default,
+            None,
+            reporter,
+        )?;
+        let s = &out.summary;
+        Ok((
+            (),
+            format!(
+                "{DEFAULT_COUNT} timetables (seed {seed}), {} line crops; {} files written, {} \
+                 unchanged, {} removed",
+                s.lines.values().sum::<u64>(),
+                s.written,
+                s.unchanged,
+                s.removed
+            ),
+        ))
     })?;
     timed(&mut steps, "snapshot", || {
         let out = super::data::snapshot(&lab, &dir, Some(&name), reporter)?;

@@ -1,16 +1,14 @@
-//! The embedded default dataset: synthetic school timetables, generated deterministically from
-//! a seed. Each timetable is ground truth — days, time slots and entries
-//! `{day, start, end, subject, room, teacher}` — written as `tt_NNNN.json`.
-//! (Rendering them to images for OCR training builds on this; see the OCR issue.)
+//! What a timetable says: days, time slots and entries `{day, start, end, subject, room,
+//! teacher}`, drawn from the seeded stream of one timetable. How it looks is `render`'s job.
 
-use std::fs;
-use std::path::Path;
-
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-/// One timetable entry: what a cell of the grid says.
+use super::{Domain, rng};
+
+/// One timetable entry: what a cell of the grid says. An empty `room` or `teacher` means the
+/// timetable does not show it (its cell has fewer lines).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub day: String,
@@ -66,9 +64,26 @@ const SUBJECTS: [&str; 24] = [
     "Robotics",
 ];
 const SURNAMES: [&str; 20] = [
-    "Smith", "Garcia", "Okafor", "Nguyen", "Müller", "Rossi", "Kowalski", "Tanaka", "Silva",
-    "Dubois", "Johansson", "Patel", "Kim", "O'Brien", "Haddad", "Novak", "Jensen", "Costa",
-    "Ivanova", "Mensah",
+    "Smith",
+    "Garcia",
+    "Okafor",
+    "Nguyen",
+    "Müller",
+    "Rossi",
+    "Kowalski",
+    "Tanaka",
+    "Silva",
+    "Dubois",
+    "Johansson",
+    "Patel",
+    "Kim",
+    "O'Brien",
+    "Haddad",
+    "Novak",
+    "Jensen",
+    "Costa",
+    "Ivanova",
+    "Mensah",
 ];
 const TITLES: [&str; 5] = ["Dr.", "Mr.", "Ms.", "Mrs.", "Prof."];
 const BUILDINGS: [&str; 6] = ["A", "B", "C", "Lab ", "Room ", "Hall "];
@@ -77,10 +92,21 @@ fn hhmm(minutes: u32) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// Generates timetable `index` of the stream `seed`. The same (seed, index) always gives the
-/// same timetable, independent of how many others are generated.
-pub fn timetable(seed: u64, index: u32) -> Timetable {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u64::from(index) << 32) ^ 0x7431_6d65);
+/// Every character the generator can put into a timetable (checked against every font).
+pub fn alphabet() -> String {
+    let mut s: String = DAYS.concat();
+    s.push_str(&SUBJECTS.concat());
+    s.push_str(&SURNAMES.concat());
+    s.push_str(&TITLES.concat());
+    s.push_str(&BUILDINGS.concat());
+    s.push_str("0123456789:\u{2013} Time");
+    s
+}
+
+/// Generates timetable `index` of the stream `seed` in `domain`. The same (seed, domain, index)
+/// always gives the same timetable, independent of how many others are generated.
+pub fn timetable(seed: u64, domain: Domain, index: u32) -> Timetable {
+    let mut rng = rng(seed, domain, index, "content");
     let n_days = if rng.random_bool(0.2) { 6 } else { 5 };
     let days: Vec<String> = DAYS[..n_days].iter().map(|d| d.to_string()).collect();
     let mut t = [420u32, 450, 480, 510, 540][rng.random_range(0..5)];
@@ -91,17 +117,21 @@ pub fn timetable(seed: u64, index: u32) -> Timetable {
         slots.push((hhmm(t), hhmm(t + duration)));
         t += duration + [0u32, 5, 10, 15][rng.random_range(0..4)];
     }
-    let n_teachers = rng.random_range(4..10);
-    let teachers: Vec<String> = (0..n_teachers)
-        .map(|_| {
-            format!(
-                "{} {}",
-                TITLES[rng.random_range(0..TITLES.len())],
-                SURNAMES[rng.random_range(0..SURNAMES.len())]
-            )
-        })
+    // Distinct surnames: a school rarely has two teachers of one name.
+    let mut surnames = SURNAMES.to_vec();
+    surnames.shuffle(&mut rng);
+    let teachers: Vec<String> = surnames[..rng.random_range(4..10)]
+        .iter()
+        .map(|s| format!("{} {s}", TITLES[rng.random_range(0..TITLES.len())]))
         .collect();
     let fill = rng.random_range(0.5..0.9);
+    // Which lines a cell shows: subject, room, teacher (most), or fewer.
+    let (show_room, show_teacher) = match rng.random_range(0..20) {
+        0..=12 => (true, true),
+        13..=16 => (true, false),
+        17..=18 => (false, true),
+        _ => (false, false),
+    };
     let mut entries = Vec::new();
     for (start, end) in &slots {
         for day in &days {
@@ -110,17 +140,22 @@ pub fn timetable(seed: u64, index: u32) -> Timetable {
             }
             let b = BUILDINGS[rng.random_range(0..BUILDINGS.len())];
             let room = if b.len() == 1 {
-                format!("{b}{}", rng.random_range(1..4) * 100 + rng.random_range(1..30))
+                format!(
+                    "{b}{}",
+                    rng.random_range(1..4) * 100 + rng.random_range(1..30)
+                )
             } else {
                 format!("{b}{}", rng.random_range(1..20))
             };
+            let subject = SUBJECTS[rng.random_range(0..SUBJECTS.len())].to_string();
+            let teacher = teachers[rng.random_range(0..teachers.len())].clone();
             entries.push(Entry {
                 day: day.clone(),
                 start: start.clone(),
                 end: end.clone(),
-                subject: SUBJECTS[rng.random_range(0..SUBJECTS.len())].to_string(),
-                room,
-                teacher: teachers[rng.random_range(0..teachers.len())].clone(),
+                subject,
+                room: if show_room { room } else { String::new() },
+                teacher: if show_teacher { teacher } else { String::new() },
             });
         }
     }
@@ -132,46 +167,20 @@ pub fn timetable(seed: u64, index: u32) -> Timetable {
     }
 }
 
-/// Writes `count` timetables of stream `seed` into `dir` as `tt_NNNN.json`. Files whose bytes
-/// are already right are not rewritten (so a snapshot of the result stays unchanged).
-/// Returns the number of files written.
-pub fn write_timetables(dir: &Path, seed: u64, count: u32) -> std::io::Result<u32> {
-    fs::create_dir_all(dir)?;
-    let mut written = 0;
-    for i in 0..count {
-        let t = timetable(seed, i);
-        let mut bytes = serde_json::to_vec_pretty(&t).expect("plain data serialises");
-        bytes.push(b'\n');
-        let p = dir.join(format!("{}.json", t.id));
-        if fs::read(&p).ok().as_deref() == Some(&bytes[..]) {
-            continue;
-        }
-        fs::write(&p, &bytes)?;
-        written += 1;
-    }
-    Ok(written)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn same_seed_same_timetable_and_entries_are_on_the_grid() {
-        let a = timetable(42, 3);
-        assert_eq!(a, timetable(42, 3));
-        assert_ne!(a, timetable(43, 3));
+        let a = timetable(42, Domain::Default, 3);
+        assert_eq!(a, timetable(42, Domain::Default, 3));
+        assert_ne!(a, timetable(43, Domain::Default, 3));
+        assert_ne!(a, timetable(42, Domain::Shifted, 3));
         for e in &a.entries {
             assert!(a.days.contains(&e.day));
             assert!(a.slots.contains(&(e.start.clone(), e.end.clone())));
         }
         assert!(!a.entries.is_empty());
-    }
-
-    #[test]
-    fn rewriting_is_a_no_op() {
-        let d = tempfile::tempdir().unwrap();
-        assert_eq!(write_timetables(d.path(), 1, 5).unwrap(), 5);
-        assert_eq!(write_timetables(d.path(), 1, 5).unwrap(), 0);
     }
 }
