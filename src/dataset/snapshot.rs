@@ -1,5 +1,5 @@
-//! Scanning a directory tree into a manifest: walk (walkdir), stat, look up the stat cache,
-//! hash and stage the files that changed, in parallel on all cores.
+//! Scanning a directory tree into a manifest: walk and stat (`walk`), look up the stat cache
+//! (`cache`), hash and stage the files that changed, in parallel on all cores.
 //!
 //! The stat cache maps a relative path to (size, mtime, ctime, inode, hash). A file whose stat
 //! matches is not read again, which is what makes re-snapshotting an unchanged tree cheap.
@@ -7,25 +7,29 @@
 //! as git calls it): file systems stamp times coarsely, so a second write in the same tick
 //! could otherwise go unseen.
 
-use std::collections::HashMap;
+mod cache;
+mod walk;
+
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+
+pub use cache::StatCache;
 
 use crate::event::{Hash, ManifestEntry};
 use crate::progress::Reporter;
 use crate::store::blobs::Staged;
-use crate::store::{BlobError, BlobStore, codec};
+use crate::store::{BlobError, BlobStore};
 
 /// What can go wrong with the tree a user asked to snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// The path does not exist.
-    #[error("dataset path {0} does not exist — check the path (relative paths are taken from the current directory)")]
+    #[error(
+        "dataset path {0} does not exist — check the path (relative paths are taken from the current directory)"
+    )]
     Missing(PathBuf),
     /// The path is a file, not a directory.
     #[error("dataset path {0} is not a directory — snapshot the directory that holds the data")]
@@ -43,62 +47,12 @@ pub enum SnapshotError {
     Blob(#[from] BlobError),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct Stat {
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    ino: u64,
-}
-
-impl Stat {
-    fn of(m: &fs::Metadata) -> Stat {
-        Stat {
-            size: m.len(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-            ino: m.ino(),
-        }
-    }
-}
-
-/// The stat cache of one snapshotted root.
-#[derive(Default)]
-pub struct StatCache {
-    map: HashMap<Vec<u8>, (Stat, Hash)>,
-}
-
-impl StatCache {
-    /// Loads the cache at `path`; a missing or unreadable cache is an empty one.
-    pub fn load(path: &Path) -> StatCache {
-        let Ok(bytes) = fs::read(path) else {
-            return StatCache::default();
-        };
-        let list: Vec<(Vec<u8>, Stat, Hash)> = codec::from_bytes(&bytes).unwrap_or_default();
-        StatCache {
-            map: list.into_iter().map(|(p, s, h)| (p, (s, h))).collect(),
-        }
-    }
-
-    /// Writes the cache atomically (temp file + rename). It is only a cache: not fsynced.
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let mut list: Vec<(&Vec<u8>, &Stat, &Hash)> =
-            self.map.iter().map(|(p, (s, h))| (p, s, h)).collect();
-        list.sort_by(|a, b| a.0.cmp(b.0));
-        let bytes = codec::to_bytes(&list);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        fs::write(&tmp, bytes)?;
-        fs::rename(&tmp, path)
-    }
-}
-
 /// Where the stat cache of `root` lives under `.lab/`.
 pub fn cache_path(lab_dir: &Path, root: &Path) -> PathBuf {
     let h = Hash::of(root.as_os_str().as_bytes());
-    lab_dir.join("cache").join(format!("stat-{}.bin", &h.to_hex()[..16]))
+    lab_dir
+        .join("cache")
+        .join(format!("stat-{}.bin", &h.to_hex()[..16]))
 }
 
 /// The result of scanning a tree.
@@ -111,13 +65,6 @@ pub struct Scan {
     pub hashed_files: u64,
     pub hashed_bytes: u64,
     pub cache: StatCache,
-}
-
-struct Found {
-    rel: Vec<u8>,
-    abs: PathBuf,
-    stat: Stat,
-    mode: u32,
 }
 
 /// Walks `root`, answers unchanged files from `cache`, hashes and stages the rest.
@@ -138,58 +85,38 @@ pub fn scan(
         return Err(SnapshotError::NotDir(root.to_path_buf()));
     }
     let started_ns = crate::store::now_ns();
-    let mut found = Vec::new();
-    for item in walkdir::WalkDir::new(root).follow_links(true) {
-        let entry = item.map_err(|e| walk_error(root, e))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let m = entry.metadata().map_err(|e| walk_error(root, e))?;
-        let rel = entry
-            .path()
-            .strip_prefix(root)
-            .expect("walkdir yields paths under its root")
-            .as_os_str()
-            .as_bytes()
-            .to_vec();
-        found.push(Found {
-            rel,
-            abs: entry.path().to_path_buf(),
-            stat: Stat::of(&m),
-            mode: m.mode() & 0o7777,
-        });
-    }
+    let mut found = walk::walk(root, &meta)?;
     if found.is_empty() {
         return Err(SnapshotError::Empty(root.to_path_buf()));
     }
     found.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
 
+    let mut at = 0;
     let mut hashes: Vec<Option<Hash>> = found
         .iter()
-        .map(|f| match cache.map.get(&f.rel) {
-            Some((s, h)) if *s == f.stat => Some(*h),
-            _ => None,
-        })
+        .map(|f| cache.lookup(&f.rel, &f.stat, &mut at))
         .collect();
     let todo: Vec<usize> = (0..found.len()).filter(|&i| hashes[i].is_none()).collect();
     let todo_bytes: u64 = todo.iter().map(|&i| found[i].stat.size).sum();
     reporter.begin("hashing", todo_bytes, true);
-    let results: Vec<Result<(usize, Staged), SnapshotError>> = todo
-        .par_iter()
-        .map_init(Vec::new, |buf, &i| {
-            let st = blobs.stage_file(&found[i].abs, buf).map_err(|e| match e {
-                BlobError::Io { path, source } if path == found[i].abs => {
-                    SnapshotError::Unreadable {
-                        path,
-                        message: source.to_string(),
+    let stage = || -> Vec<Result<(usize, Staged), SnapshotError>> {
+        todo.par_iter()
+            .map_init(Vec::new, |buf, &i| {
+                let st = blobs.stage_file(&found[i].abs, buf).map_err(|e| match e {
+                    BlobError::Io { path, source } if path == found[i].abs => {
+                        SnapshotError::Unreadable {
+                            path,
+                            message: source.to_string(),
+                        }
                     }
-                }
-                other => SnapshotError::Blob(other),
-            })?;
-            reporter.advance(found[i].stat.size);
-            Ok((i, st))
-        })
-        .collect();
+                    other => SnapshotError::Blob(other),
+                })?;
+                reporter.advance(found[i].stat.size);
+                Ok((i, st))
+            })
+            .collect()
+    };
+    let results = stage();
     reporter.end();
     let mut staged = Vec::with_capacity(results.len());
     let mut first_err = None;
@@ -211,12 +138,15 @@ pub fn scan(
     let hashed_bytes = staged.iter().map(|s| s.size).sum();
     // Racily clean: a file stamped this close to the scan's start may change again unseen.
     let fresh_after = started_ns - 100_000_000;
-    let mut new_cache = StatCache::default();
+    let mut new_cache = StatCache {
+        entries: Vec::with_capacity(found.len()),
+        unchanged: staged.is_empty() && found.len() == cache.entries.len(),
+    };
     let mut entries = Vec::with_capacity(found.len());
     for (f, h) in found.into_iter().zip(hashes) {
         let hash = h.expect("every file is hashed or cached");
         if f.stat.mtime_ns < fresh_after && f.stat.ctime_ns < fresh_after {
-            new_cache.map.insert(f.rel.clone(), (f.stat, hash));
+            new_cache.entries.push((f.rel.clone(), f.stat, hash));
         }
         entries.push(ManifestEntry {
             path: f.rel,
@@ -232,22 +162,4 @@ pub fn scan(
         staged,
         cache: new_cache,
     })
-}
-
-fn walk_error(root: &Path, e: walkdir::Error) -> SnapshotError {
-    if let Some(ancestor) = e.loop_ancestor() {
-        return SnapshotError::Loop {
-            path: e.path().unwrap_or(root).to_path_buf(),
-            ancestor: ancestor.to_path_buf(),
-        };
-    }
-    let path = e.path().unwrap_or(root).to_path_buf();
-    let message = match e.io_error() {
-        Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
-            "it vanished or is a broken symbolic link".to_string()
-        }
-        Some(io) => io.to_string(),
-        None => e.to_string(),
-    };
-    SnapshotError::Unreadable { path, message }
 }

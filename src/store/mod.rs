@@ -8,6 +8,7 @@
 
 pub mod blobs;
 pub mod codec;
+mod staging;
 pub mod views;
 
 use std::path::{Path, PathBuf};
@@ -104,7 +105,10 @@ impl Store {
                 return Ok(());
             }
         }
-        let tx = self.db.begin_write().map_err(self.err("opened for writing"))?;
+        let tx = self
+            .db
+            .begin_write()
+            .map_err(self.err("opened for writing"))?;
         tx.open_table(EVENTS).map_err(self.err("initialised"))?;
         views::create_all(&tx).map_err(self.err("initialised"))?;
         tx.commit().map_err(self.err("committed"))?;
@@ -132,7 +136,10 @@ impl Store {
         author: &Author,
         f: impl FnOnce(&ViewTx) -> Result<(Vec<Event>, T), StoreError>,
     ) -> Result<(Vec<Record>, T), StoreError> {
-        let tx = self.db.begin_write().map_err(self.err("opened for writing"))?;
+        let tx = self
+            .db
+            .begin_write()
+            .map_err(self.err("opened for writing"))?;
         let (events, out) = f(&ViewTx::new(&tx, self.path.clone()))?;
         if events.is_empty() {
             tx.abort().map_err(self.err("aborted"))?;
@@ -174,6 +181,7 @@ impl Store {
                 prev = hash;
                 records.push(rec);
             }
+            views.flush().map_err(self.err("updated"))?;
         }
         tx.commit().map_err(self.err("committed"))?;
         Ok((records, out))
@@ -285,7 +293,10 @@ impl Store {
     /// Drops every view and rebuilds it by folding the whole log, in one transaction.
     /// Returns the number of events folded.
     pub fn reindex(&self) -> Result<u64, StoreError> {
-        let tx = self.db.begin_write().map_err(self.err("opened for writing"))?;
+        let tx = self
+            .db
+            .begin_write()
+            .map_err(self.err("opened for writing"))?;
         views::drop_all(&tx).map_err(self.err("cleared"))?;
         views::create_all(&tx).map_err(self.err("initialised"))?;
         let mut n = 0;
@@ -302,6 +313,7 @@ impl Store {
                 views.apply(&rec).map_err(self.err("rebuilt"))?;
                 n += 1;
             }
+            views.flush().map_err(self.err("rebuilt"))?;
         }
         tx.commit().map_err(self.err("committed"))?;
         Ok(n)

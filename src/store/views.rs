@@ -5,12 +5,12 @@
 //! To add a view: a table definition, a line in `ALL`, a fold in `Tables::apply`, and readers
 //! in `Query`. Row encodings use `codec::to_bytes`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition, TableError,
-    TableHandle, WriteTransaction,
+    ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition, TableError, TableHandle,
+    WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -142,10 +142,16 @@ pub(super) fn dump(r: &ReadTransaction) -> Result<Vec<(String, String, Vec<u8>)>
 }
 
 /// The views opened for writing inside an append transaction.
+///
+/// Run rows are read and changed in memory (`runs_cache`) and written once, by
+/// [`Tables::flush`], before the transaction commits: a batch of 1,000 metric events on one run
+/// decodes and re-encodes its row once, not 1,000 times. The rows written are the same.
 pub(super) struct Tables<'txn> {
     datasets: Table<'txn, (&'static str, u32), &'static [u8]>,
     runs: Table<'txn, &'static str, &'static [u8]>,
     metrics: Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
+    /// run id → (row, or None when the run does not exist; whether it changed).
+    runs_cache: HashMap<String, (Option<RunRow>, bool)>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -154,18 +160,37 @@ impl<'txn> Tables<'txn> {
             datasets: tx.open_table(DATASETS)?,
             runs: tx.open_table(RUNS)?,
             metrics: tx.open_table(METRICS)?,
+            runs_cache: HashMap::new(),
         })
     }
 
-    fn run(&self, id: &str) -> Result<Option<RunRow>, redb::Error> {
-        Ok(match self.runs.get(id)? {
-            Some(v) => from_bytes(v.value()).ok(),
-            None => None,
-        })
+    /// The row of run `id`, loaded into the cache on first use.
+    fn run(&mut self, id: &str) -> Result<Option<&mut RunRow>, redb::Error> {
+        if !self.runs_cache.contains_key(id) {
+            let row = match self.runs.get(id)? {
+                Some(v) => from_bytes(v.value()).ok(),
+                None => None,
+            };
+            self.runs_cache.insert(id.to_string(), (row, false));
+        }
+        let (row, dirty) = self.runs_cache.get_mut(id).expect("just inserted");
+        if row.is_some() {
+            *dirty = true;
+        }
+        Ok(row.as_mut())
     }
 
-    fn put_run(&mut self, row: &RunRow) -> Result<(), redb::Error> {
-        self.runs.insert(row.id.as_str(), to_bytes(row).as_slice())?;
+    fn put_run(&mut self, row: RunRow) {
+        self.runs_cache.insert(row.id.clone(), (Some(row), true));
+    }
+
+    /// Writes the changed run rows. Must run before the transaction commits.
+    pub(super) fn flush(&mut self) -> Result<(), redb::Error> {
+        for (id, (row, dirty)) in self.runs_cache.drain() {
+            if let (Some(row), true) = (row, dirty) {
+                self.runs.insert(id.as_str(), to_bytes(&row).as_slice())?;
+            }
+        }
         Ok(())
     }
 
@@ -227,10 +252,9 @@ impl<'txn> Tables<'txn> {
                     error: None,
                     latest: BTreeMap::new(),
                 };
-                self.put_run(&row)?;
+                self.put_run(row);
             }
             Event::MetricsLogged { run, metrics } => {
-                let mut row = self.run(run)?;
                 for batch in metrics {
                     if batch.points.is_empty() {
                         continue;
@@ -239,33 +263,36 @@ impl<'txn> Tables<'txn> {
                         (run.as_str(), batch.key.as_str(), env.seq),
                         pack(&batch.points).as_slice(),
                     )?;
-                    if let Some(row) = row.as_mut() {
-                        let best = batch
+                }
+                if let Some(row) = self.run(run)? {
+                    for batch in metrics {
+                        let Some(best) = batch
                             .points
                             .iter()
                             .copied()
                             .reduce(|a, b| if b.step >= a.step { b } else { a })
-                            .unwrap();
-                        let e = row.latest.entry(batch.key.clone()).or_insert(best);
-                        if best.step >= e.step {
-                            *e = best;
+                        else {
+                            continue;
+                        };
+                        match row.latest.get_mut(&batch.key) {
+                            Some(e) if best.step >= e.step => *e = best,
+                            Some(_) => {}
+                            None => {
+                                row.latest.insert(batch.key.clone(), best);
+                            }
                         }
                     }
-                }
-                if let Some(row) = row {
-                    self.put_run(&row)?;
                 }
             }
             Event::ArtifactLogged {
                 run, path, hash, ..
             } => {
-                if let Some(mut row) = self.run(run)? {
+                if let Some(row) = self.run(run)? {
                     row.artifacts.push(DataRef {
                         role: "artifact".into(),
                         name: path.clone(),
                         hash: *hash,
                     });
-                    self.put_run(&row)?;
                 }
             }
             Event::RunFinished {
@@ -274,12 +301,11 @@ impl<'txn> Tables<'txn> {
                 outputs,
                 error,
             } => {
-                if let Some(mut row) = self.run(run)? {
+                if let Some(row) = self.run(run)? {
                     row.status = *status;
                     row.outputs.extend(outputs.iter().cloned());
                     row.error = error.clone();
                     row.finished_ns = Some(env.time_ns);
-                    self.put_run(&row)?;
                 }
             }
             _ => {}
@@ -432,10 +458,7 @@ impl<'a> ViewRead<'a> {
     /// The full series of `key` in run `run`, ordered by step (log order within a step).
     pub fn metric_series(&self, run: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
         let e = rerr(&self.path);
-        let t = self
-            .r
-            .open_table(METRICS)
-            .map_err(|x| e(x.into()))?;
+        let t = self.r.open_table(METRICS).map_err(|x| e(x.into()))?;
         let mut out = Vec::new();
         for item in t
             .range((run, key, 0u64)..=(run, key, u64::MAX))
@@ -453,15 +476,9 @@ impl<'a> ViewRead<'a> {
     /// The metric keys logged by run `run`.
     pub fn metric_keys(&self, run: &str) -> Result<Vec<String>, StoreError> {
         let e = rerr(&self.path);
-        let t = self
-            .r
-            .open_table(METRICS)
-            .map_err(|x| e(x.into()))?;
+        let t = self.r.open_table(METRICS).map_err(|x| e(x.into()))?;
         let mut keys: Vec<String> = Vec::new();
-        for item in t
-            .range((run, "", 0u64)..)
-            .map_err(|x| e(x.into()))?
-        {
+        for item in t.range((run, "", 0u64)..).map_err(|x| e(x.into()))? {
             let (k, _) = item.map_err(|x| e(x.into()))?;
             let (r, key, _) = k.value();
             if r != run {
