@@ -268,8 +268,7 @@ fn grey_crop(img: &DynamicImage, x: u32, y: u32, w: u32, h: u32) -> GrayImage {
 /// PNG bytes of `img` (deterministic: fixed compression and filter).
 pub fn png(img: &DynamicImage) -> Vec<u8> {
     let mut buf = Cursor::new(Vec::new());
-    let enc =
-        PngEncoder::new_with_quality(&mut buf, CompressionType::Level(2), FilterType::Adaptive);
+    let enc = PngEncoder::new_with_quality(&mut buf, CompressionType::Level(2), FilterType::Paeth);
     img.write_with_encoder(enc)
         .expect("encoding to memory cannot fail");
     buf.into_inner()
