@@ -254,14 +254,14 @@ pub fn store(dir: Option<&Path>, scale_down: u32, json: bool) -> Result<()> {
         .baseline(2.5, "dvc add, quoted")
         .target("<= 0.15 s", again_time <= 0.15),
         Row::new(
-            format!("{} events, batches of {BATCH}", int(EVENTS)),
+            format!("{} 1-point events, batches of 1,000", int(EVENTS)),
             batched,
             "events/s",
         )
         .target(">= 200,000/s", batched >= 200_000.0),
         Row::new("events, one per durable commit".into(), single, "events/s"),
         Row::new(
-            format!("{} points in, batches of {BATCH}", int(POINTS)),
+            format!("{} points in, batches of 1,000", int(POINTS)),
             points_in,
             "points/s",
         )
