@@ -38,12 +38,30 @@ pub enum CodecError {
 /// Encodes `env` and computes its chain hash. Returns (stored bytes, hash).
 pub fn encode(env: &Envelope) -> (Vec<u8>, Hash) {
     let mut bytes = Vec::with_capacity(256);
-    bytes.push(FORMAT_VERSION);
-    bincode::serde::encode_into_std_write(env, &mut bytes, config())
-        .expect("encoding into a Vec cannot fail");
-    let hash = chain_hash(&env.prev, &bytes);
-    bytes.extend_from_slice(&hash.0);
+    let hash = encode_into(env, &mut bytes);
     (bytes, hash)
+}
+
+/// [`encode`] into `bytes` (cleared first), so that a batch reuses one buffer.
+pub fn encode_into(env: &Envelope, bytes: &mut Vec<u8>) -> Hash {
+    bytes.clear();
+    bytes.push(FORMAT_VERSION);
+    bincode::serde::encode_into_writer(env, VecWriter(bytes), config())
+        .expect("encoding into a Vec cannot fail");
+    let hash = chain_hash(&env.prev, bytes);
+    bytes.extend_from_slice(&hash.0);
+    hash
+}
+
+/// Appends to a `Vec` directly (bincode's `std::io::Write` adapter costs a call per field).
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// `SHA-256(prev ++ body)`.

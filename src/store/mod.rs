@@ -161,6 +161,7 @@ impl Store {
             };
             let now = now_ns();
             let mut views = views::Tables::open(&tx).map_err(self.err("opened"))?;
+            let mut bytes = Vec::with_capacity(256);
             for body in events {
                 seq += 1;
                 let envelope = Envelope {
@@ -172,7 +173,7 @@ impl Store {
                     prev,
                     body,
                 };
-                let (bytes, hash) = codec::encode(&envelope);
+                let hash = codec::encode_into(&envelope, &mut bytes);
                 table
                     .insert(seq, bytes.as_slice())
                     .map_err(self.err("written"))?;

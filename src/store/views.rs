@@ -68,14 +68,22 @@ pub struct RunRow {
 const POINT: usize = 24;
 
 /// Packs points as little-endian (step i64, value f64, time_ms i64) triples.
+#[cfg(test)]
 fn pack(points: &[MetricPoint]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(points.len() * POINT);
+    let mut out = Vec::new();
+    pack_into(points, &mut out);
+    out
+}
+
+/// [`pack`] into `out` (cleared first).
+fn pack_into(points: &[MetricPoint], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(points.len() * POINT);
     for p in points {
         out.extend_from_slice(&p.step.to_le_bytes());
         out.extend_from_slice(&p.value.to_bits().to_le_bytes());
         out.extend_from_slice(&p.time_ms.to_le_bytes());
     }
-    out
 }
 
 fn unpack_into(bytes: &[u8], out: &mut Vec<MetricPoint>) {
@@ -152,6 +160,8 @@ pub(super) struct Tables<'txn> {
     metrics: Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
     /// run id → (row, or None when the run does not exist; whether it changed).
     runs_cache: HashMap<String, (Option<RunRow>, bool)>,
+    /// Reused for packing metric points.
+    packed: Vec<u8>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -161,6 +171,7 @@ impl<'txn> Tables<'txn> {
             runs: tx.open_table(RUNS)?,
             metrics: tx.open_table(METRICS)?,
             runs_cache: HashMap::new(),
+            packed: Vec::new(),
         })
     }
 
@@ -259,9 +270,10 @@ impl<'txn> Tables<'txn> {
                     if batch.points.is_empty() {
                         continue;
                     }
+                    pack_into(&batch.points, &mut self.packed);
                     self.metrics.insert(
                         (run.as_str(), batch.key.as_str(), env.seq),
-                        pack(&batch.points).as_slice(),
+                        self.packed.as_slice(),
                     )?;
                 }
                 if let Some(row) = self.run(run)? {
