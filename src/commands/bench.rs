@@ -442,7 +442,8 @@ fn sha256sum(root: &Path, files: &[PathBuf]) -> Result<(f64, HashMap<PathBuf, St
     Ok((time, map))
 }
 
-/// Runs `lab --json -C DIR ARGS…` and parses what it prints.
+/// Runs `lab --json -C DIR ARGS…` and parses what it prints. Its stderr is captured (no
+/// progress bars mid-table, the same work on a terminal or not) and shown if it fails.
 fn lab_cmd(exe: &Path, dir: &Path, args: &[&str]) -> Result<serde_json::Value> {
     let out = Command::new(exe)
         .arg("--json")
@@ -450,11 +451,15 @@ fn lab_cmd(exe: &Path, dir: &Path, args: &[&str]) -> Result<serde_json::Value> {
         .arg(dir)
         .args(args)
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("cannot run {}", exe.display()))?;
     if !out.status.success() {
-        bail!("`lab {}` failed: {}", args.join(" "), out.status);
+        bail!(
+            "`lab {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     serde_json::from_slice(&out.stdout)
         .with_context(|| format!("`lab {}` printed no JSON", args.join(" ")))
