@@ -10,6 +10,7 @@ mod dispatch;
 pub mod event;
 pub mod git;
 pub mod lab;
+pub mod ml;
 pub mod progress;
 pub mod project;
 pub mod store;

@@ -1,0 +1,20 @@
+//! Machine learning: models, losses and training pieces, pure compute on candle tensors.
+//! Nothing here knows the log exists (DESIGN.md, layers).
+//!
+//! The OCR family (`ocr`) is a CTC model: a patch embedding over 4-pixel column strips of a
+//! 32-pixel-high line image, a transformer encoder, a per-step classifier trained with the
+//! CTC loss of `ctc` (a custom op with its own backward; candle has none). It is built only
+//! from ops that have a backward pass (see ../shared/notes/candle-on-cpu.md: the fused
+//! softmax/layer-norm ops silently train nothing). `losses` holds distillation and the LoRA
+//! adapters, `init` the seeded initialisation that replaces candle's unseedable CPU random init.
+//!
+//! Status: the foundations of the OCR issue, measured on a prototype (notes in `ocr`'s module
+//! doc). Not yet wired to `lab train`.
+
+pub mod ctc;
+pub mod init;
+pub mod losses;
+pub mod ocr;
+
+#[cfg(test)]
+mod tests;
