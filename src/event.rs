@@ -531,7 +531,9 @@ impl Event {
                 from_version,
                 to_version,
             } => format!("{env} rolled back {model}@{from_version} → @{to_version}"),
-            Event::AbStarted { name, a, b, split, .. } => {
+            Event::AbStarted {
+                name, a, b, split, ..
+            } => {
                 format!("A/B {name} started: {a} vs {b}, split {split}")
             }
             Event::AbConcluded { name, winner, .. } => format!(
@@ -552,7 +554,10 @@ impl Event {
                 if *drifted { " DRIFT" } else { "" }
             ),
             Event::AlertRaised {
-                rule, metric, value, ..
+                rule,
+                metric,
+                value,
+                ..
             } => format!("alert {rule}: {metric}={value}"),
             Event::AlertResolved { rule } => format!("alert {rule} resolved"),
             Event::ReplayVerified { run, verdict, .. } => {
@@ -608,7 +613,10 @@ mod tests {
         for k in KINDS {
             assert!(seen.insert(*k), "duplicate kind {k}");
         }
-        assert_eq!(Event::AlertResolved { rule: "x".into() }.kind(), "alert-resolved");
+        assert_eq!(
+            Event::AlertResolved { rule: "x".into() }.kind(),
+            "alert-resolved"
+        );
     }
 
     #[test]

@@ -72,10 +72,7 @@ pub fn state(
 /// untracked files (their content would make the record as large as the data).
 fn diff_bytes(repo: &Repository, entries: &[(String, bool)]) -> Vec<u8> {
     let mut out = Vec::new();
-    let tree = repo
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_tree().ok());
+    let tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
     let mut opts = DiffOptions::new();
     opts.include_untracked(false);
     if let Ok(diff) = repo.diff_tree_to_workdir_with_index(tree.as_ref(), Some(&mut opts)) {

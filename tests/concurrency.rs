@@ -13,7 +13,11 @@ fn lab() -> Command {
 }
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    lab().args(args).current_dir(dir).output().expect("spawn lab")
+    lab()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("spawn lab")
 }
 
 fn ok_in(dir: &Path, args: &[&str]) -> String {
@@ -58,8 +62,17 @@ fn events(dir: &Path) -> Vec<serde_json::Value> {
 fn assert_linear_chain(evs: &[serde_json::Value]) {
     let mut prev = "0".repeat(64);
     for (i, e) in evs.iter().enumerate() {
-        assert_eq!(e["seq"].as_u64().unwrap(), i as u64 + 1, "seqs have no gaps");
-        assert_eq!(e["prev"].as_str().unwrap(), prev, "event #{} links to its predecessor", i + 1);
+        assert_eq!(
+            e["seq"].as_u64().unwrap(),
+            i as u64 + 1,
+            "seqs have no gaps"
+        );
+        assert_eq!(
+            e["prev"].as_str().unwrap(),
+            prev,
+            "event #{} links to its predecessor",
+            i + 1
+        );
         prev = e["hash"].as_str().unwrap().to_string();
     }
 }
@@ -154,7 +167,11 @@ fn four_snapshots_and_a_log_loop_at_once() {
         .map(|e| e["body"]["DatasetSnapshotted"]["version"].as_u64().unwrap())
         .collect();
     shared.sort();
-    assert_eq!(shared, vec![1, 2, 3, 4], "versions are numbered inside the transaction");
+    assert_eq!(
+        shared,
+        vec![1, 2, 3, 4],
+        "versions are numbered inside the transaction"
+    );
     let v = run_in(dir, &["verify"]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
@@ -218,7 +235,15 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
             // An appender: a run ingesting metric lines as fast as they come.
             let script = "true crash-victim-marker; i=0; while [ $i -lt 100000 ]; do echo \"{\\\"key\\\":\\\"m\\\",\\\"value\\\":$i}\" >> \"$LAB_METRICS\"; i=$((i+1)); done";
             lab()
-                .args(["run", "--name", &format!("victim{i}"), "--", "sh", "-c", script])
+                .args([
+                    "run",
+                    "--name",
+                    &format!("victim{i}"),
+                    "--",
+                    "sh",
+                    "-c",
+                    script,
+                ])
                 .current_dir(dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -226,7 +251,13 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
                 .unwrap()
         } else {
             lab()
-                .args(["data", "snapshot", tree.to_str().unwrap(), "--name", "crash"])
+                .args([
+                    "data",
+                    "snapshot",
+                    tree.to_str().unwrap(),
+                    "--name",
+                    "crash",
+                ])
                 .current_dir(dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -245,7 +276,9 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
             }
         }
         // Kill the orphaned shell of an appender, if any.
-        let _ = Command::new("pkill").args(["-9", "-f", "crash-victim-marker"]).status();
+        let _ = Command::new("pkill")
+            .args(["-9", "-f", "crash-victim-marker"])
+            .status();
 
         let v = run_in(dir, &["verify"]);
         assert!(
@@ -259,7 +292,11 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
         // Nothing confirmed earlier was lost or rewritten.
         assert!(evs.len() >= confirmed.len());
         for (a, b) in confirmed.iter().zip(&evs) {
-            assert_eq!(a["hash"], b["hash"], "event #{} changed after a crash", a["seq"]);
+            assert_eq!(
+                a["hash"], b["hash"],
+                "event #{} changed after a crash",
+                a["seq"]
+            );
         }
         let side_name = format!("side{i}");
         assert!(
@@ -270,7 +307,10 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
         confirmed = evs;
     }
     // Most victims must really have died mid-work, or this test proves little.
-    assert!(killed * 3 >= iterations * 2, "only {killed} of {iterations} victims were killed");
+    assert!(
+        killed * 3 >= iterations * 2,
+        "only {killed} of {iterations} victims were killed"
+    );
     assert_all_blobs_whole(dir);
     // The killed runs show as killed, not running forever.
     let runs = ok_in(dir, &["runs", "ls", "--json"]);
