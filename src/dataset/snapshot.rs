@@ -120,10 +120,14 @@ pub fn scan(
     reporter.end();
     let mut staged = Vec::with_capacity(results.len());
     let mut first_err = None;
+    // The size of what was actually read and hashed, where it differs from the walk's stat
+    // (the file changed in between): the manifest must describe the blob, not the stat.
+    let mut read_size: Vec<Option<u64>> = vec![None; found.len()];
     for r in results {
         match r {
             Ok((i, st)) => {
                 hashes[i] = Some(st.hash);
+                read_size[i] = Some(st.size);
                 staged.push(st);
             }
             Err(e) => {
@@ -143,14 +147,16 @@ pub fn scan(
         unchanged: staged.is_empty() && found.len() == cache.entries.len(),
     };
     let mut entries = Vec::with_capacity(found.len());
-    for (f, h) in found.into_iter().zip(hashes) {
+    for ((f, h), read) in found.into_iter().zip(hashes).zip(read_size) {
         let hash = h.expect("every file is hashed or cached");
-        if f.stat.mtime_ns < fresh_after && f.stat.ctime_ns < fresh_after {
+        let size = read.unwrap_or(f.stat.size);
+        let settled = f.stat.mtime_ns < fresh_after && f.stat.ctime_ns < fresh_after;
+        if settled && size == f.stat.size {
             new_cache.entries.push((f.rel.clone(), f.stat, hash));
         }
         entries.push(ManifestEntry {
             path: f.rel,
-            size: f.stat.size,
+            size,
             mode: f.mode,
             hash,
         });
