@@ -27,7 +27,9 @@ pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("eve
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// redb could not open the log file.
-    #[error("cannot open the log {path}: {source}")]
+    #[error(
+        "cannot open the log {path}: {source} — if another program changed or truncated it, restore .lab/lab.redb from a backup (lab verify checks a log that opens)"
+    )]
     Open {
         path: PathBuf,
         #[source]
