@@ -9,9 +9,8 @@ use crate::dataset::{self, manifest, snapshot};
 use crate::event::{Event, Hash, ManifestEntry, human_bytes};
 use crate::lab::Lab;
 use crate::progress::Reporter;
-use crate::store::blobs::Staged;
 use crate::store::views::Query;
-use crate::store::{BlobError, DatasetRow, StoreError};
+use crate::store::{DatasetRow, StoreError};
 
 /// What `lab data snapshot` did.
 #[derive(Debug, Serialize)]
@@ -123,7 +122,7 @@ pub fn snapshot(
     // (a full disk, say) leaves the store exactly as it was.
     let staged_manifest = lab
         .author()
-        .and_then(|_| stage_bytes(lab, &encoded).map_err(Into::into));
+        .and_then(|_| lab.store.blobs.stage_bytes(&encoded).map_err(Into::into));
     match staged_manifest {
         Ok(m) => scan.staged.push(m),
         Err(e) => {
@@ -168,28 +167,6 @@ pub fn snapshot(
         hashed_files: scan.hashed_files,
         hashed_bytes: scan.hashed_bytes,
     })
-}
-
-/// Stages `bytes` as a blob (visible only after `publish`), through a scratch file beside the
-/// blob store's own temp files.
-fn stage_bytes(lab: &Lab, bytes: &[u8]) -> Result<Staged, BlobError> {
-    let scratch = lab
-        .project
-        .lab_dir()
-        .join("objects")
-        .join("tmp")
-        .join(format!(
-            "manifest-{}-{}.scratch",
-            std::process::id(),
-            crate::store::now_ns()
-        ));
-    std::fs::write(&scratch, bytes).map_err(|source| BlobError::Io {
-        path: scratch.clone(),
-        source,
-    })?;
-    let staged = lab.store.blobs.stage_file(&scratch, &mut Vec::new());
-    let _ = std::fs::remove_file(&scratch);
-    staged
 }
 
 /// All snapshot rows (optionally of one name).
