@@ -1,6 +1,8 @@
 //! Many real `lab` processes on one log at once, and SIGKILL at random moments: the chain stays
 //! linear and verifies, nothing that was reported done is lost, no half-written blob shows.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -79,24 +81,11 @@ fn assert_linear_chain(evs: &[serde_json::Value]) {
 
 /// Every file under objects/sha256 hashes to its name (no half-written blob is visible).
 fn assert_all_blobs_whole(project: &Path) {
-    use sha2::{Digest, Sha256};
-    let root = project.join(".lab/objects/sha256");
-    let mut n = 0;
-    for fan in fs::read_dir(&root).unwrap() {
-        let fan = fan.unwrap().path();
-        for f in fs::read_dir(&fan).unwrap() {
-            let f = f.unwrap().path();
-            let name = format!(
-                "{}{}",
-                fan.file_name().unwrap().to_str().unwrap(),
-                f.file_name().unwrap().to_str().unwrap()
-            );
-            let digest = Sha256::digest(fs::read(&f).unwrap());
-            assert_eq!(hex::encode(digest), name, "blob {} is whole", f.display());
-            n += 1;
-        }
+    let blobs = common::blobs(project);
+    for (name, actual) in &blobs {
+        assert_eq!(actual, name, "blob {name} is whole");
     }
-    assert!(n > 0);
+    assert!(!blobs.is_empty());
 }
 
 #[test]
