@@ -59,6 +59,8 @@ fn emit(text: &str) -> Result<()> {
 struct Bars {
     bar: std::sync::Mutex<Option<ProgressBar>>,
     enabled: bool,
+    /// When the last plain status line went out (not a terminal).
+    last_line: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Bars {
@@ -66,6 +68,7 @@ impl Bars {
         Bars {
             bar: std::sync::Mutex::new(None),
             enabled: std::io::stderr().is_terminal(),
+            last_line: std::sync::Mutex::new(None),
         }
     }
 }
@@ -77,16 +80,16 @@ impl Reporter for Bars {
         }
         let pb = ProgressBar::new(total);
         let tmpl = if bytes {
-            "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+            "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}"
         } else {
-            "{msg:>14} [{bar:30}] {pos}/{len} {per_sec} eta {eta}"
+            "{prefix:>14} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}"
         };
         pb.set_style(
             ProgressStyle::with_template(tmpl)
                 .unwrap()
                 .progress_chars("=> "),
         );
-        pb.set_message(label.to_string());
+        pb.set_prefix(label.to_string());
         *self.bar.lock().unwrap() = Some(pb);
     }
     fn advance(&self, n: u64) {
@@ -97,6 +100,22 @@ impl Reporter for Bars {
     fn end(&self) {
         if let Some(b) = self.bar.lock().unwrap().take() {
             b.finish_and_clear();
+        }
+    }
+    fn status(&self, line: &str) {
+        if self.enabled {
+            match self.bar.lock().unwrap().as_ref() {
+                Some(b) => b.set_message(line.to_string()),
+                None => eprintln!("{line}"),
+            }
+            return;
+        }
+        // Not a terminal: a plain line every few seconds, and every end-of-epoch line.
+        let mut last = self.last_line.lock().unwrap();
+        let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(5));
+        if due || line.contains("done:") {
+            eprintln!("{line}");
+            *last = Some(std::time::Instant::now());
         }
     }
 }
@@ -216,6 +235,38 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     );
                     say(json, text, &out)?;
                 }
+            }
+        }
+        Command::Train(cmd) => {
+            let lab = open(&here, "train")?;
+            let out = train_cmd(&lab, cmd, &bars)?;
+            say(json, out.text(), &out)?;
+        }
+        Command::Sweep(a) => {
+            let lab = open(&here, "sweep")?;
+            let out = commands::sweep::sweep(
+                &lab, &a.config, &a.grid, a.random, a.seed, &a.metric, a.epochs, &bars,
+            )?;
+            say(json, out.text(), &out)?;
+        }
+        Command::Eval(a) => {
+            let lab = open(&here, "eval")?;
+            let out = commands::eval::eval(&lab, &a.model, &on(&a.on), &bars)?;
+            say(json, out.text(), &out)?;
+        }
+        Command::Compare(a) => {
+            let lab = open(&here, "compare")?;
+            let out = commands::eval::compare(&lab, &a.models, &on(&a.on), &bars)?;
+            say(json, out.text(), &out)?;
+        }
+        Command::Ocr(a) => {
+            let lab = open(&here, "ocr")?;
+            let out = commands::eval::ocr(&lab, &a.model, &a.images)?;
+            if json {
+                print_lines(&out)?;
+            } else {
+                let text: Vec<String> = out.iter().map(|l| format!("{}\t{}", l.image, l.text)).collect();
+                emit(&text.join("\n"))?;
             }
         }
         Command::Run(args) => {
@@ -342,4 +393,68 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn on(a: &crate::cli::EvalOn) -> commands::eval::On<'_> {
+    commands::eval::On {
+        dataset: a.dataset.as_deref(),
+        split: &a.split,
+        limit: a.limit,
+    }
+}
+
+fn overrides(c: &crate::cli::CommonTrain) -> commands::train::Overrides {
+    commands::train::Overrides {
+        dataset: c.dataset.clone(),
+        epochs: c.epochs,
+        batch_size: c.batch_size,
+        learning_rate: c.learning_rate,
+        seed: c.seed,
+        output: c.output.clone(),
+        ..Default::default()
+    }
+}
+
+fn train_cmd(
+    lab: &Lab,
+    cmd: crate::cli::TrainCmd,
+    bars: &Bars,
+) -> Result<commands::train::TrainOut> {
+    use crate::cli::TrainCmd;
+    use commands::train::Recipe;
+    let (recipe, common, ov) = match cmd {
+        TrainCmd::OcrTeacher(c) => {
+            let ov = overrides(&c);
+            (Recipe::OcrTeacher, c, ov)
+        }
+        TrainCmd::OcrDistill {
+            common,
+            teacher,
+            temperature,
+            alpha,
+        } => {
+            let mut ov = overrides(&common);
+            ov.teacher = teacher;
+            ov.temperature = temperature;
+            ov.alpha = alpha;
+            (Recipe::OcrDistill, common, ov)
+        }
+        TrainCmd::OcrLora {
+            common,
+            base,
+            rank,
+            alpha,
+            target_modules,
+            merge,
+        } => {
+            let mut ov = overrides(&common);
+            ov.base = base;
+            ov.rank = rank;
+            ov.lora_alpha = alpha;
+            ov.target_modules = target_modules;
+            ov.merge = merge;
+            (Recipe::OcrLora, common, ov)
+        }
+    };
+    commands::train::train(lab, recipe, common.config.as_deref(), &ov, common.resume, bars)
 }

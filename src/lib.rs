@@ -11,6 +11,7 @@ pub mod event;
 pub mod git;
 pub mod lab;
 pub mod ml;
+pub mod models;
 pub mod progress;
 pub mod project;
 pub mod store;

@@ -9,6 +9,9 @@ pub trait Reporter: Sync {
     fn advance(&self, _n: u64) {}
     /// The phase is over.
     fn end(&self) {}
+    /// A one-line status (loss, rate…): the bar's message on a terminal, a periodic line on
+    /// stderr otherwise.
+    fn status(&self, _line: &str) {}
 }
 
 /// Reports nothing.

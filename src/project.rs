@@ -200,14 +200,50 @@ impl Project {
 
 /// Parses `lab.toml` text, turning errors into file:line:column messages.
 pub fn parse_config(path: &Path, text: &str) -> Result<Config, ProjectError> {
+    parse_toml(path, text)
+}
+
+/// Parses any TOML file of the project (lab.toml, recipe configs), turning errors — syntax,
+/// a wrong type, an unknown key — into file:line:column messages.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ProjectError> {
     toml::from_str(text).map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let mut message = e.message().trim().to_string();
+        if let Some(key) = key_at(text, line) {
+            if !message.contains(&format!("`{key}`")) {
+                message = format!("key `{key}`: {message}");
+            }
+        }
         ProjectError::Config {
             path: path.to_path_buf(),
             line,
             column,
-            message: e.message().trim().to_string(),
+            message,
         }
+    })
+}
+
+/// The dotted key (`section.key`) assigned on 1-based `line`, if that line assigns one.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let l = lines.get(line.checked_sub(1)?)?;
+    let (k, _) = l.split_once('=')?;
+    let k = k.trim();
+    if k.is_empty() || k.starts_with('#') || k.starts_with('[') {
+        return None;
+    }
+    let section = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match section {
+        Some(s) => format!("{s}.{k}"),
+        None => k.to_string(),
     })
 }
 

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod train;
+pub use train::{CommonTrain, CompareArgs, EvalArgs, EvalOn, OcrArgs, SweepArgs, TrainCmd};
+
 const HELP_TEMPLATE: &str = "\
 {about-with-newline}
 {usage-heading} {usage}
@@ -14,6 +17,13 @@ Start a project:
 
 Data:
   data          Render the default dataset; snapshot, list, diff, check out versions
+
+Train and evaluate:
+  train         Train a recipe: ocr-teacher, ocr-distill, ocr-lora (each a run, outputs NAME@N)
+  sweep         Grid or seeded random search over a recipe config; picks the best trial
+  eval          Score a model on a snapshot's split (accuracy, CER, char F1, latency)
+  compare       Score several models (and tesseract, if installed) in one table
+  ocr           Read line images with a model
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -138,6 +148,12 @@ pub enum Command {
     ///   lab reindex
     #[command(verbatim_doc_comment)]
     Reindex,
+    #[command(subcommand)]
+    Train(TrainCmd),
+    Sweep(SweepArgs),
+    Eval(EvalArgs),
+    Compare(CompareArgs),
+    Ocr(OcrArgs),
     #[command(subcommand)]
     Bench(BenchCmd),
     /// Print a shell completion script

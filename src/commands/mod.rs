@@ -3,9 +3,12 @@
 
 pub mod bench;
 pub mod data;
+pub mod eval;
 pub mod log;
 pub mod pipeline;
 pub mod run;
 pub mod runs;
+pub mod sweep;
 pub mod synth;
+pub mod train;
 pub mod verify;

@@ -225,20 +225,20 @@ pub fn ctc_loss(
 /// Greedy CTC decoding: best class per step, repeats merged, blanks dropped.
 pub fn greedy_decode(log_probs: &Tensor, blank: u32) -> Result<Vec<Vec<u32>>> {
     let best: Vec<Vec<u32>> = log_probs.argmax(2)?.to_vec2()?;
-    Ok(best
-        .into_iter()
-        .map(|row| {
-            let mut out = Vec::new();
-            let mut prev = None;
-            for k in row {
-                if Some(k) != prev && k != blank {
-                    out.push(k);
-                }
-                prev = Some(k);
-            }
-            out
-        })
-        .collect())
+    Ok(best.iter().map(|row| collapse(row, blank)).collect())
+}
+
+/// Merges repeated classes and drops blanks: the CTC reading of a best path.
+pub fn collapse(path: &[u32], blank: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut prev = None;
+    for &k in path {
+        if Some(k) != prev && k != blank {
+            out.push(k);
+        }
+        prev = Some(k);
+    }
+    out
 }
 
 #[cfg(test)]

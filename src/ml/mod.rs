@@ -8,13 +8,20 @@
 //! softmax/layer-norm ops silently train nothing). `losses` holds distillation and the LoRA
 //! adapters, `init` the seeded initialisation that replaces candle's unseedable CPU random init.
 //!
-//! Status: the foundations of the OCR issue, measured on a prototype (notes in `ocr`'s module
-//! doc). Not yet wired to `lab train`.
+//! `lines` turns images into model input, `ocr_train` trains (full, distillation, LoRA) and
+//! evaluates, `adamw` is the optimiser (state kept in checkpoints), `textmetrics` scores text,
+//! `vocab` maps characters to classes.
 
+pub mod adamw;
 pub mod ctc;
 pub mod init;
+pub mod lines;
 pub mod losses;
 pub mod ocr;
+pub mod ocr_model;
+pub mod ocr_train;
+pub mod textmetrics;
+pub mod vocab;
 
 #[cfg(test)]
 mod tests;

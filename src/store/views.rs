@@ -332,6 +332,13 @@ pub trait Query {
     fn datasets_table(&self) -> Result<Box<dyn DatasetsTable + '_>, StoreError>;
     #[doc(hidden)]
     fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
+    #[doc(hidden)]
+    fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError>;
+
+    /// Every run, in id order.
+    fn all_runs(&self) -> Result<Vec<RunRow>, StoreError> {
+        self.runs_scan()
+    }
 
     /// The newest version of dataset `name`.
     fn latest_dataset(&self, name: &str) -> Result<Option<DatasetRow>, StoreError> {
@@ -437,6 +444,17 @@ impl Query for ViewTx<'_> {
         let v = t.get(id).map_err(|e| rerr(&self.path)(e.into()))?;
         v.map(|v| decode_row(v.value(), &self.path)).transpose()
     }
+
+    fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
+        let e = rerr(&self.path);
+        let t = self.tx.open_table(RUNS).map_err(|x| e(x.into()))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|x| e(x.into()))? {
+            let (_, v) = item.map_err(|x| e(x.into()))?;
+            out.push(decode_row(v.value(), &self.path)?);
+        }
+        Ok(out)
+    }
 }
 
 /// Views in a read transaction.
@@ -520,6 +538,10 @@ impl Query for ViewRead<'_> {
         let t = self.runs()?;
         let v = t.get(id).map_err(|e| rerr(&self.path)(e.into()))?;
         v.map(|v| decode_row(v.value(), &self.path)).transpose()
+    }
+
+    fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
+        self.runs_all()
     }
 }
 

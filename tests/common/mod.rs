@@ -92,6 +92,7 @@ pub fn lab_cmd(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
     c.current_dir(dir)
         .env_remove("LAB_FAULT_ENOSPC_AFTER")
+        .env_remove("LAB_FAULT_KILL_AFTER_EPOCH")
         .env_remove("RUST_BACKTRACE")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());

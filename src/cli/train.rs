@@ -1,0 +1,187 @@
+//! The training and evaluation verbs: `lab train`, `lab sweep`, `lab eval`, `lab compare`,
+//! `lab ocr`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// Flags every recipe accepts; each overrides its config key for one run.
+#[derive(Debug, Args, Clone)]
+pub struct CommonTrain {
+    /// The recipe config (default: configs/<recipe>.toml, written from the built-in default
+    /// when missing).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Dataset snapshot: NAME, NAME@N or a manifest hash prefix (train.dataset).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Passes over the training lines (train.epochs).
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Lines per step (train.batch_size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate (train.learning_rate).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Seed of initialisation and batch order (train.seed; default lab.toml's project.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The model's name; versions count up per name (train.output).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Continue the newest interrupted run with the same inputs from its last epoch checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Train a built-in recipe; each is a run in the log that outputs a model `NAME@N`
+///
+/// Recipes read configs/ocr_teacher.toml, ocr_student.toml and ocr_lora.toml. Example:
+///
+///   lab train ocr-teacher && lab train ocr-distill --teacher ocr_teacher && lab train ocr-lora
+#[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
+pub enum TrainCmd {
+    /// Train an OCR model from scratch on the line crops of a snapshot (CTC on a transformer)
+    ///
+    /// Example:
+    ///
+    ///   lab train ocr-teacher --epochs 2 --batch-size 32
+    #[command(verbatim_doc_comment)]
+    OcrTeacher(CommonTrain),
+    /// Train a small student from scratch, distilled from a teacher: the loss mixes the KL to
+    /// the teacher's softened outputs (× T²) with CTC by alpha
+    ///
+    /// Example:
+    ///
+    ///   lab train ocr-distill --teacher ocr_teacher --temperature 5.0 --alpha 0.5
+    #[command(verbatim_doc_comment)]
+    OcrDistill {
+        #[command(flatten)]
+        common: CommonTrain,
+        /// The teacher model: NAME, NAME@N, a run id or a model hash prefix.
+        #[arg(long)]
+        teacher: Option<String>,
+        /// Softening temperature T.
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// Weight of the distillation loss (1 − alpha goes to CTC).
+        #[arg(long)]
+        alpha: Option<f64>,
+    },
+    /// Adapt a frozen base with LoRA adapters on the attention projections; only the adapters
+    /// train and are saved (small); --merge also writes merged weights as NAME_merged
+    ///
+    /// Example:
+    ///
+    ///   lab train ocr-lora --base ocr_teacher --rank 16 --alpha 32 --target-modules query,key,value
+    #[command(verbatim_doc_comment)]
+    OcrLora {
+        #[command(flatten)]
+        common: CommonTrain,
+        /// The base model: NAME, NAME@N, a run id or a model hash prefix.
+        #[arg(long)]
+        base: Option<String>,
+        /// Adapter rank r.
+        #[arg(long)]
+        rank: Option<usize>,
+        /// LoRA alpha (the update is scaled by alpha / r).
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// Comma-separated: query, key, value.
+        #[arg(long, value_delimiter = ',')]
+        target_modules: Option<Vec<String>>,
+        /// Also write the merged weights as a full model.
+        #[arg(long)]
+        merge: bool,
+    },
+}
+
+/// Run a grid or seeded random search over a recipe config; each trial is a run tagged with the
+/// sweep, the best is chosen by a metric
+///
+/// Example:
+///
+///   lab sweep configs/ocr_student.toml --grid learning_rate=1e-3,3e-3 --grid batch_size=16,32
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct SweepArgs {
+    /// The recipe config (its sections say which recipe: [distill], [lora], or a teacher).
+    pub config: PathBuf,
+    /// KEY=V1,V2,… over learning_rate, batch_size, epochs, seed (repeatable; the grid is the
+    /// product).
+    #[arg(long = "grid", value_name = "KEY=V1,V2")]
+    pub grid: Vec<String>,
+    /// Instead of the full grid, N trials drawn from it with the sweep's seed.
+    #[arg(long, value_name = "N")]
+    pub random: Option<usize>,
+    /// Seed of --random draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The metric that picks the best trial (val_accuracy, val_cer, val_loss: higher accuracy,
+    /// lower error/loss wins).
+    #[arg(long, default_value = "val_accuracy")]
+    pub metric: String,
+    /// Override train.epochs for every trial.
+    #[arg(long)]
+    pub epochs: Option<u32>,
+}
+
+/// Evaluate a model on a snapshot's split: line accuracy, CER, character F1, latency per
+/// line (p50, p95) and throughput; recorded as an Evaluated event
+///
+/// Example:
+///
+///   lab eval ocr_teacher --dataset timetables --split test_heldout
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct EvalArgs {
+    /// The model: NAME, NAME@N, a run id or a model hash prefix.
+    pub model: String,
+    #[command(flatten)]
+    pub on: EvalOn,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalOn {
+    /// Dataset snapshot (default: lab.toml's data.default).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// The split (lines/SPLIT.jsonl).
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Score at most N lines (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+}
+
+/// Evaluate several models on the same snapshot and print one table; `tesseract` is accepted
+/// as a model when it is on the PATH
+///
+/// Example:
+///
+///   lab compare ocr_teacher ocr_student tesseract --split test
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CompareArgs {
+    #[arg(required = true, value_name = "MODEL")]
+    pub models: Vec<String>,
+    #[command(flatten)]
+    pub on: EvalOn,
+}
+
+/// Read line images with a model and print their text
+///
+/// Example:
+///
+///   lab ocr --model ocr_student@2 line1.png line2.jpg
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct OcrArgs {
+    /// The model: NAME, NAME@N, a run id or a model hash prefix.
+    #[arg(long, default_value = "ocr_student")]
+    pub model: String,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+}

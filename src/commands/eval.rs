@@ -1,0 +1,296 @@
+//! `lab eval`, `lab compare` and `lab ocr`: a model read against a snapshot's split (recorded
+//! as an `Evaluated` event), several side by side, or on image files.
+//!
+//! Metrics of `Evaluated` are keyed `SPLIT.METRIC` (`test.accuracy`, `test.cer`,
+//! `test.char_f1`, `test.latency_p50_ms`, `test.latency_p95_ms`, `test.lines_per_s`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+
+use crate::event::{Event, Hash};
+use crate::lab::Lab;
+use crate::ml::lines::{self, Line};
+use crate::ml::ocr_train::{self, LineSet};
+use crate::ml::textmetrics::TextScore;
+use crate::progress::Reporter;
+use crate::store::views::Query;
+
+use super::train::{data, load_model};
+
+/// Lines timed one by one for the latency percentiles.
+const LATENCY_LINES: usize = 200;
+
+/// What to evaluate on.
+pub struct On<'a> {
+    pub dataset: Option<&'a str>,
+    pub split: &'a str,
+    pub limit: usize,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct EvalOut {
+    pub model: String,
+    pub model_hash: Option<Hash>,
+    pub dataset: String,
+    pub split: String,
+    pub lines: usize,
+    pub accuracy: f64,
+    pub cer: f64,
+    pub char_f1: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    pub lines_per_s: f64,
+    pub params: Option<usize>,
+}
+
+impl EvalOut {
+    pub fn text(&self) -> String {
+        format!(
+            "{} on {} ({}, {} lines)\n  accuracy {:.4}  CER {:.4}  char F1 {:.4}\n  latency p50 {:.2} ms, p95 {:.2} ms per line; {:.0} lines/s batched",
+            self.model,
+            self.dataset,
+            self.split,
+            self.lines,
+            self.accuracy,
+            self.cer,
+            self.char_f1,
+            self.latency_p50_ms,
+            self.latency_p95_ms,
+            self.lines_per_s
+        )
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+fn snapshot_of(lab: &Lab, on: &On) -> Result<data::Snapshot> {
+    let rows = lab.store.read_views(|v| v.datasets())?;
+    let name = on.dataset.unwrap_or(&lab.project.config.data.default);
+    let row = crate::dataset::resolve(&rows, name).map_err(|e| anyhow!("--dataset {name}: {e}"))?;
+    data::snapshot(lab, row)
+}
+
+/// Evaluates one model and records the result.
+pub fn eval(lab: &Lab, model: &str, on: &On, reporter: &dyn Reporter) -> Result<EvalOut> {
+    let snap = snapshot_of(lab, on)?;
+    let out = if model == "tesseract" {
+        tesseract(lab, &snap, on, reporter)?
+    } else {
+        let m = load_model(lab, model)?;
+        reporter.status(&format!("loading {} ({})", snap.label, on.split));
+        let split = snap.split(lab, on.split, m.loaded.model.config.height, on.limit)?;
+        let set = LineSet {
+            texts: split.items.iter().map(|i| i.text.clone()).collect(),
+            lines: split.lines,
+            targets: Vec::new(),
+        };
+        reporter.status(&format!("evaluating {} on {} lines", m.name, set.len()));
+        let t = Instant::now();
+        let ev = ocr_train::evaluate(&m.loaded.model, &set, set.len(), 64, Some(&m.loaded.vocab))?;
+        let batched = t.elapsed().as_secs_f64();
+        let mut lat = Vec::new();
+        for line in set.lines.iter().take(LATENCY_LINES) {
+            let t = Instant::now();
+            read(&m.loaded.model, &m.loaded.vocab, &[line])?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lat.sort_by(f64::total_cmp);
+        EvalOut {
+            model: m.name.clone(),
+            model_hash: Some(m.hash),
+            dataset: snap.label.clone(),
+            split: on.split.to_string(),
+            lines: ev.metrics.lines,
+            accuracy: ev.metrics.accuracy,
+            cer: ev.metrics.cer,
+            char_f1: ev.metrics.char_f1,
+            latency_p50_ms: percentile(&lat, 0.5),
+            latency_p95_ms: percentile(&lat, 0.95),
+            lines_per_s: set.len() as f64 / batched.max(1e-9),
+            params: Some(m.loaded.params),
+        }
+    };
+    let mut metrics = BTreeMap::new();
+    let s = &out.split;
+    for (k, v) in [
+        ("accuracy", out.accuracy),
+        ("cer", out.cer),
+        ("char_f1", out.char_f1),
+        ("latency_p50_ms", out.latency_p50_ms),
+        ("latency_p95_ms", out.latency_p95_ms),
+        ("lines_per_s", out.lines_per_s),
+        ("lines", out.lines as f64),
+    ] {
+        metrics.insert(format!("{s}.{k}"), v);
+    }
+    lab.append(vec![Event::Evaluated {
+        model: out.model.clone(),
+        model_hash: out.model_hash.unwrap_or(Hash::of(b"tesseract")),
+        dataset: snap.manifest,
+        metrics,
+        run: None,
+    }])?;
+    Ok(out)
+}
+
+/// Reads lines with a model.
+pub fn read(
+    model: &crate::ml::ocr::Ocr,
+    vocab: &crate::ml::vocab::Vocab,
+    lines: &[&Line],
+) -> Result<Vec<String>> {
+    let (x, w) = lines::batch(lines, model.config.height, &candle_core::Device::Cpu)?;
+    let (lp, steps) = model.forward(&x, &w)?;
+    Ok(ocr_train::decode(&lp, &steps)?
+        .iter()
+        .map(|ids| vocab.decode(ids))
+        .collect())
+}
+
+fn tesseract_path() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("tesseract"))
+            .find(|f| f.is_file())
+    })
+}
+
+/// Tesseract (`--psm 7`, one text line) as an external baseline.
+fn tesseract(lab: &Lab, snap: &data::Snapshot, on: &On, reporter: &dyn Reporter) -> Result<EvalOut> {
+    let Some(bin) = tesseract_path() else {
+        bail!("tesseract is unavailable: it is not on the PATH (Debian: apt-get install tesseract-ocr)");
+    };
+    let split = snap.split(lab, on.split, 32, on.limit)?;
+    let dir = tempfile_dir(lab)?;
+    let mut score = TextScore::default();
+    let mut lat = Vec::new();
+    reporter.begin("tesseract", split.items.len() as u64, false);
+    for it in &split.items {
+        let p = dir.join("line.png");
+        std::fs::write(&p, snap.read(lab, &it.image)?)?;
+        let t = Instant::now();
+        let o = std::process::Command::new(&bin)
+            .arg(&p)
+            .arg("stdout")
+            .args(["--psm", "7", "-l", "eng"])
+            .stderr(std::process::Stdio::null())
+            .output()?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        score.add(&text, &it.text);
+        reporter.advance(1);
+    }
+    reporter.end();
+    let _ = std::fs::remove_dir_all(&dir);
+    let total: f64 = lat.iter().sum();
+    lat.sort_by(f64::total_cmp);
+    let m = score.metrics();
+    Ok(EvalOut {
+        model: "tesseract".into(),
+        model_hash: None,
+        dataset: snap.label.clone(),
+        split: on.split.to_string(),
+        lines: m.lines,
+        accuracy: m.accuracy,
+        cer: m.cer,
+        char_f1: m.char_f1,
+        latency_p50_ms: percentile(&lat, 0.5),
+        latency_p95_ms: percentile(&lat, 0.95),
+        lines_per_s: m.lines as f64 / (total / 1e3).max(1e-9),
+        params: None,
+    })
+}
+
+fn tempfile_dir(lab: &Lab) -> Result<PathBuf> {
+    let d = lab
+        .project
+        .lab_dir()
+        .join("tmp")
+        .join(format!("tess-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+#[derive(Debug, Serialize)]
+pub struct CompareOut {
+    pub rows: Vec<EvalOut>,
+    /// Models that could not be evaluated, with why (tesseract missing).
+    pub unavailable: Vec<(String, String)>,
+}
+
+impl CompareOut {
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        if let Some(r) = self.rows.first() {
+            s.push_str(&format!("on {} ({}, {} lines)\n", r.dataset, r.split, r.lines));
+        }
+        s.push_str(&format!(
+            "{:<22} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>10}\n",
+            "MODEL", "PARAMS", "ACCURACY", "CER", "CHAR_F1", "P50_MS", "P95_MS", "LINES/S"
+        ));
+        for r in &self.rows {
+            s.push_str(&format!(
+                "{:<22} {:>9} {:>9.4} {:>8.4} {:>8.4} {:>9.2} {:>9.2} {:>10.0}\n",
+                r.model,
+                r.params.map_or("-".to_string(), |p| p.to_string()),
+                r.accuracy,
+                r.cer,
+                r.char_f1,
+                r.latency_p50_ms,
+                r.latency_p95_ms,
+                r.lines_per_s
+            ));
+        }
+        for (m, why) in &self.unavailable {
+            s.push_str(&format!("{m:<22} unavailable: {why}\n"));
+        }
+        s.trim_end().to_string()
+    }
+}
+
+/// Evaluates each model on the same snapshot and split.
+pub fn compare(lab: &Lab, models: &[String], on: &On, reporter: &dyn Reporter) -> Result<CompareOut> {
+    let mut rows = Vec::new();
+    let mut unavailable = Vec::new();
+    for m in models {
+        if m == "tesseract" && tesseract_path().is_none() {
+            unavailable.push((m.clone(), "not on the PATH (Debian: apt-get install tesseract-ocr)".into()));
+            continue;
+        }
+        rows.push(eval(lab, m, on, reporter)?);
+    }
+    Ok(CompareOut { rows, unavailable })
+}
+
+#[derive(Debug, Serialize)]
+pub struct OcrLine {
+    pub image: String,
+    pub text: String,
+}
+
+/// Reads image files with a model.
+pub fn ocr(lab: &Lab, model: &str, images: &[PathBuf]) -> Result<Vec<OcrLine>> {
+    let m = load_model(lab, model)?;
+    let mut out = Vec::new();
+    for p in images {
+        let bytes = std::fs::read(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        let line = lines::load(&bytes, m.loaded.model.config.height)
+            .map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        let text = read(&m.loaded.model, &m.loaded.vocab, &[&line])?.remove(0);
+        out.push(OcrLine {
+            image: p.display().to_string(),
+            text,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,233 @@
+//! Recipe configs (`configs/ocr_teacher.toml`, `ocr_student.toml`, `ocr_lora.toml`): parsed
+//! strictly (a wrong type or an unknown key is `file:line:col`), with the defaults embedded in
+//! the binary and written into `configs/` when a project lacks them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::ml::ocr::OcrConfig;
+use crate::project::Project;
+
+/// The built-in training recipes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Recipe {
+    /// `train.ocr-teacher`: an OCR model from scratch.
+    OcrTeacher,
+    /// `train.ocr-distill`: a student from scratch, distilled from a teacher.
+    OcrDistill,
+    /// `train.ocr-lora`: LoRA adapters on a frozen base.
+    OcrLora,
+}
+
+impl Recipe {
+    pub fn id(self) -> &'static str {
+        match self {
+            Recipe::OcrTeacher => "train.ocr-teacher",
+            Recipe::OcrDistill => "train.ocr-distill",
+            Recipe::OcrLora => "train.ocr-lora",
+        }
+    }
+
+    /// The config file a recipe reads by default, and its embedded text.
+    pub fn default_config(self) -> (&'static str, &'static str) {
+        match self {
+            Recipe::OcrTeacher => ("ocr_teacher.toml", include_str!("../../../configs/ocr_teacher.toml")),
+            Recipe::OcrDistill => ("ocr_student.toml", include_str!("../../../configs/ocr_student.toml")),
+            Recipe::OcrLora => ("ocr_lora.toml", include_str!("../../../configs/ocr_lora.toml")),
+        }
+    }
+
+    /// The recipe a config file is for: `[distill]` → distillation, `[lora]` → LoRA, else teacher.
+    pub fn of(config: &RecipeConfig) -> Recipe {
+        if config.lora.is_some() {
+            Recipe::OcrLora
+        } else if config.distill.is_some() {
+            Recipe::OcrDistill
+        } else {
+            Recipe::OcrTeacher
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    pub height: usize,
+    pub stem: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub ff: usize,
+}
+
+impl ModelSection {
+    pub fn with_vocab(&self, vocab_size: usize) -> OcrConfig {
+        OcrConfig {
+            height: self.height,
+            stem: self.stem,
+            hidden: self.hidden,
+            layers: self.layers,
+            heads: self.heads,
+            ff: self.ff,
+            vocab_size,
+        }
+    }
+}
+
+fn d_warmup() -> u64 {
+    100
+}
+fn d_wd() -> f64 {
+    0.01
+}
+fn d_val() -> usize {
+    400
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    pub dataset: String,
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    #[serde(default = "d_warmup")]
+    pub warmup_steps: u64,
+    #[serde(default = "d_wd")]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default = "d_val")]
+    pub val_lines: usize,
+    pub output: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillSection {
+    pub teacher: String,
+    pub temperature: f64,
+    pub alpha: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSection {
+    pub base: String,
+    pub rank: usize,
+    pub alpha: f64,
+    pub target_modules: Vec<String>,
+    #[serde(default)]
+    pub merge: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeConfig {
+    #[serde(default)]
+    pub model: Option<ModelSection>,
+    pub train: TrainSection,
+    #[serde(default)]
+    pub distill: Option<DistillSection>,
+    #[serde(default)]
+    pub lora: Option<LoraSection>,
+}
+
+/// A parsed config with the file it came from.
+pub struct Loaded {
+    pub path: PathBuf,
+    /// The file's bytes, as recorded (a blob) in the run.
+    pub bytes: Vec<u8>,
+    pub config: RecipeConfig,
+}
+
+/// Reads `path` (or the recipe's default file under `configs/`, written from the embedded
+/// default when missing) and checks it fits `recipe`.
+pub fn load(project: &Project, recipe: Option<Recipe>, path: Option<&Path>) -> Result<Loaded> {
+    let path = match (path, recipe) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(r)) => {
+            let (file, text) = r.default_config();
+            let p = project.configs_dir().join(file);
+            if !p.exists() {
+                std::fs::create_dir_all(project.configs_dir())
+                    .with_context(|| format!("cannot create {}", project.configs_dir().display()))?;
+                std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+                eprintln!("wrote the default {}", project.display_path(&p));
+            }
+            p
+        }
+        (None, None) => bail!("no config given"),
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        anyhow::anyhow!("{}: {e} — give an existing recipe config (see configs/)", path.display())
+    })?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
+    let config: RecipeConfig = crate::project::parse_toml(&path, &text)?;
+    let shown = path.display();
+    let need = recipe.unwrap_or_else(|| Recipe::of(&config));
+    match need {
+        Recipe::OcrTeacher | Recipe::OcrDistill if config.model.is_none() => {
+            bail!("{shown}: missing [model] section (height, stem, hidden, layers, heads, ff)")
+        }
+        Recipe::OcrDistill if config.distill.is_none() => {
+            bail!("{shown}: missing [distill] section (teacher, temperature, alpha)")
+        }
+        Recipe::OcrLora if config.lora.is_none() => {
+            bail!("{shown}: missing [lora] section (base, rank, alpha, target_modules)")
+        }
+        Recipe::OcrLora if config.model.is_some() => {
+            bail!("{shown}: [model] does not belong in a LoRA config — the base model fixes the shape")
+        }
+        _ => {}
+    }
+    check(&config).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    Ok(Loaded {
+        path,
+        bytes,
+        config,
+    })
+}
+
+/// Value checks serde cannot express; each names the key.
+pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
+    let t = &c.train;
+    if t.epochs == 0 {
+        return Err("train.epochs must be at least 1".into());
+    }
+    if t.batch_size == 0 || t.batch_size > 4096 {
+        return Err(format!("train.batch_size must be 1..=4096, not {}", t.batch_size));
+    }
+    if !(t.learning_rate > 0.0 && t.learning_rate < 1.0) {
+        return Err(format!("train.learning_rate must be in (0, 1), not {}", t.learning_rate));
+    }
+    if t.output.is_empty() || t.output.contains(['@', '/', ' ']) {
+        return Err(format!("train.output `{}` must be a name without @, / or spaces", t.output));
+    }
+    if let Some(m) = &c.model {
+        if m.heads == 0 || m.hidden % m.heads != 0 {
+            return Err(format!("model.hidden ({}) must be a multiple of model.heads ({})", m.hidden, m.heads));
+        }
+        if m.height < 8 || m.layers == 0 || m.stem == 0 || m.ff == 0 {
+            return Err("model: height ≥ 8 and layers, stem, ff ≥ 1".into());
+        }
+    }
+    if let Some(d) = &c.distill {
+        if !(d.temperature > 0.0) {
+            return Err(format!("distill.temperature must be > 0, not {}", d.temperature));
+        }
+        if !(0.0..=1.0).contains(&d.alpha) {
+            return Err(format!("distill.alpha must be in [0, 1], not {}", d.alpha));
+        }
+    }
+    if let Some(l) = &c.lora {
+        if l.rank == 0 {
+            return Err("lora.rank must be at least 1".into());
+        }
+        crate::ml::ocr_model::check_targets(&l.target_modules).map_err(|e| format!("lora.{e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Line data from a dataset snapshot, read from the blob store (not the working tree), so a
+//! run sees exactly the snapshot it records. A line dataset has `lines/<split>.jsonl` with
+//! one `{"image": "lines/…png", "text": "…"}` object per line.
+
+use std::collections::HashMap;
+
+use anyhow::{Result, anyhow, bail};
+use rayon::prelude::*;
+
+use crate::dataset::manifest;
+use crate::event::Hash;
+use crate::lab::Lab;
+use crate::ml::lines::{self, Line};
+use crate::store::DatasetRow;
+
+/// One labelled line of a split.
+pub struct Item {
+    pub image: String,
+    pub text: String,
+    pub font: Option<String>,
+}
+
+/// A split's lines, preprocessed, with their truth.
+pub struct Split {
+    pub items: Vec<Item>,
+    pub lines: Vec<Line>,
+}
+
+/// The snapshot's files by path.
+pub struct Snapshot {
+    pub label: String,
+    pub manifest: Hash,
+    files: HashMap<Vec<u8>, Hash>,
+}
+
+pub fn snapshot(lab: &Lab, row: &DatasetRow) -> Result<Snapshot> {
+    let bytes = lab.store.blobs.get(&row.manifest)?;
+    let entries = manifest::decode(&bytes)
+        .map_err(|e| anyhow!("snapshot {}@{}: manifest unreadable ({e})", row.name, row.version))?;
+    Ok(Snapshot {
+        label: format!("{}@{}", row.name, row.version),
+        manifest: row.manifest,
+        files: entries.into_iter().map(|e| (e.path, e.hash)).collect(),
+    })
+}
+
+impl Snapshot {
+    pub fn has(&self, path: &str) -> bool {
+        self.files.contains_key(path.as_bytes())
+    }
+
+    pub fn read(&self, lab: &Lab, path: &str) -> Result<Vec<u8>> {
+        let h = self
+            .files
+            .get(path.as_bytes())
+            .ok_or_else(|| anyhow!("snapshot {} has no file {path}", self.label))?;
+        Ok(lab.store.blobs.get(h)?)
+    }
+
+    /// The splits with labels (`lines/*.jsonl`).
+    pub fn splits(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .files
+            .keys()
+            .filter_map(|p| std::str::from_utf8(p).ok())
+            .filter_map(|p| p.strip_prefix("lines/")?.strip_suffix(".jsonl"))
+            .filter(|s| !s.contains('/'))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Reads and preprocesses split `split` (at most `limit` lines, 0 = all).
+    pub fn split(&self, lab: &Lab, split: &str, height: usize, limit: usize) -> Result<Split> {
+        let path = format!("lines/{split}.jsonl");
+        if !self.has(&path) {
+            let have = self.splits();
+            bail!(
+                "snapshot {} has no labels for split `{split}`: {path} is missing ({}) — a line \
+                 dataset has lines/<split>.jsonl with {{\"image\": …, \"text\": …}} rows, as \
+                 `lab data synth` writes",
+                self.label,
+                if have.is_empty() { "it has no lines/*.jsonl at all".to_string() } else { format!("it has {}", have.join(", ")) }
+            );
+        }
+        let text = String::from_utf8(self.read(lab, &path)?)
+            .map_err(|_| anyhow!("{} in {}: not UTF-8", path, self.label))?;
+        let mut items = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if l.trim().is_empty() {
+                continue;
+            }
+            #[derive(serde::Deserialize)]
+            struct Row {
+                image: String,
+                text: String,
+                #[serde(default)]
+                font: Option<String>,
+            }
+            let r: Row = serde_json::from_str(l).map_err(|e| {
+                anyhow!("{path}:{} in {}: {e} — each line must be {{\"image\": PATH, \"text\": TEXT}}", i + 1, self.label)
+            })?;
+            if !self.has(&r.image) {
+                bail!("{path}:{} in {}: image {} is not in the snapshot", i + 1, self.label, r.image);
+            }
+            items.push(Item {
+                image: r.image,
+                text: r.text,
+                font: r.font,
+            });
+            if limit > 0 && items.len() >= limit {
+                break;
+            }
+        }
+        if items.is_empty() {
+            bail!("{path} in {} has no lines", self.label);
+        }
+        let lines = items
+            .par_iter()
+            .map(|it| {
+                let bytes = self.read(lab, &it.image)?;
+                lines::load(&bytes, height).map_err(|e| anyhow!("{} in {}: {e}", it.image, self.label))
+            })
+            .collect::<Result<Vec<Line>>>()?;
+        Ok(Split { items, lines })
+    }
+}

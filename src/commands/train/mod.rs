@@ -1,0 +1,583 @@
+//! `lab train ocr-teacher|ocr-distill|ocr-lora`: a built-in recipe as a run in the log.
+//! `RunStarted` records the config blob, the dataset snapshot, parent models, seed and every
+//! effective hyperparameter; `MetricsLogged` carries per-step train_loss / lr / samples_per_s
+//! and per-epoch val_loss / val_cer / val_accuracy / val_char_f1; every epoch's checkpoint is
+//! an `ArtifactLogged` blob; `RunFinished` names the model bundle (`NAME@N`).
+//! `--resume` continues the newest interrupted run of the same inputs from its last checkpoint;
+//! the result is the same bytes as an uninterrupted run.
+
+pub mod config;
+pub mod data;
+mod observe;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+
+use crate::event::{DataRef, Event, Hash, RunStatus};
+use crate::lab::{Lab, host, process_start};
+use crate::ml::ocr_model::{self, AdapterConfig};
+use crate::ml::ocr_train::{self, Hyper, LineSet, Mode};
+use crate::ml::vocab::Vocab;
+use crate::models;
+use crate::progress::Reporter;
+use crate::store::RunRow;
+use crate::store::views::Query;
+pub use config::Recipe;
+
+/// Command-line overrides of a recipe config.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub dataset: Option<String>,
+    pub epochs: Option<u32>,
+    pub batch_size: Option<usize>,
+    pub learning_rate: Option<f64>,
+    pub seed: Option<u64>,
+    pub output: Option<String>,
+    pub teacher: Option<String>,
+    pub temperature: Option<f64>,
+    pub alpha: Option<f64>,
+    pub base: Option<String>,
+    pub rank: Option<usize>,
+    pub lora_alpha: Option<f64>,
+    pub target_modules: Option<Vec<String>>,
+    pub merge: bool,
+    /// Tags recorded as params (`sweep=…`).
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrainOut {
+    pub run: String,
+    pub recipe: String,
+    pub model: String,
+    pub model_hash: Hash,
+    pub dataset: String,
+    pub params: usize,
+    pub trainable_params: usize,
+    pub trainable_fraction: f64,
+    /// Size of the saved adapter (LoRA) or weights file.
+    pub weights_bytes: u64,
+    pub merged: Option<String>,
+    pub epochs: u32,
+    pub steps: u64,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+    pub val_accuracy: f64,
+    pub val_cer: f64,
+    pub val_loss: f64,
+    pub resumed_from: Option<String>,
+    pub skipped_lines: usize,
+}
+
+impl TrainOut {
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{} {} → {} (model {})\n  dataset {}, {} epochs, {} steps in {:.1}s ({:.0} samples/s)\n  \
+             val accuracy {:.4}, val CER {:.4}\n  parameters {} ({} trainable, {:.2}%), weights file {}",
+            self.recipe,
+            self.run,
+            self.model,
+            self.model_hash.short(),
+            self.dataset,
+            self.epochs,
+            self.steps,
+            self.seconds,
+            self.samples_per_s,
+            self.val_accuracy,
+            self.val_cer,
+            self.params,
+            self.trainable_params,
+            self.trainable_fraction * 100.0,
+            crate::event::human_bytes(self.weights_bytes),
+        );
+        if let Some(m) = &self.merged {
+            s.push_str(&format!("\n  merged weights → {m}"));
+        }
+        if let Some(r) = &self.resumed_from {
+            s.push_str(&format!("\n  resumed from run {r}"));
+        }
+        if self.skipped_lines > 0 {
+            s.push_str(&format!(
+                "\n  skipped {} training lines with characters outside the vocabulary",
+                self.skipped_lines
+            ));
+        }
+        s
+    }
+}
+
+/// A loaded OCR model with where it came from.
+pub struct OcrModel {
+    pub name: String,
+    pub hash: Hash,
+    pub run: Option<String>,
+    pub bundle: models::Bundle,
+    pub loaded: ocr_model::Loaded,
+    /// The base's raw tensors and config bytes (what LoRA trains on).
+    pub tensors: std::collections::HashMap<String, candle_core::Tensor>,
+    pub config_json: Vec<u8>,
+    pub vocab_json: Vec<u8>,
+}
+
+/// Resolves and loads an OCR model by reference (`NAME`, `NAME@N`, run id, hash prefix).
+pub fn load_model(lab: &Lab, reference: &str) -> Result<OcrModel> {
+    let runs = lab.store.read_views(|v| v.runs_all())?;
+    let m = models::resolve(&runs, reference).map_err(|e| anyhow!(e))?;
+    load_bundle(lab, &m.name, m.hash, Some(m.run))
+}
+
+pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Result<OcrModel> {
+    let blobs = &lab.store.blobs;
+    let b = models::bundle(blobs, &hash)?;
+    let ctx = |e: ocr_model::ModelError| anyhow!("model {name} ({}): {e}", hash.short());
+    let (base_hash, base) = match (&b.kind[..], b.base) {
+        ("ocr", _) => (hash, b.clone()),
+        ("ocr-lora", Some(bh)) => (bh, models::bundle(blobs, &bh)?),
+        (k, _) => bail!("model {name} is a `{k}` model, not an OCR model"),
+    };
+    let config_json = models::file(blobs, &base_hash, &base, "config.json")?;
+    let vocab_json = models::file(blobs, &base_hash, &base, "vocab.json")?;
+    let weights = models::file(blobs, &base_hash, &base, "model.safetensors")?;
+    let adapter = if b.kind == "ocr-lora" {
+        Some((
+            models::file(blobs, &hash, &b, "adapter_config.json")?,
+            models::file(blobs, &hash, &b, "adapter.safetensors")?,
+        ))
+    } else {
+        None
+    };
+    let loaded = ocr_model::load(
+        &config_json,
+        &vocab_json,
+        &weights,
+        adapter.as_ref().map(|(a, w)| (&a[..], &w[..])),
+    )
+    .map_err(ctx)?;
+    let cfg = ocr_model::parse_config(&config_json).map_err(ctx)?;
+    let tensors = ocr_model::load_weights(
+        "model.safetensors",
+        &weights,
+        &ocr_model::expected_shapes(&cfg)?,
+    )
+    .map_err(ctx)?;
+    Ok(OcrModel {
+        name: name.to_string(),
+        hash,
+        run,
+        bundle: b,
+        loaded,
+        tensors,
+        config_json,
+        vocab_json,
+    })
+}
+
+fn apply(c: &mut config::RecipeConfig, o: &Overrides) {
+    let t = &mut c.train;
+    if let Some(v) = &o.dataset {
+        t.dataset = v.clone();
+    }
+    if let Some(v) = o.epochs {
+        t.epochs = v;
+    }
+    if let Some(v) = o.batch_size {
+        t.batch_size = v;
+    }
+    if let Some(v) = o.learning_rate {
+        t.learning_rate = v;
+    }
+    if let Some(v) = o.seed {
+        t.seed = Some(v);
+    }
+    if let Some(v) = &o.output {
+        t.output = v.clone();
+    }
+    if let Some(d) = &mut c.distill {
+        if let Some(v) = &o.teacher {
+            d.teacher = v.clone();
+        }
+        if let Some(v) = o.temperature {
+            d.temperature = v;
+        }
+        if let Some(v) = o.alpha {
+            d.alpha = v;
+        }
+    }
+    if let Some(l) = &mut c.lora {
+        if let Some(v) = &o.base {
+            l.base = v.clone();
+        }
+        if let Some(v) = o.rank {
+            l.rank = v;
+        }
+        if let Some(v) = o.lora_alpha {
+            l.alpha = v;
+        }
+        if let Some(v) = &o.target_modules {
+            l.target_modules = v.clone();
+        }
+        if o.merge {
+            l.merge = true;
+        }
+    }
+}
+
+fn encode(split: data::Split, vocab: &Vocab, drop_unknown: bool) -> (LineSet, usize) {
+    let mut set = LineSet::default();
+    let mut skipped = 0;
+    for (it, line) in split.items.into_iter().zip(split.lines) {
+        match vocab.encode(&it.text) {
+            Ok(t) => {
+                set.targets.push(t);
+            }
+            Err(_) if drop_unknown => {
+                skipped += 1;
+                continue;
+            }
+            Err(_) => {
+                let t: Vec<u32> = it.text.chars().filter_map(|c| vocab.encode(&c.to_string()).ok()).flatten().collect();
+                set.targets.push(t);
+            }
+        }
+        set.texts.push(it.text);
+        set.lines.push(line);
+    }
+    (set, skipped)
+}
+
+/// Runs a training recipe.
+pub fn train(
+    lab: &Lab,
+    recipe: Recipe,
+    config_path: Option<&Path>,
+    ov: &Overrides,
+    resume: bool,
+    reporter: &dyn Reporter,
+) -> Result<TrainOut> {
+    super::run::mark_dead_runs(lab)?;
+    let mut loaded = config::load(&lab.project, Some(recipe), config_path)?;
+    apply(&mut loaded.config, ov);
+    config::check(&loaded.config)
+        .map_err(|e| anyhow!("{} (after the command-line overrides): {e}", loaded.path.display()))?;
+    let cfg = loaded.config.clone();
+    let seed = cfg.train.seed.unwrap_or(lab.project.config.project.seed);
+
+    // Inputs: the dataset snapshot and the parent model.
+    let rows = lab.store.read_views(|v| v.datasets())?;
+    let ds = crate::dataset::resolve(&rows, &cfg.train.dataset).map_err(|e| {
+        let hint = if cfg.train.dataset.ends_with("_shifted") {
+            "\n  make it with `lab data synth timetables --domain shifted` then `lab data snapshot datasets/timetables_shifted`"
+        } else {
+            ""
+        };
+        anyhow!(
+            "dataset `{}` (train.dataset in {}): {e}{hint}",
+            cfg.train.dataset,
+            lab.project.display_path(&loaded.path)
+        )
+    })?;
+    let snap = data::snapshot(lab, ds)?;
+    let parent = match (&cfg.distill, &cfg.lora) {
+        (Some(d), _) => Some(("teacher", load_model(lab, &d.teacher)?)),
+        (_, Some(l)) => {
+            let m = load_model(lab, &l.base)?;
+            if m.bundle.kind != "ocr" {
+                bail!("base model {} is a LoRA adapter; adapt a full model (or one written with --merge)", m.name);
+            }
+            Some(("base", m))
+        }
+        _ => None,
+    };
+    let height = match (&cfg.model, &parent) {
+        (Some(m), _) => m.height,
+        (None, Some((_, p))) => p.loaded.model.config.height,
+        (None, None) => unreachable!("config::load checks the sections"),
+    };
+    reporter.status(&format!("loading {} (train, val)", snap.label));
+    let train_split = snap.split(lab, "train", height, 0)?;
+    let val_split = snap.split(lab, "val", height, 0)?;
+    let vocab = match &parent {
+        Some((_, p)) => p.loaded.vocab.clone(),
+        None => Vocab::from_texts(train_split.items.iter().map(|i| i.text.as_str())),
+    };
+    let (train_set, skipped) = encode(train_split, &vocab, true);
+    let (val_set, _) = encode(val_split, &vocab, false);
+    if train_set.is_empty() {
+        bail!("no training line of {} fits the vocabulary of the parent model", snap.label);
+    }
+    let ocr_config = match (&cfg.model, &parent) {
+        (Some(m), _) => m.with_vocab(vocab.size()),
+        (None, Some((_, p))) => p.loaded.model.config.clone(),
+        _ => unreachable!(),
+    };
+
+    // The run's record.
+    let config_hash = lab.store.blobs.put(&loaded.bytes)?;
+    let mut inputs = vec![
+        DataRef {
+            role: "dataset".into(),
+            name: snap.label.clone(),
+            hash: snap.manifest,
+        },
+        DataRef {
+            role: "config".into(),
+            name: lab.project.display_path(&loaded.path),
+            hash: config_hash,
+        },
+    ];
+    if let Some((role, p)) = &parent {
+        inputs.push(DataRef {
+            role: role.to_string(),
+            name: p.name.clone(),
+            hash: p.hash,
+        });
+    }
+    let mut params = flatten(&cfg);
+    params.insert("seed".into(), seed.to_string());
+    params.extend(ov.tags.clone());
+    let resume_from = if resume {
+        Some(find_checkpoint(lab, recipe, &cfg.train.output, &inputs, &params)?)
+    } else {
+        None
+    };
+    if let Some((run, _)) = &resume_from {
+        params.insert("resumed_from".into(), run.clone());
+    }
+    let run_id = super::run::new_run_id(&cfg.train.output);
+    let pid = std::process::id();
+    lab.append(vec![Event::RunStarted {
+        run: run_id.clone(),
+        name: cfg.train.output.clone(),
+        experiment: lab.project.config.project.experiment.clone(),
+        recipe: recipe.id().into(),
+        params,
+        inputs,
+        seed: Some(seed),
+        pid,
+        host: host(),
+        pid_start: process_start(pid).unwrap_or(0),
+    }])?;
+
+    let t0 = Instant::now();
+    let result = (|| -> Result<(ocr_train::Trained, u64)> {
+        let checkpoint = match &resume_from {
+            Some((_, h)) => Some(lab.store.blobs.get(h)?),
+            None => None,
+        };
+        let hyper = Hyper {
+            epochs: cfg.train.epochs,
+            batch_size: cfg.train.batch_size,
+            learning_rate: cfg.train.learning_rate,
+            warmup_steps: cfg.train.warmup_steps,
+            weight_decay: cfg.train.weight_decay,
+            seed,
+            val_lines: cfg.train.val_lines,
+        };
+        let mode = match (&cfg.distill, &cfg.lora, &parent) {
+            (Some(d), _, Some((_, p))) => Mode::Distill {
+                teacher: &p.loaded.model,
+                temperature: d.temperature,
+                alpha: d.alpha,
+            },
+            (_, Some(l), Some((_, p))) => Mode::Lora {
+                base: &p.tensors,
+                rank: l.rank,
+                alpha: l.alpha,
+                targets: l.target_modules.clone(),
+            },
+            _ => Mode::Full,
+        };
+        let mut obs = observe::LogObserver::new(lab, &run_id, reporter, cfg.train.epochs);
+        let trained = ocr_train::train(
+            &ocr_config,
+            &mode,
+            &hyper,
+            &train_set,
+            &val_set,
+            checkpoint.as_deref(),
+            &mut obs,
+        );
+        obs.finish()?;
+        let trained = trained?;
+        Ok((trained, obs.steps))
+    })();
+    let (trained, steps) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            lab.append(vec![Event::RunFinished {
+                run: run_id.clone(),
+                status: RunStatus::Failed,
+                outputs: Vec::new(),
+                error: Some(format!("{e:#}")),
+            }])?;
+            return Err(e.context(format!("run {run_id} failed")));
+        }
+    };
+    let seconds = t0.elapsed().as_secs_f64();
+
+    // The model bundle(s).
+    let blobs = &lab.store.blobs;
+    let config_json = serde_json::to_vec_pretty(&ocr_config)?;
+    let (hash, merged_hash) = match (&cfg.lora, &parent) {
+        (Some(l), Some((_, p))) => {
+            let acfg = AdapterConfig {
+                r: l.rank,
+                lora_alpha: l.alpha,
+                target_modules: l.target_modules.clone(),
+            };
+            let acfg_json = serde_json::to_vec_pretty(&acfg)?;
+            let h = models::save(
+                blobs,
+                "ocr-lora",
+                &[("adapter_config.json", &acfg_json), ("adapter.safetensors", &trained.weights)],
+                Some(p.hash),
+            )?;
+            let merged = if l.merge {
+                let adapters = candle_core::safetensors::load_buffer(&trained.weights, &candle_core::Device::Cpu)?;
+                let w = ocr_train::to_safetensors(ocr_model::merge(&p.tensors, &adapters, &acfg)?)?;
+                Some(models::save(
+                    blobs,
+                    "ocr",
+                    &[("config.json", &p.config_json), ("vocab.json", &p.vocab_json), ("model.safetensors", &w)],
+                    None,
+                )?)
+            } else {
+                None
+            };
+            (h, merged)
+        }
+        _ => (
+            models::save(
+                blobs,
+                "ocr",
+                &[("config.json", &config_json), ("vocab.json", &vocab.to_json()), ("model.safetensors", &trained.weights)],
+                None,
+            )?,
+            None,
+        ),
+    };
+    let output = cfg.train.output.clone();
+    let (_, (model_name, merged_name)) = lab.append_with(|v| {
+        let runs = v.all_runs()?;
+        let name = format!("{output}@{}", models::next_version(&runs, &output));
+        let mut outs = vec![DataRef {
+            role: "model".into(),
+            name: name.clone(),
+            hash,
+        }];
+        let mut merged_name = None;
+        if let Some(mh) = merged_hash {
+            let mo = format!("{output}_merged");
+            let n = format!("{mo}@{}", models::next_version(&runs, &mo));
+            outs.push(DataRef {
+                role: "model".into(),
+                name: n.clone(),
+                hash: mh,
+            });
+            merged_name = Some(n);
+        }
+        Ok((
+            vec![Event::RunFinished {
+                run: run_id.clone(),
+                status: RunStatus::Finished,
+                outputs: outs,
+                error: None,
+            }],
+            (name, merged_name),
+        ))
+    })?;
+    let last = trained.last.as_ref();
+    Ok(TrainOut {
+        run: run_id,
+        recipe: recipe.id().into(),
+        model: model_name,
+        model_hash: hash,
+        dataset: snap.label,
+        params: trained.total_params,
+        trainable_params: trained.trainable_params,
+        trainable_fraction: trained.trainable_params as f64 / trained.total_params.max(1) as f64,
+        weights_bytes: trained.weights.len() as u64,
+        merged: merged_name,
+        epochs: cfg.train.epochs,
+        steps,
+        seconds,
+        samples_per_s: (steps as f64 * cfg.train.batch_size as f64).min(train_set.len() as f64 * cfg.train.epochs as f64) / seconds.max(1e-9),
+        val_accuracy: last.map_or(0.0, |l| l.val.accuracy),
+        val_cer: last.map_or(0.0, |l| l.val.cer),
+        val_loss: last.map_or(0.0, |l| l.val_loss),
+        resumed_from: resume_from.map(|r| r.0),
+        skipped_lines: skipped,
+    })
+}
+
+/// Every effective setting as a flat `section.key` map (recorded as the run's params).
+fn flatten(c: &config::RecipeConfig) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let v = serde_json::to_value(c).expect("config serialises");
+    if let serde_json::Value::Object(sections) = v {
+        for (s, body) in sections {
+            if let serde_json::Value::Object(kv) = body {
+                for (k, x) in kv {
+                    let val = match x {
+                        serde_json::Value::String(s) => s,
+                        serde_json::Value::Null => continue,
+                        other => other.to_string(),
+                    };
+                    out.insert(format!("{s}.{k}"), val);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The newest interrupted run of the same recipe, output and inputs with a checkpoint.
+fn find_checkpoint(
+    lab: &Lab,
+    recipe: Recipe,
+    output: &str,
+    inputs: &[DataRef],
+    params: &BTreeMap<String, String>,
+) -> Result<(String, Hash)> {
+    let runs: Vec<RunRow> = lab.store.read_views(|v| v.runs_all())?;
+    // A run already carried to the end by a resumed run is not resumed twice.
+    let done: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Finished)
+        .filter_map(|r| r.params.get("resumed_from").map(String::as_str))
+        .collect();
+    let mut cands: Vec<&RunRow> = runs
+        .iter()
+        .filter(|r| r.recipe == recipe.id() && r.name == output && !done.contains(&r.id.as_str()))
+        .filter(|r| matches!(r.status, RunStatus::Killed | RunStatus::Failed))
+        .filter(|r| r.artifacts.iter().any(|a| a.name.starts_with("checkpoint/")))
+        .collect();
+    cands.sort_by_key(|r| r.started_seq);
+    let Some(r) = cands.last() else {
+        bail!(
+            "nothing to resume: no interrupted {} run of `{output}` left a checkpoint — run without --resume",
+            recipe.id()
+        );
+    };
+    let same_inputs = r.inputs.iter().map(|d| d.hash).eq(inputs.iter().map(|d| d.hash));
+    let mut theirs = r.params.clone();
+    theirs.remove("resumed_from");
+    if !same_inputs || &theirs != params {
+        bail!(
+            "cannot resume run {}: it used other inputs or settings (dataset, config, parent model or \
+             overrides differ) — rerun with the same ones, or without --resume",
+            r.id
+        );
+    }
+    let ck = r
+        .artifacts
+        .iter()
+        .filter(|a| a.name.starts_with("checkpoint/"))
+        .next_back()
+        .unwrap();
+    Ok((r.id.clone(), ck.hash))
+}

@@ -1,0 +1,165 @@
+//! Line images as model input: decode, grey, contrast-stretch, scale to the model's height,
+//! and batch into padded tensors. Batches are drawn in a seeded order that groups lines of
+//! similar width (less padding, same result on every run).
+
+use candle_core::{Device, Result as CResult, Tensor};
+use image::imageops::FilterType;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::ocr::OcrConfig;
+
+/// Lines wider than this (after scaling to the model's height) are squeezed to it.
+pub const MAX_WIDTH: usize = 800;
+
+/// One preprocessed line: `height × width` grey pixels, 0 = ink, 255 = paper.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub pixels: Vec<u8>,
+    pub width: usize,
+}
+
+/// Why an image cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not a readable image ({0}) — expected a PNG or JPEG")]
+    Decode(String),
+    #[error("the image is empty ({0}×{1} pixels)")]
+    Empty(u32, u32),
+}
+
+/// Decodes and preprocesses an encoded image (PNG, JPEG) of one text line.
+pub fn load(bytes: &[u8], height: usize) -> Result<Line, LineError> {
+    let img = image::load_from_memory(bytes).map_err(|e| LineError::Decode(e.to_string()))?;
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 {
+        return Err(LineError::Empty(w, h));
+    }
+    Ok(prepare(&img.to_luma8(), height))
+}
+
+/// Scales a grey image to `height` (keeping the aspect ratio, width a multiple of the model's
+/// stride) and stretches its contrast so that ink is dark and paper light whatever the colours.
+pub fn prepare(grey: &image::GrayImage, height: usize) -> Line {
+    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    let stride = OcrConfig::WIDTH_STRIDE;
+    let nw = ((w * height) as f64 / h as f64).round() as usize;
+    let nw = nw.clamp(stride, MAX_WIDTH);
+    let scaled = image::imageops::resize(grey, nw as u32, height as u32, FilterType::Triangle);
+    let mut px = scaled.into_raw();
+    // Contrast stretch between the 2nd and 98th percentiles; dark text on light paper.
+    let mut hist = [0usize; 256];
+    for &p in &px {
+        hist[p as usize] += 1;
+    }
+    let pct = |q: f64| {
+        let target = (q * px.len() as f64) as usize;
+        let mut acc = 0;
+        for (v, &n) in hist.iter().enumerate() {
+            acc += n;
+            if acc > target {
+                return v as f64;
+            }
+        }
+        255.0
+    };
+    let (lo, hi, med) = (pct(0.02), pct(0.98), pct(0.5));
+    // Paper is the majority: if the median is nearer the dark end, the text is light on dark.
+    let invert = (med - lo) < (hi - med);
+    let span = (hi - lo).max(1.0);
+    for p in px.iter_mut() {
+        let mut v = ((*p as f64 - lo) / span).clamp(0.0, 1.0);
+        if invert {
+            v = 1.0 - v;
+        }
+        *p = (v * 255.0).round() as u8;
+    }
+    let padded = nw.div_ceil(stride) * stride;
+    if padded != nw {
+        let mut out = vec![255u8; height * padded];
+        for r in 0..height {
+            out[r * padded..r * padded + nw].copy_from_slice(&px[r * nw..(r + 1) * nw]);
+        }
+        px = out;
+    }
+    Line {
+        pixels: px,
+        width: padded,
+    }
+}
+
+/// Stacks lines into a (B, 1, height, W) tensor in [0, 1], padded with paper to the widest.
+pub fn batch(lines: &[&Line], height: usize, dev: &Device) -> CResult<(Tensor, Vec<usize>)> {
+    let w = lines.iter().map(|l| l.width).max().unwrap_or(OcrConfig::WIDTH_STRIDE);
+    let mut v = vec![1f32; lines.len() * height * w];
+    for (i, l) in lines.iter().enumerate() {
+        for r in 0..height {
+            let dst = &mut v[(i * height + r) * w..][..l.width];
+            for (d, &s) in dst.iter_mut().zip(&l.pixels[r * l.width..(r + 1) * l.width]) {
+                *d = s as f32 / 255.0;
+            }
+        }
+    }
+    let widths = lines.iter().map(|l| l.width).collect();
+    Ok((Tensor::from_vec(v, (lines.len(), 1, height, w), dev)?, widths))
+}
+
+/// The batches of one epoch: indices shuffled by (seed, epoch), grouped in windows of 16
+/// batches sorted by width so that a batch holds lines of similar width, then the batches
+/// shuffled again. Every index appears exactly once.
+pub fn epoch_batches(widths: &[usize], batch_size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut idx: Vec<usize> = (0..widths.len()).collect();
+    idx.shuffle(&mut rng);
+    let bs = batch_size.max(1);
+    let mut batches = Vec::new();
+    for window in idx.chunks(bs * 16) {
+        let mut w = window.to_vec();
+        w.sort_by_key(|&i| (widths[i], i));
+        batches.extend(w.chunks(bs).map(<[usize]>::to_vec));
+    }
+    batches.shuffle(&mut rng);
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_scales_and_normalises_both_polarities() {
+        // Dark text on light paper, and the same inverted: both come out dark-on-light.
+        let mut g = image::GrayImage::from_pixel(60, 16, image::Luma([200]));
+        for x in 10..20 {
+            for y in 4..12 {
+                g.put_pixel(x, y, image::Luma([40]));
+            }
+        }
+        let a = prepare(&g, 32);
+        assert_eq!(a.width % 4, 0);
+        assert_eq!(a.pixels.len(), 32 * a.width);
+        let mut inv = g.clone();
+        image::imageops::invert(&mut inv);
+        let b = prepare(&inv, 32);
+        let worst = a.pixels.iter().zip(&b.pixels).map(|(x, y)| x.abs_diff(*y)).max();
+        assert!(worst <= Some(3), "{worst:?}");
+        assert_eq!(a.pixels[0], 255);
+    }
+
+    #[test]
+    fn epoch_batches_cover_every_index_once_and_are_seeded() {
+        let widths: Vec<usize> = (0..103).map(|i| (i * 37) % 200).collect();
+        let a = epoch_batches(&widths, 8, 7, 0);
+        let mut all: Vec<usize> = a.iter().flatten().copied().collect();
+        all.sort();
+        assert_eq!(all, (0..103).collect::<Vec<_>>());
+        assert_eq!(a, epoch_batches(&widths, 8, 7, 0));
+        assert_ne!(a, epoch_batches(&widths, 8, 7, 1));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(matches!(load(b"not an image", 32), Err(LineError::Decode(_))));
+    }
+}

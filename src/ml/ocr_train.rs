@@ -1,0 +1,343 @@
+//! Training of the OCR model in its three modes — from scratch (teacher or student), by
+//! distillation from a teacher, and LoRA adaptation of a frozen base — plus evaluation.
+//! Pure compute: data comes in as preprocessed lines, weights and metrics go out through an
+//! [`Observer`]; nothing here knows the log.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+
+use super::adamw::{AdamW, schedule};
+use super::lines::{self, Line};
+use super::ocr::{Ocr, OcrConfig};
+use super::textmetrics::{TextMetrics, TextScore};
+use super::vocab::Vocab;
+use super::{ctc, init, losses};
+
+/// Preprocessed lines with their truth.
+#[derive(Default)]
+pub struct LineSet {
+    pub lines: Vec<Line>,
+    pub texts: Vec<String>,
+    pub targets: Vec<Vec<u32>>,
+}
+
+impl LineSet {
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
+/// What is trained and against what.
+pub enum Mode<'a> {
+    /// Every weight, from a seeded initialisation (teacher or plain student).
+    Full,
+    /// Every weight of a fresh student; the loss mixes CTC with the KL to `teacher`.
+    Distill {
+        teacher: &'a Ocr,
+        temperature: f64,
+        alpha: f64,
+    },
+    /// Only LoRA adapters on `targets` of a frozen base whose weights are `base`.
+    Lora {
+        base: &'a HashMap<String, Tensor>,
+        rank: usize,
+        alpha: f64,
+        targets: Vec<String>,
+    },
+}
+
+pub struct Hyper {
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub warmup_steps: u64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    /// Lines of the validation set scored after each epoch (0 = all).
+    pub val_lines: usize,
+}
+
+/// Reported every step.
+pub struct StepInfo {
+    pub epoch: u32,
+    pub step: u64,
+    pub total_steps: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub samples_per_s: f64,
+}
+
+/// Reported after every epoch.
+pub struct EpochInfo {
+    pub epoch: u32,
+    pub step: u64,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val: TextMetrics,
+}
+
+/// Receives progress and checkpoints. `checkpoint` gets the bytes of a safetensors file that
+/// `train` accepts back as `resume`.
+pub trait Observer {
+    fn step(&mut self, info: &StepInfo);
+    fn epoch(&mut self, info: &EpochInfo, checkpoint: Vec<u8>) -> anyhow::Result<()>;
+}
+
+/// What training produced.
+pub struct Trained {
+    /// The trainable weights as safetensors: the whole model, or the adapters alone (LoRA).
+    pub weights: Vec<u8>,
+    pub trainable_params: usize,
+    pub total_params: usize,
+    pub last: Option<EpochInfo>,
+}
+
+/// A model ready to train: the forward module and its trainable variables.
+struct Built {
+    model: Ocr,
+    vars: VarMap,
+    frozen_params: usize,
+}
+
+fn build(config: &OcrConfig, mode: &Mode, seed: u64, dev: &Device) -> Result<Built> {
+    let vars = VarMap::new();
+    match mode {
+        Mode::Full | Mode::Distill { .. } => {
+            let model = Ocr::new(config, VarBuilder::from_varmap(&vars, DType::F32, dev))?;
+            init::seeded_init(&vars, seed)?;
+            Ok(Built {
+                model,
+                vars,
+                frozen_params: 0,
+            })
+        }
+        Mode::Lora {
+            base,
+            rank,
+            alpha,
+            targets,
+        } => {
+            let frozen: HashMap<String, Tensor> =
+                base.iter().map(|(k, v)| (k.clone(), v.detach())).collect();
+            let frozen_params = frozen.values().map(Tensor::elem_count).sum();
+            let mut model = Ocr::new(config, VarBuilder::from_tensors(frozen, DType::F32, dev))?;
+            let adapters = losses::lora_adapters(
+                config.layers,
+                config.hidden,
+                *rank,
+                targets,
+                VarBuilder::from_varmap(&vars, DType::F32, dev),
+            )?;
+            init::seeded_init(&vars, seed)?;
+            model.attach_lora(&adapters, *alpha / *rank as f64);
+            Ok(Built {
+                model,
+                vars,
+                frozen_params,
+            })
+        }
+    }
+}
+
+fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
+    let data = vm.data().lock().unwrap();
+    let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The variables of `vm` as safetensors bytes (names sorted; the same weights give the same bytes).
+pub fn vars_to_safetensors(vm: &VarMap) -> Result<Vec<u8>> {
+    let named: Vec<(String, Tensor)> = named_vars(vm)
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    to_safetensors(named)
+}
+
+/// Named tensors as safetensors bytes.
+pub fn to_safetensors(mut named: Vec<(String, Tensor)>) -> Result<Vec<u8>> {
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    safetensors::tensor::serialize(named, None).map_err(|e| candle_core::Error::Msg(e.to_string()))
+}
+
+/// Trains per `mode` and `hyper` on `train`, scoring `val` after each epoch. `resume` is a
+/// checkpoint from an earlier, interrupted run of the same configuration.
+pub fn train(
+    config: &OcrConfig,
+    mode: &Mode,
+    hyper: &Hyper,
+    train: &LineSet,
+    val: &LineSet,
+    resume: Option<&[u8]>,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<Trained> {
+    let dev = Device::Cpu;
+    let built = build(config, mode, hyper.seed, &dev)?;
+    let vars = named_vars(&built.vars);
+    let mut opt = AdamW::new(vars.clone(), hyper.weight_decay as f32);
+    let trainable = opt.param_count();
+    let widths: Vec<usize> = train.lines.iter().map(|l| l.width).collect();
+    let per_epoch = train.len().div_ceil(hyper.batch_size.max(1)) as u64;
+    let total = per_epoch * hyper.epochs as u64;
+    let mut start_epoch = 0u32;
+    if let Some(bytes) = resume {
+        let st = candle_core::safetensors::load_buffer(bytes, &dev)?;
+        for (name, var) in &vars {
+            let t = st
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("the checkpoint lacks weight `{name}`"))?;
+            var.set(t)?;
+        }
+        opt.load_state(&st)?;
+        let e: Vec<u32> = st
+            .get("checkpoint.epoch")
+            .ok_or_else(|| anyhow::anyhow!("the checkpoint lacks `checkpoint.epoch`"))?
+            .to_vec1()?;
+        start_epoch = e[0] + 1;
+    }
+    let mut last = None;
+    for epoch in start_epoch..hyper.epochs {
+        let batches = lines::epoch_batches(&widths, hyper.batch_size, hyper.seed, epoch as u64);
+        let (mut loss_sum, mut n) = (0f64, 0usize);
+        for idx in batches {
+            let t0 = Instant::now();
+            let lr = schedule(hyper.learning_rate, opt.step, total, hyper.warmup_steps);
+            let refs: Vec<&Line> = idx.iter().map(|&i| &train.lines[i]).collect();
+            let (x, w) = lines::batch(&refs, config.height, &dev)?;
+            let targets: Vec<Vec<u32>> = idx.iter().map(|&i| train.targets[i].clone()).collect();
+            let (lp, steps) = built.model.forward(&x, &w)?;
+            let hard = ctc::ctc_loss(&lp, &targets, &steps, 0)?;
+            let loss = match mode {
+                Mode::Distill {
+                    teacher,
+                    temperature,
+                    alpha,
+                } => {
+                    let (tlp, _) = teacher.forward(&x, &w)?;
+                    let soft = losses::kd_loss(&lp, &tlp.detach(), &steps, *temperature)?;
+                    losses::mix(&soft, &hard, *alpha)?
+                }
+                _ => hard,
+            };
+            let value = loss.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                anyhow::bail!(
+                    "training diverged at step {} (loss {value}) — lower the learning rate",
+                    opt.step
+                );
+            }
+            let grads = loss.backward()?;
+            opt.step(&grads, lr)?;
+            loss_sum += value * idx.len() as f64;
+            n += idx.len();
+            obs.step(&StepInfo {
+                epoch,
+                step: opt.step,
+                total_steps: total,
+                loss: value,
+                lr,
+                samples_per_s: idx.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+            });
+        }
+        let take = if hyper.val_lines == 0 { val.len() } else { hyper.val_lines.min(val.len()) };
+        let ev = evaluate(&built.model, val, take, hyper.batch_size.max(1), None)?;
+        let info = EpochInfo {
+            epoch,
+            step: opt.step,
+            train_loss: loss_sum / n.max(1) as f64,
+            val_loss: ev.loss,
+            val: ev.metrics,
+        };
+        let mut ck: Vec<(String, Tensor)> = vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        ck.extend(opt.state()?);
+        ck.push((
+            "checkpoint.epoch".into(),
+            Tensor::from_slice(&[epoch], 1, &dev)?,
+        ));
+        obs.epoch(&info, to_safetensors(ck)?)?;
+        last = Some(info);
+    }
+    Ok(Trained {
+        weights: vars_to_safetensors(&built.vars)?,
+        trainable_params: trainable,
+        total_params: trainable + built.frozen_params,
+        last,
+    })
+}
+
+/// Evaluation of a model on the first `take` lines of a set.
+pub struct Evaluation {
+    pub metrics: TextMetrics,
+    /// Mean CTC loss (0 where the set has no targets).
+    pub loss: f64,
+    pub predictions: Vec<String>,
+}
+
+/// Reads the first `take` lines of `set` in batches; `vocab` (when given) decodes predictions.
+pub fn evaluate(
+    model: &Ocr,
+    set: &LineSet,
+    take: usize,
+    batch_size: usize,
+    vocab: Option<&Vocab>,
+) -> Result<Evaluation> {
+    let dev = Device::Cpu;
+    let mut score = TextScore::default();
+    let (mut loss_sum, mut n) = (0f64, 0usize);
+    let mut predictions = Vec::new();
+    let idx: Vec<usize> = (0..take).collect();
+    for chunk in idx.chunks(batch_size) {
+        let refs: Vec<&Line> = chunk.iter().map(|&i| &set.lines[i]).collect();
+        let (x, w) = lines::batch(&refs, model.config.height, &dev)?;
+        let (lp, steps) = model.forward(&x, &w)?;
+        if chunk.iter().all(|&i| i < set.targets.len()) {
+            let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| set.targets[i].clone()).collect();
+            let l = ctc::ctc_loss(&lp, &targets, &steps, 0)?.to_scalar::<f32>()? as f64;
+            loss_sum += l * chunk.len() as f64;
+            n += chunk.len();
+        }
+        for (k, ids) in decode(&lp, &steps)?.into_iter().enumerate() {
+            let i = chunk[k];
+            let pred = match vocab {
+                Some(v) => v.decode(&ids),
+                None => ids.iter().map(|c| char::from_u32(*c + 0x100).unwrap_or('?')).collect(),
+            };
+            if vocab.is_none() {
+                // Score on class ids when no vocabulary is at hand (training-time validation).
+                let truth: String = set.targets[i]
+                    .iter()
+                    .map(|c| char::from_u32(*c + 0x100).unwrap_or('?'))
+                    .collect();
+                score.add(&pred, &truth);
+            } else if i < set.texts.len() {
+                score.add(&pred, &set.texts[i]);
+            }
+            predictions.push(pred);
+        }
+    }
+    Ok(Evaluation {
+        metrics: score.metrics(),
+        loss: loss_sum / n.max(1) as f64,
+        predictions,
+    })
+}
+
+/// Greedy CTC decoding of each line's valid steps only (padding steps are ignored).
+pub fn decode(lp: &Tensor, steps: &[usize]) -> Result<Vec<Vec<u32>>> {
+    let best: Vec<Vec<u32>> = lp.argmax(2)?.to_vec2()?;
+    Ok(best
+        .into_iter()
+        .zip(steps)
+        .map(|(row, &s)| ctc::collapse(&row[..s.min(row.len())], 0))
+        .collect())
+}
