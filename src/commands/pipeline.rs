@@ -1,7 +1,8 @@
-//! `lab pipeline`: the whole default flow on the embedded default, end to end.
-//! For now: init if needed → render the default timetables (images, ground truth, line crops)
-//! → snapshot → verify → summary.
-//! The ML issues add training, evaluation and deployment steps here.
+//! `lab pipeline`: the whole default flow on the embedded default, end to end:
+//! init if needed → render the default timetables and the shifted domain → snapshot both →
+//! OCR teacher → distilled student → LoRA of the teacher on the shifted domain → evaluations
+//! (test split, held-out fonts, shifted domain before and after LoRA) → verify → one summary.
+//! Every step is an ordinary verb's use case; training reads configs/ocr_*.toml.
 
 use std::path::Path;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
+use super::train::{Overrides, Recipe};
 use crate::dataset::synth::Domain;
 use crate::lab::Lab;
 use crate::progress::Reporter;
@@ -16,6 +18,8 @@ use crate::project::{Project, ProjectError};
 
 /// How many timetables the embedded default has.
 pub const DEFAULT_COUNT: u32 = 200;
+/// How many timetables the shifted domain (LoRA adaptation) has.
+pub const SHIFTED_COUNT: u32 = 80;
 
 #[derive(Debug, Serialize)]
 pub struct Step {
@@ -28,6 +32,8 @@ pub struct Step {
 pub struct PipelineOut {
     pub root: String,
     pub steps: Vec<Step>,
+    /// The evaluations, one row per (model, split).
+    pub evals: Vec<super::eval::EvalOut>,
     pub ok: bool,
 }
 
@@ -40,6 +46,24 @@ impl PipelineOut {
                 "{:<10} {:>7.2}s  {}\n",
                 st.name, st.seconds, st.result
             ));
+        }
+        if !self.evals.is_empty() {
+            s.push_str(&format!(
+                "\n{:<18} {:<24} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+                "MODEL", "DATA", "PARAMS", "ACCURACY", "CER", "P50_MS", "LINES/S"
+            ));
+            for e in &self.evals {
+                s.push_str(&format!(
+                    "{:<18} {:<24} {:>9} {:>9.4} {:>8.4} {:>8.2} {:>9.0}\n",
+                    e.model,
+                    format!("{}:{}", e.dataset, e.split),
+                    e.params.map_or("-".into(), |p| p.to_string()),
+                    e.accuracy,
+                    e.cer,
+                    e.latency_p50_ms,
+                    e.lines_per_s
+                ));
+            }
         }
         s.push_str(if self.ok { "ok" } else { "FAILED" });
         s
@@ -105,9 +129,83 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
             ),
         ))
     })?;
+    let shifted_dir = super::synth::default_dir(&lab, &name, Domain::Shifted);
+    timed(&mut steps, "synth-shift", || {
+        let out = super::synth::synth(
+            &lab,
+            Some(&name),
+            Some(seed),
+            SHIFTED_COUNT,
+            Domain::Shifted,
+            None,
+            reporter,
+        )?;
+        Ok(((), format!("{SHIFTED_COUNT} timetables in the shifted domain, {} line crops", out.summary.lines.values().sum::<u64>())))
+    })?;
     timed(&mut steps, "snapshot", || {
-        let out = super::data::snapshot(&lab, &dir, Some(&name), reporter)?;
-        Ok(((), out.text()))
+        let a = super::data::snapshot(&lab, &dir, Some(&name), reporter)?;
+        let b = super::data::snapshot(&lab, &shifted_dir, None, reporter)?;
+        Ok(((), format!("{}\n{:<10} {:>8}  {}", a.text(), "", "", b.text())))
+    })?;
+    let shifted = format!("{name}_shifted");
+    let train = |step: &str, recipe: Recipe, ov: Overrides, steps: &mut Vec<Step>| {
+        timed(steps, step, || {
+            let t = super::train::train(&lab, recipe, None, &ov, false, reporter)?;
+            let text = t.text().lines().next().unwrap_or("").to_string();
+            Ok((
+                t.model.clone(),
+                format!(
+                    "{text}; {} params ({:.1}% trained), val accuracy {:.4}, {:.0} samples/s",
+                    t.params,
+                    t.trainable_fraction * 100.0,
+                    t.val_accuracy,
+                    t.samples_per_s
+                ),
+            ))
+        })
+    };
+    let data = Overrides {
+        dataset: Some(name.clone()),
+        ..Overrides::default()
+    };
+    let teacher = train("teacher", Recipe::OcrTeacher, data.clone(), &mut steps)?;
+    let student = train(
+        "distill",
+        Recipe::OcrDistill,
+        Overrides {
+            teacher: Some(teacher.clone()),
+            ..data.clone()
+        },
+        &mut steps,
+    )?;
+    let lora = train(
+        "lora",
+        Recipe::OcrLora,
+        Overrides {
+            dataset: Some(shifted.clone()),
+            base: Some(teacher.clone()),
+            ..Overrides::default()
+        },
+        &mut steps,
+    )?;
+    let mut evals = Vec::new();
+    timed(&mut steps, "eval", || {
+        for (model, ds, split) in [
+            (&teacher, &name, "test"),
+            (&teacher, &name, "test_heldout"),
+            (&student, &name, "test"),
+            (&student, &name, "test_heldout"),
+            (&teacher, &shifted, "test"),
+            (&lora, &shifted, "test"),
+        ] {
+            let on = super::eval::On {
+                dataset: Some(ds),
+                split,
+                limit: 0,
+            };
+            evals.push(super::eval::eval(&lab, model, &on, reporter)?);
+        }
+        Ok(((), format!("{} evaluations recorded (table below)", evals.len())))
     })?;
     let ok = timed(&mut steps, "verify", || {
         let v = super::verify::verify(&lab, reporter)?;
@@ -116,6 +214,7 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
     let out = PipelineOut {
         root: lab.project.root.display().to_string(),
         steps,
+        evals,
         ok,
     };
     if !ok {

@@ -45,13 +45,25 @@ impl AdamW {
 
     /// One update with learning rate `lr`. Returns the gradient norm before clipping.
     pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<f32> {
+        self.step_shards(&[(grads, 1.0)], lr)
+    }
+
+    /// One update from the gradients of several shards of a batch, summed with their weights
+    /// in the order given (so the result does not depend on which shard finished first).
+    pub fn step_shards(&mut self, shards: &[(&GradStore, f32)], lr: f64) -> Result<f32> {
         let mut gs: Vec<Option<Vec<f32>>> = Vec::with_capacity(self.vars.len());
         let mut sq = 0f64;
         for (_, var) in &self.vars {
-            let g = match grads.get(var.as_tensor()) {
-                Some(g) => Some(g.flatten_all()?.to_vec1::<f32>()?),
-                None => None,
-            };
+            let mut g: Option<Vec<f32>> = None;
+            for (store, w) in shards {
+                if let Some(t) = store.get(var.as_tensor()) {
+                    let v = t.flatten_all()?.to_vec1::<f32>()?;
+                    match &mut g {
+                        None => g = Some(v.into_iter().map(|x| x * w).collect()),
+                        Some(acc) => acc.iter_mut().zip(v).for_each(|(a, x)| *a += x * w),
+                    }
+                }
+            }
             if let Some(g) = &g {
                 sq += g.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>();
             }

@@ -209,32 +209,24 @@ pub fn train(
         for idx in batches {
             let t0 = Instant::now();
             let lr = schedule(hyper.learning_rate, opt.step, total, hyper.warmup_steps);
-            let refs: Vec<&Line> = idx.iter().map(|&i| &train.lines[i]).collect();
-            let (x, w) = lines::batch(&refs, config.height, &dev)?;
-            let targets: Vec<Vec<u32>> = idx.iter().map(|&i| train.targets[i].clone()).collect();
-            let (lp, steps) = built.model.forward(&x, &w)?;
-            let hard = ctc::ctc_loss(&lp, &targets, &steps, 0)?;
-            let loss = match mode {
-                Mode::Distill {
-                    teacher,
-                    temperature,
-                    alpha,
-                } => {
-                    let (tlp, _) = teacher.forward(&x, &w)?;
-                    let soft = losses::kd_loss(&lp, &tlp.detach(), &steps, *temperature)?;
-                    losses::mix(&soft, &hard, *alpha)?
-                }
-                _ => hard,
-            };
-            let value = loss.to_scalar::<f32>()? as f64;
+            let parts = shards(&idx);
+            let outs = in_parallel(&parts, |part| {
+                shard_step(&built.model, mode, config, train, part, &dev)
+            })?;
+            let n_batch = idx.len() as f64;
+            let value: f64 = outs.iter().zip(&parts).map(|(o, p)| o.0 * p.len() as f64).sum::<f64>() / n_batch;
             if !value.is_finite() {
                 anyhow::bail!(
                     "training diverged at step {} (loss {value}) — lower the learning rate",
                     opt.step
                 );
             }
-            let grads = loss.backward()?;
-            opt.step(&grads, lr)?;
+            let weighted: Vec<(&candle_core::backprop::GradStore, f32)> = outs
+                .iter()
+                .zip(&parts)
+                .map(|(o, p)| (&o.1, (p.len() as f64 / n_batch) as f32))
+                .collect();
+            opt.step_shards(&weighted, lr)?;
             loss_sum += value * idx.len() as f64;
             n += idx.len();
             obs.step(&StepInfo {
@@ -275,6 +267,73 @@ pub fn train(
     })
 }
 
+/// Shards of a batch computed side by side. Fixed at two whatever the machine: the shards'
+/// gradients are summed in shard order, so the bytes of a model do not depend on the number
+/// of cores (each shard runs its matmuls single-threaded; see `single_threaded_matmuls`).
+pub const SHARDS: usize = 2;
+
+fn shards(idx: &[usize]) -> Vec<Vec<usize>> {
+    let per = idx.len().div_ceil(SHARDS).max(1);
+    idx.chunks(per).map(<[usize]>::to_vec).collect()
+}
+
+/// Runs `f` on every item, each on its own thread, results in item order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> anyhow::Result<R> + Sync,
+) -> anyhow::Result<Vec<R>> {
+    single_threaded_matmuls();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.iter().map(|it| s.spawn(|| f(it))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))))
+            .collect()
+    })
+}
+
+/// candle splits every matmul over `RAYON_NUM_THREADS` threads; for these small matrices that
+/// costs more than it gains (measured: one thread per process ran faster than two). Shards
+/// give the parallelism instead.
+pub fn single_threaded_matmuls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: called before the shard threads start; candle reads it on each matmul, and
+        // no other code of lab reads or writes the environment concurrently.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    });
+}
+
+/// Forward and backward of one shard: its mean loss and gradients.
+fn shard_step(
+    model: &Ocr,
+    mode: &Mode,
+    config: &OcrConfig,
+    train: &LineSet,
+    idx: &[usize],
+    dev: &Device,
+) -> anyhow::Result<(f64, candle_core::backprop::GradStore)> {
+    let refs: Vec<&Line> = idx.iter().map(|&i| &train.lines[i]).collect();
+    let (x, w) = lines::batch(&refs, config.height, dev)?;
+    let targets: Vec<Vec<u32>> = idx.iter().map(|&i| train.targets[i].clone()).collect();
+    let (lp, steps) = model.forward(&x, &w)?;
+    let hard = ctc::ctc_loss(&lp, &targets, &steps, 0)?;
+    let loss = match mode {
+        Mode::Distill {
+            teacher,
+            temperature,
+            alpha,
+        } => {
+            let (tlp, _) = teacher.forward(&x, &w)?;
+            let soft = losses::kd_loss(&lp, &tlp.detach(), &steps, *temperature)?;
+            losses::mix(&soft, &hard, *alpha)?
+        }
+        _ => hard,
+    };
+    let value = loss.to_scalar::<f32>()? as f64;
+    Ok((value, loss.backward()?))
+}
+
 /// Evaluation of a model on the first `take` lines of a set.
 pub struct Evaluation {
     pub metrics: TextMetrics,
@@ -296,33 +355,44 @@ pub fn evaluate(
     let (mut loss_sum, mut n) = (0f64, 0usize);
     let mut predictions = Vec::new();
     let idx: Vec<usize> = (0..take).collect();
-    for chunk in idx.chunks(batch_size) {
-        let refs: Vec<&Line> = chunk.iter().map(|&i| &set.lines[i]).collect();
-        let (x, w) = lines::batch(&refs, model.config.height, &dev)?;
-        let (lp, steps) = model.forward(&x, &w)?;
-        if chunk.iter().all(|&i| i < set.targets.len()) {
-            let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| set.targets[i].clone()).collect();
-            let l = ctc::ctc_loss(&lp, &targets, &steps, 0)?.to_scalar::<f32>()? as f64;
-            loss_sum += l * chunk.len() as f64;
-            n += chunk.len();
-        }
-        for (k, ids) in decode(&lp, &steps)?.into_iter().enumerate() {
-            let i = chunk[k];
-            let pred = match vocab {
-                Some(v) => v.decode(&ids),
-                None => ids.iter().map(|c| char::from_u32(*c + 0x100).unwrap_or('?')).collect(),
+    let chunks: Vec<&[usize]> = idx.chunks(batch_size).collect();
+    for pair in chunks.chunks(SHARDS) {
+        let outs = in_parallel(pair, |chunk| {
+            let refs: Vec<&Line> = chunk.iter().map(|&i| &set.lines[i]).collect();
+            let (x, w) = lines::batch(&refs, model.config.height, &dev)?;
+            let (lp, steps) = model.forward(&x, &w)?;
+            let loss = if chunk.iter().all(|&i| i < set.targets.len()) {
+                let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| set.targets[i].clone()).collect();
+                Some(ctc::ctc_loss(&lp, &targets, &steps, 0)?.to_scalar::<f32>()? as f64)
+            } else {
+                None
             };
-            if vocab.is_none() {
-                // Score on class ids when no vocabulary is at hand (training-time validation).
-                let truth: String = set.targets[i]
-                    .iter()
-                    .map(|c| char::from_u32(*c + 0x100).unwrap_or('?'))
-                    .collect();
-                score.add(&pred, &truth);
-            } else if i < set.texts.len() {
-                score.add(&pred, &set.texts[i]);
+            Ok((loss, decode(&lp, &steps)?))
+        })
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        for (chunk, (loss, ids)) in pair.iter().zip(outs) {
+            if let Some(l) = loss {
+                loss_sum += l * chunk.len() as f64;
+                n += chunk.len();
             }
-            predictions.push(pred);
+            for (k, ids) in ids.into_iter().enumerate() {
+                let i = chunk[k];
+                let pred = match vocab {
+                    Some(v) => v.decode(&ids),
+                    None => ids.iter().map(|c| char::from_u32(*c + 0x100).unwrap_or('?')).collect(),
+                };
+                if vocab.is_none() {
+                    // Score on class ids when no vocabulary is at hand (training-time validation).
+                    let truth: String = set.targets[i]
+                        .iter()
+                        .map(|c| char::from_u32(*c + 0x100).unwrap_or('?'))
+                        .collect();
+                    score.add(&pred, &truth);
+                } else if i < set.texts.len() {
+                    score.add(&pred, &set.texts[i]);
+                }
+                predictions.push(pred);
+            }
         }
     }
     Ok(Evaluation {
