@@ -160,9 +160,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let bars = Bars::new();
     match cli.command {
         Command::Init { path } => {
-            let r = crate::project::init(&here.join(path))?;
+            let mut r = crate::project::init(&here.join(path))?;
+            let project = crate::project::Project::open(&r.root)?;
+            r.created
+                .extend(commands::train::config::write_defaults(&project)?);
             // Open the store so .lab/lab.redb exists from the start.
-            Lab::open_project(crate::project::Project::open(&r.root)?, "init")?;
+            Lab::open_project(project, "init")?;
             let text = if r.created.is_empty() {
                 format!(
                     "{} is already a lab project — nothing changed",

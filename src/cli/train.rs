@@ -50,9 +50,9 @@ pub enum TrainCmd {
     ///   lab train ocr-teacher --epochs 2 --batch-size 32
     #[command(verbatim_doc_comment)]
     OcrTeacher(CommonTrain),
-    /// Train a small student from scratch, distilled from a teacher: the loss mixes the KL to
-    /// the teacher's softened outputs (× T²) with CTC by alpha
+    /// Train a small student from scratch, distilled from a teacher
     ///
+    /// The loss mixes the KL to the teacher's outputs softened by T (× T²) with CTC by alpha.
     /// Example:
     ///
     ///   lab train ocr-distill --teacher ocr_teacher --temperature 5.0 --alpha 0.5
@@ -70,10 +70,10 @@ pub enum TrainCmd {
         #[arg(long)]
         alpha: Option<f64>,
     },
-    /// Adapt a frozen base with LoRA adapters on the attention projections; only the adapters
-    /// train and are saved (small); --merge also writes merged weights as NAME_merged
+    /// Adapt a frozen base model with LoRA adapters on its attention projections
     ///
-    /// Example:
+    /// Only the adapters train and are saved (small); --merge also writes the merged weights
+    /// as a full model NAME_merged. Example:
     ///
     ///   lab train ocr-lora --base ocr_teacher --rank 16 --alpha 32 --target-modules query,key,value
     #[command(verbatim_doc_comment)]
@@ -98,9 +98,9 @@ pub enum TrainCmd {
     },
 }
 
-/// Run a grid or seeded random search over a recipe config; each trial is a run tagged with the
-/// sweep, the best is chosen by a metric
+/// Run a grid or seeded random search over a recipe config
 ///
+/// Each trial is a training run tagged with the sweep; the best is chosen by a metric.
 /// Example:
 ///
 ///   lab sweep configs/ocr_student.toml --grid learning_rate=1e-3,3e-3 --grid batch_size=16,32
@@ -128,10 +128,10 @@ pub struct SweepArgs {
     pub epochs: Option<u32>,
 }
 
-/// Evaluate a model on a snapshot's split: line accuracy, CER, character F1, latency per
-/// line (p50, p95) and throughput; recorded as an Evaluated event
+/// Evaluate a model on a snapshot's split, recorded as an Evaluated event
 ///
-/// Example:
+/// Line accuracy (exact match), CER, character F1, latency per line (p50, p95) and
+/// throughput. Metrics are keyed SPLIT.METRIC (test.accuracy). Example:
 ///
 ///   lab eval ocr_teacher --dataset timetables --split test_heldout
 #[derive(Debug, Args)]
@@ -156,10 +156,9 @@ pub struct EvalOn {
     pub limit: usize,
 }
 
-/// Evaluate several models on the same snapshot and print one table; `tesseract` is accepted
-/// as a model when it is on the PATH
+/// Evaluate several models on the same snapshot and print one table
 ///
-/// Example:
+/// `tesseract` is accepted as a model when it is on the PATH. Example:
 ///
 ///   lab compare ocr_teacher ocr_student tesseract --split test
 #[derive(Debug, Args)]

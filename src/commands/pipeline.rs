@@ -40,10 +40,10 @@ pub struct PipelineOut {
 impl PipelineOut {
     pub fn text(&self) -> String {
         let mut s = format!("pipeline in {}\n", self.root);
-        s.push_str(&format!("{:<10} {:>8}  {}\n", "STEP", "TIME", "RESULT"));
+        s.push_str(&format!("{:<12} {:>8}  {}\n", "STEP", "TIME", "RESULT"));
         for st in &self.steps {
             s.push_str(&format!(
-                "{:<10} {:>7.2}s  {}\n",
+                "{:<12} {:>7.2}s  {}\n",
                 st.name, st.seconds, st.result
             ));
         }
@@ -95,8 +95,10 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
         }
         Err(ProjectError::NotFound(_)) => {
             let r = crate::project::init(here)?;
+            let p = Project::open(&r.root)?;
+            super::train::config::write_defaults(&p)?;
             Ok((
-                Project::open(&r.root)?,
+                p,
                 format!("created a project in {}", r.root.display()),
             ))
         }
@@ -145,7 +147,7 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
     timed(&mut steps, "snapshot", || {
         let a = super::data::snapshot(&lab, &dir, Some(&name), reporter)?;
         let b = super::data::snapshot(&lab, &shifted_dir, None, reporter)?;
-        Ok(((), format!("{}\n{:<10} {:>8}  {}", a.text(), "", "", b.text())))
+        Ok(((), format!("{}\n{:<12} {:>8}  {}", a.text(), "", "", b.text())))
     })?;
     let shifted = format!("{name}_shifted");
     let train = |step: &str, recipe: Recipe, ov: Overrides, steps: &mut Vec<Step>| {

@@ -13,6 +13,7 @@
 //! `vocab` maps characters to classes.
 
 pub mod adamw;
+pub mod fused;
 pub mod ctc;
 pub mod init;
 pub mod lines;

@@ -14,7 +14,9 @@
 //!   is the default for that reason.
 
 use candle_core::{D, DType, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use super::fused::{Linear, linear};
 use serde::{Deserialize, Serialize};
 
 /// Shape of an OCR model (`config.json`).
@@ -46,7 +48,7 @@ pub struct Proj {
 impl Proj {
     fn new(inp: usize, out: usize, vb: VarBuilder) -> Result<Proj> {
         Ok(Proj {
-            base: candle_nn::linear(inp, out, vb)?,
+            base: linear(inp, out, vb)?,
             lora: None,
         })
     }
@@ -91,10 +93,10 @@ impl Block {
             query: Proj::new(h, h, att.pp("query"))?,
             key: Proj::new(h, h, att.pp("key"))?,
             value: Proj::new(h, h, att.pp("value"))?,
-            out: candle_nn::linear(h, h, att.pp("out"))?,
+            out: linear(h, h, att.pp("out"))?,
             ln2: norm(h, vb.pp("ln2"))?,
-            fc1: candle_nn::linear(h, c.ff, vb.pp("fc1"))?,
-            fc2: candle_nn::linear(c.ff, h, vb.pp("fc2"))?,
+            fc1: linear(h, c.ff, vb.pp("fc1"))?,
+            fc2: linear(c.ff, h, vb.pp("fc2"))?,
             heads: c.heads,
         })
     }
@@ -103,7 +105,7 @@ impl Block {
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (b, t, h) = x.dims3()?;
         let dh = h / self.heads;
-        let y = candle_nn::ops::layer_norm_slow(x, &self.ln1.0, &self.ln1.1, 1e-5)?;
+        let y = super::fused::layer_norm(x, &self.ln1.0, &self.ln1.1, 1e-5)?;
         let split = |p: &Proj| -> Result<Tensor> {
             p.forward(&y)?
                 .reshape((b, t, self.heads, dh))?
@@ -112,10 +114,10 @@ impl Block {
         };
         let (q, k, v) = (split(&self.query)?, split(&self.key)?, split(&self.value)?);
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(mask)?;
-        let att = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let att = super::fused::softmax_last(&scores)?;
         let ctx = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
         let x = (x + self.out.forward(&ctx)?)?;
-        let y = candle_nn::ops::layer_norm_slow(&x, &self.ln2.0, &self.ln2.1, 1e-5)?;
+        let y = super::fused::layer_norm(&x, &self.ln2.0, &self.ln2.1, 1e-5)?;
         let y = self.fc2.forward(&self.fc1.forward(&y)?.gelu_erf()?)?;
         x + y
     }
@@ -134,7 +136,7 @@ pub struct Ocr {
 impl Ocr {
     pub fn new(config: &OcrConfig, vb: VarBuilder) -> Result<Ocr> {
         let c = config;
-        let patch = candle_nn::linear(
+        let patch = linear(
             c.height * OcrConfig::WIDTH_STRIDE * 3,
             c.stem,
             vb.pp("embeddings.patch"),
@@ -144,11 +146,11 @@ impl Ocr {
             .collect::<Result<Vec<_>>>()?;
         Ok(Ocr {
             config: c.clone(),
-            proj: candle_nn::linear(c.stem, c.hidden, vb.pp("embeddings.proj"))?,
+            proj: linear(c.stem, c.hidden, vb.pp("embeddings.proj"))?,
             patch,
             blocks,
             ln: norm(c.hidden, vb.pp("ln"))?,
-            head: candle_nn::linear(c.hidden, c.vocab_size, vb.pp("head"))?,
+            head: linear(c.hidden, c.vocab_size, vb.pp("head"))?,
         })
     }
 
@@ -194,7 +196,7 @@ impl Ocr {
         for blk in &self.blocks {
             x = blk.forward(&x, &mask)?;
         }
-        let x = candle_nn::ops::layer_norm_slow(&x, &self.ln.0, &self.ln.1, 1e-5)?;
+        let x = super::fused::layer_norm(&x, &self.ln.0, &self.ln.1, 1e-5)?;
         let logits = self.head.forward(&x)?;
         Ok((candle_nn::ops::log_softmax(&logits, D::Minus1)?, steps))
     }

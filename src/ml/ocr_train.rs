@@ -202,6 +202,11 @@ pub fn train(
             .to_vec1()?;
         start_epoch = e[0] + 1;
     }
+    // Distillation: the teacher reads every training line once; its outputs serve all epochs.
+    let soft = match mode {
+        Mode::Distill { teacher, .. } => Some(teacher_outputs(teacher, train, hyper.batch_size)?),
+        _ => None,
+    };
     let mut last = None;
     for epoch in start_epoch..hyper.epochs {
         let batches = lines::epoch_batches(&widths, hyper.batch_size, hyper.seed, epoch as u64);
@@ -211,7 +216,7 @@ pub fn train(
             let lr = schedule(hyper.learning_rate, opt.step, total, hyper.warmup_steps);
             let parts = shards(&idx);
             let outs = in_parallel(&parts, |part| {
-                shard_step(&built.model, mode, config, train, part, &dev)
+                shard_step(&built.model, mode, soft.as_deref(), config, train, part, &dev)
             })?;
             let n_batch = idx.len() as f64;
             let value: f64 = outs.iter().zip(&parts).map(|(o, p)| o.0 * p.len() as f64).sum::<f64>() / n_batch;
@@ -304,10 +309,46 @@ pub fn single_threaded_matmuls() {
     });
 }
 
+/// The teacher's log-probabilities of every line (its valid steps × classes), read in
+/// batches of lines of similar width.
+fn teacher_outputs(teacher: &Ocr, set: &LineSet, batch_size: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    let dev = Device::Cpu;
+    let mut order: Vec<usize> = (0..set.len()).collect();
+    order.sort_by_key(|&i| (set.lines[i].width, i));
+    let chunks: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+    let mut out = vec![Vec::new(); set.len()];
+    for pair in chunks.chunks(SHARDS) {
+        let res = in_parallel(pair, |chunk| {
+            let refs: Vec<&Line> = chunk.iter().map(|&i| &set.lines[i]).collect();
+            let (x, w) = lines::batch(&refs, teacher.config.height, &dev)?;
+            let (lp, steps) = teacher.forward(&x, &w)?;
+            let c = lp.dim(2)?;
+            let all: Vec<Vec<Vec<f32>>> = lp.to_vec3()?;
+            Ok(all
+                .into_iter()
+                .zip(steps)
+                .map(|(rows, s)| rows.into_iter().take(s).flatten().collect::<Vec<f32>>())
+                .map(|v| {
+                    debug_assert_eq!(v.len() % c, 0);
+                    v
+                })
+                .collect::<Vec<_>>())
+        })?;
+        for (chunk, rows) in pair.iter().zip(res) {
+            for (&i, r) in chunk.iter().zip(rows) {
+                out[i] = r;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Forward and backward of one shard: its mean loss and gradients.
+#[allow(clippy::too_many_arguments)]
 fn shard_step(
     model: &Ocr,
     mode: &Mode,
+    soft: Option<&[Vec<f32>]>,
     config: &OcrConfig,
     train: &LineSet,
     idx: &[usize],
@@ -320,13 +361,20 @@ fn shard_step(
     let hard = ctc::ctc_loss(&lp, &targets, &steps, 0)?;
     let loss = match mode {
         Mode::Distill {
-            teacher,
-            temperature,
-            alpha,
+            temperature, alpha, ..
         } => {
-            let (tlp, _) = teacher.forward(&x, &w)?;
-            let soft = losses::kd_loss(&lp, &tlp.detach(), &steps, *temperature)?;
-            losses::mix(&soft, &hard, *alpha)?
+            let soft = soft.ok_or_else(|| anyhow::anyhow!("distillation without teacher outputs"))?;
+            let (b, t, c) = lp.dims3()?;
+            // Padding steps are masked out of the loss; fill them with a uniform distribution.
+            let mut v = vec![-(c as f32).ln(); b * t * c];
+            for (k, &i) in idx.iter().enumerate() {
+                let src = &soft[i];
+                let n = src.len().min(t * c);
+                v[k * t * c..k * t * c + n].copy_from_slice(&src[..n]);
+            }
+            let tlp = Tensor::from_vec(v, (b, t, c), dev)?;
+            let soft_loss = losses::kd_loss(&lp, &tlp, &steps, *temperature)?;
+            losses::mix(&soft_loss, &hard, *alpha)?
         }
         _ => hard,
     };

@@ -135,6 +135,23 @@ pub struct RecipeConfig {
     pub lora: Option<LoraSection>,
 }
 
+/// Writes the built-in recipe configs that `configs/` lacks; returns the paths written
+/// (relative to the project). An existing file is never touched.
+pub fn write_defaults(project: &Project) -> Result<Vec<String>> {
+    let dir = project.configs_dir();
+    let mut out = Vec::new();
+    for r in [Recipe::OcrTeacher, Recipe::OcrDistill, Recipe::OcrLora] {
+        let (file, text) = r.default_config();
+        let p = dir.join(file);
+        if !p.exists() {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+            out.push(project.display_path(&p));
+        }
+    }
+    Ok(out)
+}
+
 /// A parsed config with the file it came from.
 pub struct Loaded {
     pub path: PathBuf,

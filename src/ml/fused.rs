@@ -1,0 +1,352 @@
+//! Fused layer norm and softmax as candle custom ops with their own backward pass.
+//!
+//! candle's fused `layer_norm` / `softmax_last_dim` have no backward (they silently train
+//! nothing), and the differentiable compositions (`layer_norm_slow`, `ops::softmax`) cost a
+//! dozen tensor ops and allocations each. These run one pass per row in plain Rust, single-
+//! threaded (the training shards give the parallelism), so the results are the same bytes on
+//! every run. Checked against the compositions, forward and backward, in the tests below.
+
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Module, Result, Shape, Tensor, bail,
+};
+use candle_nn::VarBuilder;
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(v) => v,
+        _ => bail!("{what}: f32 only"),
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("{what}: input must be contiguous"),
+    }
+}
+
+fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
+    t.contiguous()?.flatten_all()?.to_vec1::<f32>()
+}
+
+struct LayerNorm {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "lab-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, "layer_norm")?;
+        let w = slice(s2, l2, "layer_norm")?;
+        let b = slice(s3, l3, "layer_norm")?;
+        let h = w.len();
+        if h == 0 || x.len() % h != 0 || b.len() != h {
+            bail!("layer_norm: shapes do not match");
+        }
+        let mut y = vec![0f32; x.len()];
+        for (xr, yr) in x.chunks_exact(h).zip(y.chunks_exact_mut(h)) {
+            let (mean, rstd) = moments(xr, self.eps);
+            for i in 0..h {
+                yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+            }
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let xv = vec_of(x)?;
+        let wv = vec_of(w)?;
+        let gv = vec_of(grad)?;
+        let h = wv.len();
+        let mut dx = vec![0f32; xv.len()];
+        let mut dw = vec![0f32; h];
+        let mut db = vec![0f32; h];
+        let mut xhat = vec![0f32; h];
+        let mut gw = vec![0f32; h];
+        for ((xr, gr), dxr) in xv
+            .chunks_exact(h)
+            .zip(gv.chunks_exact(h))
+            .zip(dx.chunks_exact_mut(h))
+        {
+            let (mean, rstd) = moments(xr, self.eps);
+            let (mut m1, mut m2) = (0f32, 0f32);
+            for i in 0..h {
+                xhat[i] = (xr[i] - mean) * rstd;
+                gw[i] = gr[i] * wv[i];
+                m1 += gw[i];
+                m2 += gw[i] * xhat[i];
+                dw[i] += gr[i] * xhat[i];
+                db[i] += gr[i];
+            }
+            m1 /= h as f32;
+            m2 /= h as f32;
+            for i in 0..h {
+                dxr[i] = rstd * (gw[i] - m1 - xhat[i] * m2);
+            }
+        }
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            Some(Tensor::from_vec(dw, w.shape(), dev)?),
+            Some(Tensor::from_vec(db, w.shape(), dev)?),
+        ))
+    }
+}
+
+fn moments(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// Layer norm over the last dimension: (x − mean) / sqrt(var + eps) · w + b, trainable.
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        LayerNorm { eps: eps as f32 },
+    )
+}
+
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "lab-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s, l, "softmax")?;
+        let n = *l.shape().dims().last().unwrap_or(&1);
+        let mut y = vec![0f32; x.len()];
+        if n > 0 {
+            for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+                let m = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for i in 0..n {
+                    let e = (xr[i] - m).exp();
+                    yr[i] = e;
+                    sum += e;
+                }
+                let inv = 1.0 / sum;
+                yr.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let y = vec_of(res)?;
+        let g = vec_of(grad)?;
+        let n = *x.dims().last().unwrap_or(&1);
+        let mut dx = vec![0f32; y.len()];
+        for ((yr, gr), dr) in y
+            .chunks_exact(n)
+            .zip(g.chunks_exact(n))
+            .zip(dx.chunks_exact_mut(n))
+        {
+            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+            for i in 0..n {
+                dr[i] = yr[i] * (gr[i] - dot);
+            }
+        }
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
+}
+
+/// Softmax over the last dimension, trainable.
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+struct AddBias;
+
+impl CustomOp2 for AddBias {
+    fn name(&self) -> &'static str {
+        "lab-add-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, "add_bias")?;
+        let b = slice(s2, l2, "add_bias")?;
+        let n = b.len();
+        if n == 0 || x.len() % n != 0 {
+            bail!("add_bias: shapes do not match");
+        }
+        let mut y = x.to_vec();
+        for r in y.chunks_exact_mut(n) {
+            r.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // candle's own broadcast backward sums over the rows with a slow strided reduction;
+        // here it is one pass.
+        let g = vec_of(grad)?;
+        let n = b.elem_count();
+        let mut db = vec![0f32; n];
+        for r in g.chunks_exact(n) {
+            db.iter_mut().zip(r).for_each(|(d, v)| *d += v);
+        }
+        Ok((
+            Some(grad.clone()),
+            Some(Tensor::from_vec(db, b.shape(), b.device())?),
+        ))
+    }
+}
+
+/// x + b over the last dimension, trainable (x: (…, n), b: (n)).
+pub fn add_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&b.contiguous()?, AddBias)
+}
+
+/// A linear layer (`weight`: out × in, `bias`: out — the Hugging Face names) computed as one
+/// 2-D matmul over all leading dimensions plus [`add_bias`].
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+/// Builds a [`Linear`] from `vb` (`weight`, `bias`).
+pub fn linear(inp: usize, out: usize, vb: VarBuilder) -> Result<Linear> {
+    let bound = 1.0 / (inp as f64).sqrt();
+    let weight = vb.get_with_hints(
+        (out, inp),
+        "weight",
+        candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
+    let bias = vb.get_with_hints(out, "bias", candle_nn::Init::Const(0.0))?;
+    Ok(Linear { weight, bias })
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let inp = *dims.last().unwrap_or(&1);
+        let rows = x.elem_count() / inp.max(1);
+        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        let y = add_bias(&y, &self.bias)?;
+        let mut out = dims.to_vec();
+        *out.last_mut().unwrap() = self.weight.dim(0)?;
+        y.reshape(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{D, Device, Var};
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2000) as f32 / 500.0 - 2.0
+            })
+            .collect()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    }
+
+    #[test]
+    fn layer_norm_matches_the_composition_forward_and_backward() {
+        let dev = Device::Cpu;
+        for (rows, h) in [(1, 1), (3, 7), (5, 33), (2, 128)] {
+            let x = Var::from_vec(data(rows * h, 1), (rows, h), &dev).unwrap();
+            let w = Var::from_vec(data(h, 2), h, &dev).unwrap();
+            let b = Var::from_vec(data(h, 3), h, &dev).unwrap();
+            let up = Tensor::from_vec(data(rows * h, 4), (rows, h), &dev).unwrap();
+            let ours = layer_norm(&x, &w, &b, 1e-5).unwrap();
+            let theirs = candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-5).unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-4, "forward {rows}x{h}");
+            let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            for v in [&x, &w, &b] {
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 1e-3, "backward {rows}x{h}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn linear_matches_candle_nn_forward_and_backward() {
+        let dev = Device::Cpu;
+        let w = Var::from_vec(data(5 * 7, 7), (5, 7), &dev).unwrap();
+        let b = Var::from_vec(data(5, 8), 5, &dev).unwrap();
+        let x = Var::from_vec(data(3 * 4 * 7, 9), (3, 4, 7), &dev).unwrap();
+        let up = Tensor::from_vec(data(3 * 4 * 5, 10), (3, 4, 5), &dev).unwrap();
+        let ours = Linear {
+            weight: w.as_tensor().clone(),
+            bias: b.as_tensor().clone(),
+        }
+        .forward(&x)
+        .unwrap();
+        let theirs = candle_nn::Linear::new(w.as_tensor().clone(), Some(b.as_tensor().clone()))
+            .forward(&x)
+            .unwrap();
+        assert!(max_diff(&ours, &theirs) < 1e-5);
+        let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &w, &b] {
+            assert!(max_diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-4);
+        }
+    }
+
+    #[test]
+    fn softmax_matches_the_composition_forward_and_backward() {
+        let dev = Device::Cpu;
+        for shape in [(1, 1, 1), (2, 3, 5), (4, 2, 37)] {
+            let n = shape.0 * shape.1 * shape.2;
+            let x = Var::from_vec(data(n, 5), shape, &dev).unwrap();
+            let up = Tensor::from_vec(data(n, 6), shape, &dev).unwrap();
+            let ours = softmax_last(&x).unwrap();
+            let theirs = candle_nn::ops::softmax(&x, D::Minus1).unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-6);
+            let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5);
+        }
+        // Masked positions (−1e9) get zero weight, as in attention.
+        let x = Tensor::from_vec(vec![0.0f32, -1e9, 1.0], (1, 3), &dev).unwrap();
+        let y: Vec<f32> = softmax_last(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(y[1], 0.0);
+    }
+}
