@@ -89,6 +89,12 @@ fn train_distill_lora_eval_resume_and_sweep() {
     let t2 = p.ok(&["--json", "train", "ocr-teacher"]).json();
     assert_eq!(t2["model"], "ocr_teacher@2");
     assert_eq!(t1["model_hash"], t2["model_hash"], "training is not deterministic");
+    // One thread or four: the same bytes (shards, not threads, split the work).
+    for threads in ["1", "4"] {
+        let t = p.lab_env(&[("RAYON_NUM_THREADS", threads)], &["--json", "train", "ocr-teacher", "--output", "threads"]);
+        assert!(t.ok(), "{t}");
+        assert_eq!(t.json()["model_hash"], t1["model_hash"], "RAYON_NUM_THREADS={threads} changed the model");
+    }
     // Another seed: other weights.
     let t3 = p.ok(&["--json", "train", "ocr-teacher", "--seed", "8", "--output", "other"]).json();
     assert_ne!(t1["model_hash"], t3["model_hash"]);

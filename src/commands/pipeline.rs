@@ -17,9 +17,9 @@ use crate::progress::Reporter;
 use crate::project::{Project, ProjectError};
 
 /// How many timetables the embedded default has.
-pub const DEFAULT_COUNT: u32 = 200;
+pub const DEFAULT_COUNT: u32 = 400;
 /// How many timetables the shifted domain (LoRA adaptation) has.
-pub const SHIFTED_COUNT: u32 = 80;
+pub const SHIFTED_COUNT: u32 = 160;
 
 #[derive(Debug, Serialize)]
 pub struct Step {

@@ -89,6 +89,46 @@ pub fn prepare(grey: &image::GrayImage, height: usize) -> Line {
     }
 }
 
+/// A degraded copy of a training line, drawn from `rng`: each with probability `p`, a loss of
+/// resolution (scaled down to 45–90% and back: blur), additive noise, and fainter ink. Teaches
+/// the model the degradations of scans and of the shifted domain without rendering more data.
+pub fn augment(line: &Line, height: usize, p: f64, rng: &mut ChaCha8Rng) -> Line {
+    use rand::Rng;
+    let w = line.width;
+    let mut px = line.pixels.clone();
+    if rng.random_bool(p) {
+        let f: f64 = rng.random_range(0.45..0.9);
+        let img = image::GrayImage::from_raw(w as u32, height as u32, px).expect("line size");
+        let sw = ((w as f64 * f).round() as u32).max(1);
+        let sh = ((height as f64 * f).round() as u32).max(1);
+        let small = image::imageops::resize(&img, sw, sh, FilterType::Triangle);
+        px = image::imageops::resize(&small, w as u32, height as u32, FilterType::Triangle).into_raw();
+    }
+    if rng.random_bool(p) {
+        let c: f32 = rng.random_range(0.55..1.0);
+        for v in px.iter_mut() {
+            *v = (255.0 - (255.0 - *v as f32) * c).round() as u8;
+        }
+    }
+    if rng.random_bool(p) {
+        let sigma: f32 = rng.random_range(4.0..28.0);
+        for v in px.iter_mut() {
+            let n = (rng.random::<f32>() + rng.random::<f32>() - 1.0) * sigma * 1.7;
+            *v = (*v as f32 + n).clamp(0.0, 255.0) as u8;
+        }
+    }
+    Line { pixels: px, width: w }
+}
+
+/// The augmentation stream of one training line in one epoch.
+pub fn augment_rng(seed: u64, epoch: u64, index: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(
+        seed ^ 0xa076_1d64_78bd_642f
+            ^ epoch.wrapping_mul(0xe703_7ed1_a0b4_28db)
+            ^ (index as u64).wrapping_mul(0x8ebc_6af0_9c88_c6e3),
+    )
+}
+
 /// Stacks lines into a (B, 1, height, W) tensor in [0, 1], padded with paper to the widest.
 pub fn batch(lines: &[&Line], height: usize, dev: &Device) -> CResult<(Tensor, Vec<usize>)> {
     let w = lines.iter().map(|l| l.width).max().unwrap_or(OcrConfig::WIDTH_STRIDE);
@@ -156,6 +196,21 @@ mod tests {
         assert_eq!(all, (0..103).collect::<Vec<_>>());
         assert_eq!(a, epoch_batches(&widths, 8, 7, 0));
         assert_ne!(a, epoch_batches(&widths, 8, 7, 1));
+    }
+
+    #[test]
+    fn augment_is_seeded_and_keeps_the_shape() {
+        let l = Line {
+            pixels: (0..32 * 40).map(|i| (i % 251) as u8).collect(),
+            width: 40,
+        };
+        let a = augment(&l, 32, 1.0, &mut augment_rng(1, 0, 3));
+        let b = augment(&l, 32, 1.0, &mut augment_rng(1, 0, 3));
+        let c = augment(&l, 32, 1.0, &mut augment_rng(1, 1, 3));
+        assert_eq!(a.pixels, b.pixels);
+        assert_ne!(a.pixels, c.pixels);
+        assert_eq!((a.width, a.pixels.len()), (40, 32 * 40));
+        assert_eq!(augment(&l, 32, 0.0, &mut augment_rng(1, 0, 3)).pixels, l.pixels);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Hyper {
     pub seed: u64,
     /// Lines of the validation set scored after each epoch (0 = all).
     pub val_lines: usize,
+    /// Probability of each training-time degradation (0 = none); see `lines::augment`.
+    pub augment: f64,
 }
 
 /// Reported every step.
@@ -216,7 +218,8 @@ pub fn train(
             let lr = schedule(hyper.learning_rate, opt.step, total, hyper.warmup_steps);
             let parts = shards(&idx);
             let outs = in_parallel(&parts, |part| {
-                shard_step(&built.model, mode, soft.as_deref(), config, train, part, &dev)
+                let aug = (hyper.augment > 0.0).then_some((hyper.augment, hyper.seed, epoch as u64));
+                shard_step(&built.model, mode, soft.as_deref(), config, train, part, aug, &dev)
             })?;
             let n_batch = idx.len() as f64;
             let value: f64 = outs.iter().zip(&parts).map(|(o, p)| o.0 * p.len() as f64).sum::<f64>() / n_batch;
@@ -328,10 +331,7 @@ fn teacher_outputs(teacher: &Ocr, set: &LineSet, batch_size: usize) -> anyhow::R
                 .into_iter()
                 .zip(steps)
                 .map(|(rows, s)| rows.into_iter().take(s).flatten().collect::<Vec<f32>>())
-                .map(|v| {
-                    debug_assert_eq!(v.len() % c, 0);
-                    v
-                })
+                .inspect(|v| debug_assert_eq!(v.len() % c, 0))
                 .collect::<Vec<_>>())
         })?;
         for (chunk, rows) in pair.iter().zip(res) {
@@ -352,9 +352,23 @@ fn shard_step(
     config: &OcrConfig,
     train: &LineSet,
     idx: &[usize],
+    aug: Option<(f64, u64, u64)>,
     dev: &Device,
 ) -> anyhow::Result<(f64, candle_core::backprop::GradStore)> {
-    let refs: Vec<&Line> = idx.iter().map(|&i| &train.lines[i]).collect();
+    let augmented: Vec<Line> = match aug {
+        Some((p, seed, epoch)) => idx
+            .iter()
+            .map(|&i| {
+                lines::augment(&train.lines[i], config.height, p, &mut lines::augment_rng(seed, epoch, i))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let refs: Vec<&Line> = if aug.is_some() {
+        augmented.iter().collect()
+    } else {
+        idx.iter().map(|&i| &train.lines[i]).collect()
+    };
     let (x, w) = lines::batch(&refs, config.height, dev)?;
     let targets: Vec<Vec<u32>> = idx.iter().map(|&i| train.targets[i].clone()).collect();
     let (lp, steps) = model.forward(&x, &w)?;

@@ -101,6 +101,9 @@ pub struct TrainSection {
     pub seed: Option<u64>,
     #[serde(default = "d_val")]
     pub val_lines: usize,
+    /// Probability of each training-time degradation (blur, faint ink, noise); 0 = none.
+    #[serde(default)]
+    pub augment: f64,
     pub output: String,
 }
 
@@ -218,8 +221,11 @@ pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
     if t.batch_size == 0 || t.batch_size > 4096 {
         return Err(format!("train.batch_size must be 1..=4096, not {}", t.batch_size));
     }
-    if !(t.learning_rate > 0.0 && t.learning_rate < 1.0) {
+    if t.learning_rate.is_nan() || t.learning_rate <= 0.0 || t.learning_rate >= 1.0 {
         return Err(format!("train.learning_rate must be in (0, 1), not {}", t.learning_rate));
+    }
+    if !(0.0..=1.0).contains(&t.augment) {
+        return Err(format!("train.augment must be in [0, 1], not {}", t.augment));
     }
     if t.output.is_empty() || t.output.contains(['@', '/', ' ']) {
         return Err(format!("train.output `{}` must be a name without @, / or spaces", t.output));
@@ -233,7 +239,7 @@ pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
         }
     }
     if let Some(d) = &c.distill {
-        if !(d.temperature > 0.0) {
+        if d.temperature.is_nan() || d.temperature <= 0.0 {
             return Err(format!("distill.temperature must be > 0, not {}", d.temperature));
         }
         if !(0.0..=1.0).contains(&d.alpha) {

@@ -376,6 +376,7 @@ pub fn train(
             weight_decay: cfg.train.weight_decay,
             seed,
             val_lines: cfg.train.val_lines,
+            augment: cfg.train.augment,
         };
         let mode = match (&cfg.distill, &cfg.lora, &parent) {
             (Some(d), _, Some((_, p))) => Mode::Distill {
@@ -576,8 +577,7 @@ fn find_checkpoint(
     let ck = r
         .artifacts
         .iter()
-        .filter(|a| a.name.starts_with("checkpoint/"))
-        .next_back()
+        .rfind(|a| a.name.starts_with("checkpoint/"))
         .unwrap();
     Ok((r.id.clone(), ck.hash))
 }
