@@ -187,3 +187,52 @@ pub fn merge(
     out.sort_by(|x, y| x.0.cmp(&y.0));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::ocr_train::vars_to_safetensors;
+
+    fn files(c: &OcrConfig) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let vm = VarMap::new();
+        Ocr::new(c, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+        crate::ml::init::seeded_init(&vm, 1).unwrap();
+        let vocab = Vocab::from_texts(["abcdefg"]);
+        (
+            serde_json::to_vec(c).unwrap(),
+            vocab.to_json(),
+            vars_to_safetensors(&vm).unwrap(),
+        )
+    }
+
+    fn cfg(hidden: usize) -> OcrConfig {
+        OcrConfig {
+            height: 32,
+            stem: 8,
+            hidden,
+            layers: 1,
+            heads: 2,
+            ff: 8,
+            vocab_size: 8,
+        }
+    }
+
+    #[test]
+    fn loads_its_own_files_and_names_what_is_wrong() {
+        let (c, v, w) = files(&cfg(8));
+        let m = load(&c, &v, &w, None).unwrap();
+        assert!(m.params > 0);
+        // Truncated weights.
+        let e = load(&c, &v, &w[..w.len() / 2], None).err().unwrap().to_string();
+        assert!(e.contains("model.safetensors"), "{e}");
+        // Weights of another shape.
+        let (_, _, other) = files(&cfg(16));
+        let e = load(&c, &v, &other, None).err().unwrap().to_string();
+        assert!(e.contains("has shape") && e.contains("model.safetensors"), "{e}");
+        // A config that is not JSON, a vocabulary of the wrong size.
+        let e = load(b"{", &v, &w, None).err().unwrap().to_string();
+        assert!(e.starts_with("config.json"), "{e}");
+        let e = load(&c, &Vocab::from_texts(["ab"]).to_json(), &w, None).err().unwrap().to_string();
+        assert!(e.contains("vocab_size"), "{e}");
+    }
+}
