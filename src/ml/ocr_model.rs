@@ -120,7 +120,7 @@ pub fn load(
     }
     let want = expected_shapes(&config).map_err(|e| bad("config.json")(e.to_string()))?;
     let tensors = load_weights("model.safetensors", weights, &want)?;
-    let params = want.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+    let mut params: usize = want.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
     let mut model = Ocr::new(
         &config,
         VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
@@ -130,7 +130,9 @@ pub fn load(
         let a: AdapterConfig = serde_json::from_slice(acfg)
             .map_err(|e| bad("adapter_config.json")(e.to_string()))?;
         check_targets(&a.target_modules).map_err(bad("adapter_config.json"))?;
-        let t = load_weights("adapter.safetensors", aw, &adapter_shapes(&config, &a))?;
+        let shapes = adapter_shapes(&config, &a);
+        params += shapes.iter().map(|(_, s)| s.iter().product::<usize>()).sum::<usize>();
+        let t = load_weights("adapter.safetensors", aw, &shapes)?;
         model.attach_lora(&pairs(&t), a.lora_alpha / a.r as f64);
     }
     Ok(Loaded {
