@@ -268,7 +268,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_lines(&out)?;
             } else {
-                let text: Vec<String> = out.iter().map(|l| format!("{}\t{}", l.image, l.text)).collect();
+                let text: Vec<String> = out
+                    .iter()
+                    .map(|l| format!("{}\t{}", l.image, l.text))
+                    .collect();
                 emit(&text.join("\n"))?;
             }
         }
@@ -459,5 +462,12 @@ fn train_cmd(
             (Recipe::OcrLora, common, ov)
         }
     };
-    commands::train::train(lab, recipe, common.config.as_deref(), &ov, common.resume, bars)
+    commands::train::train(
+        lab,
+        recipe,
+        common.config.as_deref(),
+        &ov,
+        common.resume,
+        bars,
+    )
 }

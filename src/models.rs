@@ -76,7 +76,12 @@ pub fn bundle(blobs: &BlobStore, hash: &Hash) -> Result<Bundle, ModelsError> {
 }
 
 /// The bytes of one file of a bundle (hash-checked).
-pub fn file(blobs: &BlobStore, hash: &Hash, b: &Bundle, name: &str) -> Result<Vec<u8>, ModelsError> {
+pub fn file(
+    blobs: &BlobStore,
+    hash: &Hash,
+    b: &Bundle,
+    name: &str,
+) -> Result<Vec<u8>, ModelsError> {
     let h = b.files.get(name).ok_or_else(|| ModelsError::MissingFile {
         hash: hash.short(),
         file: name.to_string(),
@@ -101,13 +106,16 @@ pub fn all(runs: &[RunRow]) -> Vec<ModelRow> {
         .iter()
         .filter(|r| r.status == RunStatus::Finished)
         .flat_map(|r| {
-            r.outputs.iter().filter(|o| o.role == "model").map(|o| ModelRow {
-                name: o.name.clone(),
-                hash: o.hash,
-                run: r.id.clone(),
-                recipe: r.recipe.clone(),
-                finished_ns: r.finished_ns,
-            })
+            r.outputs
+                .iter()
+                .filter(|o| o.role == "model")
+                .map(|o| ModelRow {
+                    name: o.name.clone(),
+                    hash: o.hash,
+                    run: r.id.clone(),
+                    recipe: r.recipe.clone(),
+                    finished_ns: r.finished_ns,
+                })
         })
         .collect();
     out.sort_by_key(|m| (m.finished_ns, m.name.clone()));

@@ -34,7 +34,8 @@ fn project() -> Project {
     p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
     p.ok(&["data", "snapshot", "datasets/tt"]);
     fs::write(p.path("configs/ocr_teacher.toml"), TINY).unwrap();
-    let student = TINY.replace("output = \"ocr_teacher\"", "output = \"ocr_student\"")
+    let student = TINY
+        .replace("output = \"ocr_teacher\"", "output = \"ocr_student\"")
         .replace("hidden = 16", "hidden = 8")
         + "\n[distill]\nteacher = \"ocr_teacher\"\ntemperature = 5.0\nalpha = 0.5\n";
     fs::write(p.path("configs/ocr_student.toml"), student).unwrap();
@@ -75,11 +76,20 @@ fn train_distill_lora_eval_resume_and_sweep() {
         .map(|i| i["role"].as_str().unwrap())
         .collect();
     assert_eq!(roles, ["dataset", "config"], "{show}");
-    for key in ["train_loss", "lr", "samples_per_s", "val_loss", "val_cer", "val_accuracy"] {
+    for key in [
+        "train_loss",
+        "lr",
+        "samples_per_s",
+        "val_loss",
+        "val_cer",
+        "val_accuracy",
+    ] {
         let series = p.ok(&["--json", "metrics", &run, key]).json_lines();
         assert!(!series.is_empty(), "no {key} points");
     }
-    let ckpts = p.ok(&["--json", "log", "--kind", "artifact", "--run", &run]).json_lines();
+    let ckpts = p
+        .ok(&["--json", "log", "--kind", "artifact", "--run", &run])
+        .json_lines();
     assert_eq!(ckpts.len(), 2, "one checkpoint per epoch");
     let b = bundle(&p, t1["model_hash"].as_str().unwrap());
     let files: Vec<&String> = b["files"].as_object().unwrap().keys().collect();
@@ -88,39 +98,82 @@ fn train_distill_lora_eval_resume_and_sweep() {
     // The same seed and inputs: the same bytes.
     let t2 = p.ok(&["--json", "train", "ocr-teacher"]).json();
     assert_eq!(t2["model"], "ocr_teacher@2");
-    assert_eq!(t1["model_hash"], t2["model_hash"], "training is not deterministic");
+    assert_eq!(
+        t1["model_hash"], t2["model_hash"],
+        "training is not deterministic"
+    );
     // One thread or four: the same bytes (shards, not threads, split the work).
     for threads in ["1", "4"] {
-        let t = p.lab_env(&[("RAYON_NUM_THREADS", threads)], &["--json", "train", "ocr-teacher", "--output", "threads"]);
+        let t = p.lab_env(
+            &[("RAYON_NUM_THREADS", threads)],
+            &["--json", "train", "ocr-teacher", "--output", "threads"],
+        );
         assert!(t.ok(), "{t}");
-        assert_eq!(t.json()["model_hash"], t1["model_hash"], "RAYON_NUM_THREADS={threads} changed the model");
+        assert_eq!(
+            t.json()["model_hash"],
+            t1["model_hash"],
+            "RAYON_NUM_THREADS={threads} changed the model"
+        );
     }
     // Another seed: other weights.
-    let t3 = p.ok(&["--json", "train", "ocr-teacher", "--seed", "8", "--output", "other"]).json();
+    let t3 = p
+        .ok(&[
+            "--json",
+            "train",
+            "ocr-teacher",
+            "--seed",
+            "8",
+            "--output",
+            "other",
+        ])
+        .json();
     assert_ne!(t1["model_hash"], t3["model_hash"]);
 
     // Killed after the first epoch's checkpoint; --resume finishes with the same bytes.
-    let killed = p.lab_env(&[("LAB_FAULT_KILL_AFTER_EPOCH", "1")], &["train", "ocr-teacher"]);
+    let killed = p.lab_env(
+        &[("LAB_FAULT_KILL_AFTER_EPOCH", "1")],
+        &["train", "ocr-teacher"],
+    );
     assert!(!killed.ok(), "{killed}");
     let resumed = p.ok(&["--json", "train", "ocr-teacher", "--resume"]).json();
     assert!(resumed["resumed_from"].is_string(), "{resumed}");
-    assert_eq!(resumed["model_hash"], t1["model_hash"], "resume changed the result");
+    assert_eq!(
+        resumed["model_hash"], t1["model_hash"],
+        "resume changed the result"
+    );
     let runs = p.ok(&["--json", "runs", "ls"]).json_lines();
-    assert!(runs.iter().any(|r| r["status"] == "Killed"), "the killed run is marked");
+    assert!(
+        runs.iter().any(|r| r["status"] == "Killed"),
+        "the killed run is marked"
+    );
     // Nothing left to resume now.
-    p.fails(&["train", "ocr-teacher", "--resume"]).stderr_has(&["nothing to resume"]);
+    p.fails(&["train", "ocr-teacher", "--resume"])
+        .stderr_has(&["nothing to resume"]);
 
     // Distillation: a student with the teacher as a recorded input.
-    let s = p.ok(&["--json", "train", "ocr-distill", "--epochs", "1"]).json();
+    let s = p
+        .ok(&["--json", "train", "ocr-distill", "--epochs", "1"])
+        .json();
     assert_eq!(s["model"], "ocr_student@1");
     assert!(s["params"].as_u64().unwrap() < t1["params"].as_u64().unwrap());
-    let show = p.ok(&["--json", "runs", "show", s["run"].as_str().unwrap()]).json();
-    assert!(show["inputs"].as_array().unwrap().iter().any(|i| i["role"] == "teacher"
-        && i["name"] == "ocr_teacher@3"), "{show}");
+    let show = p
+        .ok(&["--json", "runs", "show", s["run"].as_str().unwrap()])
+        .json();
+    assert!(
+        show["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["role"] == "teacher" && i["name"] == "ocr_teacher@3"),
+        "{show}"
+    );
 
     // LoRA: only adapters train; the base's file is untouched; the adapter is saved alone.
     let base = bundle(&p, t1["model_hash"].as_str().unwrap());
-    let base_weights = base["files"]["model.safetensors"].as_str().unwrap().to_string();
+    let base_weights = base["files"]["model.safetensors"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let before = blob(&p, &base_weights);
     let l = p.ok(&["--json", "train", "ocr-lora", "--merge"]).json();
     assert_eq!(l["model"], "ocr_lora@1", "{l}");
@@ -135,26 +188,101 @@ fn train_distill_lora_eval_resume_and_sweep() {
     assert!(l["weights_bytes"].as_u64().unwrap() < blob(&p, &base_weights).len() as u64);
     assert_eq!(l["merged"], "ocr_lora_merged@1");
     // The merged model reads exactly like base + adapter.
-    let a = p.ok(&["--json", "eval", "ocr_lora", "--dataset", "tt", "--split", "val"]).json();
-    let m = p.ok(&["--json", "eval", "ocr_lora_merged", "--dataset", "tt", "--split", "val"]).json();
-    assert!((a["cer"].as_f64().unwrap() - m["cer"].as_f64().unwrap()).abs() < 0.02, "{a} {m}");
+    let a = p
+        .ok(&[
+            "--json",
+            "eval",
+            "ocr_lora",
+            "--dataset",
+            "tt",
+            "--split",
+            "val",
+        ])
+        .json();
+    let m = p
+        .ok(&[
+            "--json",
+            "eval",
+            "ocr_lora_merged",
+            "--dataset",
+            "tt",
+            "--split",
+            "val",
+        ])
+        .json();
+    assert!(
+        (a["cer"].as_f64().unwrap() - m["cer"].as_f64().unwrap()).abs() < 0.02,
+        "{a} {m}"
+    );
 
     // eval records an Evaluated event; compare prints one table; ocr reads files.
-    let e = p.ok(&["--json", "eval", "ocr_teacher@1", "--dataset", "tt", "--split", "val"]).json();
+    let e = p
+        .ok(&[
+            "--json",
+            "eval",
+            "ocr_teacher@1",
+            "--dataset",
+            "tt",
+            "--split",
+            "val",
+        ])
+        .json();
     assert_eq!(e["lines"], 42);
-    let evs = p.ok(&["--json", "log", "--kind", "evaluated", "--limit", "1"]).json_lines();
-    assert_eq!(evs[0]["body"]["Evaluated"]["model"], "ocr_teacher@1", "{:?}", evs[0]);
+    let evs = p
+        .ok(&["--json", "log", "--kind", "evaluated", "--limit", "1"])
+        .json_lines();
+    assert_eq!(
+        evs[0]["body"]["Evaluated"]["model"], "ocr_teacher@1",
+        "{:?}",
+        evs[0]
+    );
     assert!(evs[0]["body"]["Evaluated"]["metrics"]["val.accuracy"].is_number());
-    let c = p.ok(&["compare", "ocr_teacher@1", "ocr_student", "tesseract", "--dataset", "tt", "--split", "val"]);
-    c.stdout_has(&["ocr_teacher@1", "ocr_student@1", "ACCURACY", "CER", "P50_MS"]);
-    let line = fs::read_dir(p.path("datasets/tt/lines/val")).unwrap().next().unwrap().unwrap().path();
-    let o = p.ok(&["--json", "ocr", "--model", "ocr_teacher@1", line.to_str().unwrap()]).json_lines();
+    let c = p.ok(&[
+        "compare",
+        "ocr_teacher@1",
+        "ocr_student",
+        "tesseract",
+        "--dataset",
+        "tt",
+        "--split",
+        "val",
+    ]);
+    c.stdout_has(&[
+        "ocr_teacher@1",
+        "ocr_student@1",
+        "ACCURACY",
+        "CER",
+        "P50_MS",
+    ]);
+    let line = fs::read_dir(p.path("datasets/tt/lines/val"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let o = p
+        .ok(&[
+            "--json",
+            "ocr",
+            "--model",
+            "ocr_teacher@1",
+            line.to_str().unwrap(),
+        ])
+        .json_lines();
     assert_eq!(o.len(), 1);
     assert!(o[0]["text"].is_string());
 
     // A sweep: one run per trial, tagged, the best named.
     let sw = p
-        .ok(&["--json", "sweep", "configs/ocr_teacher.toml", "--grid", "learning_rate=0.003,0.001", "--epochs", "1"])
+        .ok(&[
+            "--json",
+            "sweep",
+            "configs/ocr_teacher.toml",
+            "--grid",
+            "learning_rate=0.003,0.001",
+            "--epochs",
+            "1",
+        ])
         .json();
     assert_eq!(sw["trials"].as_array().unwrap().len(), 2, "{sw}");
     assert!(sw["best"] == 1 || sw["best"] == 2);
@@ -171,20 +299,42 @@ fn bad_training_input_is_refused_clearly() {
     p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
     p.ok(&["data", "snapshot", "datasets/tt"]);
     // A wrong type and an unknown key: file:line:col.
-    fs::write(p.path("configs/bad.toml"), TINY.replace("epochs = 2", "epochs = \"two\"")).unwrap();
+    fs::write(
+        p.path("configs/bad.toml"),
+        TINY.replace("epochs = 2", "epochs = \"two\""),
+    )
+    .unwrap();
     p.fails(&["train", "ocr-teacher", "--config", "configs/bad.toml"])
         .stderr_has(&["bad.toml:", "epochs"]);
-    fs::write(p.path("configs/bad.toml"), TINY.replace("epochs = 2", "epochs = 2\nepoch = 3")).unwrap();
+    fs::write(
+        p.path("configs/bad.toml"),
+        TINY.replace("epochs = 2", "epochs = 2\nepoch = 3"),
+    )
+    .unwrap();
     p.fails(&["train", "ocr-teacher", "--config", "configs/bad.toml"])
         .stderr_has(&["bad.toml:", "unknown field `epoch`"]);
-    fs::write(p.path("configs/bad.toml"), TINY.replace("heads = 2", "heads = 3")).unwrap();
+    fs::write(
+        p.path("configs/bad.toml"),
+        TINY.replace("heads = 2", "heads = 3"),
+    )
+    .unwrap();
     p.fails(&["train", "ocr-teacher", "--config", "configs/bad.toml"])
         .stderr_has(&["model.hidden", "model.heads"]);
     // An unknown model and an unknown dataset.
     fs::write(p.path("configs/ocr_teacher.toml"), TINY).unwrap();
-    p.fails(&["train", "ocr-distill", "--teacher", "nope", "--dataset", "tt"]).stderr_has(&["unknown model `nope`"]);
-    p.fails(&["train", "ocr-teacher", "--dataset", "missing"]).stderr_has(&["missing"]);
-    p.fails(&["eval", "nope", "--dataset", "tt"]).stderr_has(&["unknown model `nope`"]);
+    p.fails(&[
+        "train",
+        "ocr-distill",
+        "--teacher",
+        "nope",
+        "--dataset",
+        "tt",
+    ])
+    .stderr_has(&["unknown model `nope`"]);
+    p.fails(&["train", "ocr-teacher", "--dataset", "missing"])
+        .stderr_has(&["missing"]);
+    p.fails(&["eval", "nope", "--dataset", "tt"])
+        .stderr_has(&["unknown model `nope`"]);
     // A snapshot without labels.
     p.write_tree("datasets/plain", &[("a.txt", b"hello")]);
     p.ok(&["data", "snapshot", "datasets/plain"]);
@@ -193,11 +343,28 @@ fn bad_training_input_is_refused_clearly() {
     // A model whose weights blob was truncated, a non-image file.
     p.ok(&["train", "ocr-teacher", "--epochs", "1"]);
     fs::write(p.path("junk.png"), b"not an image").unwrap();
-    p.fails(&["ocr", "--model", "ocr_teacher", "junk.png"]).stderr_has(&["junk.png", "not a readable image"]);
-    let m = p.ok(&["--json", "train", "ocr-teacher", "--epochs", "1", "--output", "t2"]).json();
+    p.fails(&["ocr", "--model", "ocr_teacher", "junk.png"])
+        .stderr_has(&["junk.png", "not a readable image"]);
+    let m = p
+        .ok(&[
+            "--json",
+            "train",
+            "ocr-teacher",
+            "--epochs",
+            "1",
+            "--output",
+            "t2",
+        ])
+        .json();
     let b: serde_json::Value = serde_json::from_slice(
-        &fs::read(p.path(format!(".lab/objects/sha256/{}/{}", &m["model_hash"].as_str().unwrap()[..2], &m["model_hash"].as_str().unwrap()[2..]))).unwrap(),
-    ).unwrap();
+        &fs::read(p.path(format!(
+            ".lab/objects/sha256/{}/{}",
+            &m["model_hash"].as_str().unwrap()[..2],
+            &m["model_hash"].as_str().unwrap()[2..]
+        )))
+        .unwrap(),
+    )
+    .unwrap();
     let w = b["files"]["model.safetensors"].as_str().unwrap();
     let path = p.path(format!(".lab/objects/sha256/{}/{}", &w[..2], &w[2..]));
     let mut perm = fs::metadata(&path).unwrap().permissions();
@@ -206,5 +373,6 @@ fn bad_training_input_is_refused_clearly() {
     fs::set_permissions(&path, perm).unwrap();
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    p.fails(&["eval", "t2", "--dataset", "tt", "--split", "val"]).stderr_has(&[&w[..12]]);
+    p.fails(&["eval", "t2", "--dataset", "tt", "--split", "val"])
+        .stderr_has(&[&w[..12]]);
 }

@@ -166,9 +166,16 @@ fn tesseract_path() -> Option<PathBuf> {
 }
 
 /// Tesseract (`--psm 7`, one text line) as an external baseline.
-fn tesseract(lab: &Lab, snap: &data::Snapshot, on: &On, reporter: &dyn Reporter) -> Result<EvalOut> {
+fn tesseract(
+    lab: &Lab,
+    snap: &data::Snapshot,
+    on: &On,
+    reporter: &dyn Reporter,
+) -> Result<EvalOut> {
     let Some(bin) = tesseract_path() else {
-        bail!("tesseract is unavailable: it is not on the PATH (Debian: apt-get install tesseract-ocr)");
+        bail!(
+            "tesseract is unavailable: it is not on the PATH (Debian: apt-get install tesseract-ocr)"
+        );
     };
     let split = snap.split(lab, on.split, 32, on.limit)?;
     let dir = tempfile_dir(lab)?;
@@ -232,7 +239,10 @@ impl CompareOut {
     pub fn text(&self) -> String {
         let mut s = String::new();
         if let Some(r) = self.rows.first() {
-            s.push_str(&format!("on {} ({}, {} lines)\n", r.dataset, r.split, r.lines));
+            s.push_str(&format!(
+                "on {} ({}, {} lines)\n",
+                r.dataset, r.split, r.lines
+            ));
         }
         s.push_str(&format!(
             "{:<22} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>10}\n",
@@ -259,12 +269,20 @@ impl CompareOut {
 }
 
 /// Evaluates each model on the same snapshot and split.
-pub fn compare(lab: &Lab, models: &[String], on: &On, reporter: &dyn Reporter) -> Result<CompareOut> {
+pub fn compare(
+    lab: &Lab,
+    models: &[String],
+    on: &On,
+    reporter: &dyn Reporter,
+) -> Result<CompareOut> {
     let mut rows = Vec::new();
     let mut unavailable = Vec::new();
     for m in models {
         if m == "tesseract" && tesseract_path().is_none() {
-            unavailable.push((m.clone(), "not on the PATH (Debian: apt-get install tesseract-ocr)".into()));
+            unavailable.push((
+                m.clone(),
+                "not on the PATH (Debian: apt-get install tesseract-ocr)".into(),
+            ));
             continue;
         }
         rows.push(eval(lab, m, on, reporter)?);

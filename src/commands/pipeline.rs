@@ -97,10 +97,7 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
             let r = crate::project::init(here)?;
             let p = Project::open(&r.root)?;
             super::train::config::write_defaults(&p)?;
-            Ok((
-                p,
-                format!("created a project in {}", r.root.display()),
-            ))
+            Ok((p, format!("created a project in {}", r.root.display())))
         }
         Err(e) => Err(e.into()),
     })?;
@@ -142,12 +139,21 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
             None,
             reporter,
         )?;
-        Ok(((), format!("{SHIFTED_COUNT} timetables in the shifted domain, {} line crops", out.summary.lines.values().sum::<u64>())))
+        Ok((
+            (),
+            format!(
+                "{SHIFTED_COUNT} timetables in the shifted domain, {} line crops",
+                out.summary.lines.values().sum::<u64>()
+            ),
+        ))
     })?;
     timed(&mut steps, "snapshot", || {
         let a = super::data::snapshot(&lab, &dir, Some(&name), reporter)?;
         let b = super::data::snapshot(&lab, &shifted_dir, None, reporter)?;
-        Ok(((), format!("{}\n{:<12} {:>8}  {}", a.text(), "", "", b.text())))
+        Ok((
+            (),
+            format!("{}\n{:<12} {:>8}  {}", a.text(), "", "", b.text()),
+        ))
     })?;
     let shifted = format!("{name}_shifted");
     let train = |step: &str, recipe: Recipe, ov: Overrides, steps: &mut Vec<Step>| {
@@ -207,7 +213,10 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
             };
             evals.push(super::eval::eval(&lab, model, &on, reporter)?);
         }
-        Ok(((), format!("{} evaluations recorded (table below)", evals.len())))
+        Ok((
+            (),
+            format!("{} evaluations recorded (table below)", evals.len()),
+        ))
     })?;
     let ok = timed(&mut steps, "verify", || {
         let v = super::verify::verify(&lab, reporter)?;

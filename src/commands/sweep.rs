@@ -54,7 +54,11 @@ impl SweepOut {
                 t.val_loss,
                 t.seconds,
                 t.model,
-                if t.trial == self.best { "  ← best" } else { "" }
+                if t.trial == self.best {
+                    "  ← best"
+                } else {
+                    ""
+                }
             ));
         }
         s.trim_end().to_string()
@@ -66,16 +70,26 @@ pub fn parse_grid(items: &[String]) -> Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for it in items {
         let Some((k, vs)) = it.split_once('=') else {
-            bail!("bad --grid `{it}`: write KEY=V1,V2 (keys: {})", KEYS.join(", "));
+            bail!(
+                "bad --grid `{it}`: write KEY=V1,V2 (keys: {})",
+                KEYS.join(", ")
+            );
         };
         let k = k.trim();
         if !KEYS.contains(&k) {
-            bail!("--grid {k}: unknown key — sweepable keys are {}", KEYS.join(", "));
+            bail!(
+                "--grid {k}: unknown key — sweepable keys are {}",
+                KEYS.join(", ")
+            );
         }
         if out.iter().any(|(x, _)| x == k) {
             bail!("--grid {k} given twice: list every value in one --grid {k}=V1,V2");
         }
-        let vals: Vec<String> = vs.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        let vals: Vec<String> = vs
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
         if vals.is_empty() {
             bail!("--grid {k}: no values");
         }
@@ -91,7 +105,10 @@ pub fn parse_grid(items: &[String]) -> Result<Vec<(String, Vec<String>)>> {
         out.push((k.to_string(), vals));
     }
     if out.is_empty() {
-        bail!("no --grid given: name at least one KEY=V1,V2 (keys: {})", KEYS.join(", "));
+        bail!(
+            "no --grid given: name at least one KEY=V1,V2 (keys: {})",
+            KEYS.join(", ")
+        );
     }
     Ok(out)
 }
@@ -171,7 +188,12 @@ pub fn sweep(
         ov.tags.insert("sweep".into(), id.clone());
         ov.tags.insert("trial".into(), (i + 1).to_string());
         let settings: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        reporter.status(&format!("trial {}/{}: {}", i + 1, combos.len(), settings.join(" ")));
+        reporter.status(&format!(
+            "trial {}/{}: {}",
+            i + 1,
+            combos.len(),
+            settings.join(" ")
+        ));
         let t = train::train(lab, recipe, Some(config), &ov, false, reporter)?;
         let sc = score(metric, &t, t.val_loss)?;
         if best.is_none_or(|(b, _)| sc > b) {
@@ -205,7 +227,13 @@ mod tests {
         let g = parse_grid(&["learning_rate=1e-3,3e-4".into(), "batch_size=16,32".into()]).unwrap();
         let p = product(&g);
         assert_eq!(p.len(), 4);
-        assert_eq!(p[1], vec![("learning_rate".into(), "1e-3".into()), ("batch_size".into(), "32".into())]);
+        assert_eq!(
+            p[1],
+            vec![
+                ("learning_rate".into(), "1e-3".into()),
+                ("batch_size".into(), "32".into())
+            ]
+        );
         assert!(parse_grid(&["momentum=0.9".into()]).is_err());
         assert!(parse_grid(&["batch_size=x".into()]).is_err());
         assert!(parse_grid(&[]).is_err());

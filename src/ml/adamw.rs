@@ -23,8 +23,14 @@ pub struct AdamW {
 impl AdamW {
     pub fn new(mut vars: Vec<(String, Var)>, weight_decay: f32) -> AdamW {
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = vars.iter().map(|(_, v)| vec![0f32; v.elem_count()]).collect();
-        let v = vars.iter().map(|(_, v)| vec![0f32; v.elem_count()]).collect();
+        let m = vars
+            .iter()
+            .map(|(_, v)| vec![0f32; v.elem_count()])
+            .collect();
+        let v = vars
+            .iter()
+            .map(|(_, v)| vec![0f32; v.elem_count()])
+            .collect();
         AdamW {
             vars,
             m,
@@ -168,7 +174,12 @@ mod tests {
             let g = loss.backward().unwrap();
             opt.step(&g, 0.05).unwrap();
         }
-        let v: Vec<f32> = x.as_tensor().to_dtype(DType::F32).unwrap().to_vec1().unwrap();
+        let v: Vec<f32> = x
+            .as_tensor()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!(v.iter().all(|a| a.abs() < 0.05), "{v:?}");
         let st = opt.state().unwrap();
         let mut other = AdamW::new(vec![("x".into(), x.clone())], 0.0);

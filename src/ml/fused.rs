@@ -283,7 +283,16 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -298,7 +307,12 @@ mod tests {
             let theirs = candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-5).unwrap();
             assert!(max_diff(&ours, &theirs) < 1e-4, "forward {rows}x{h}");
             let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             for v in [&x, &w, &b] {
                 let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
                 assert!(d < 1e-3, "backward {rows}x{h}: {d}");
@@ -324,7 +338,12 @@ mod tests {
             .unwrap();
         assert!(max_diff(&ours, &theirs) < 1e-5);
         let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for v in [&x, &w, &b] {
             assert!(max_diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-4);
         }
@@ -341,12 +360,22 @@ mod tests {
             let theirs = candle_nn::ops::softmax(&x, D::Minus1).unwrap();
             assert!(max_diff(&ours, &theirs) < 1e-6);
             let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (theirs * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5);
         }
         // Masked positions (−1e9) get zero weight, as in attention.
         let x = Tensor::from_vec(vec![0.0f32, -1e9, 1.0], (1, 3), &dev).unwrap();
-        let y: Vec<f32> = softmax_last(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = softmax_last(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(y[1], 0.0);
     }
 }

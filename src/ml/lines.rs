@@ -102,7 +102,8 @@ pub fn augment(line: &Line, height: usize, p: f64, rng: &mut ChaCha8Rng) -> Line
         let sw = ((w as f64 * f).round() as u32).max(1);
         let sh = ((height as f64 * f).round() as u32).max(1);
         let small = image::imageops::resize(&img, sw, sh, FilterType::Triangle);
-        px = image::imageops::resize(&small, w as u32, height as u32, FilterType::Triangle).into_raw();
+        px = image::imageops::resize(&small, w as u32, height as u32, FilterType::Triangle)
+            .into_raw();
     }
     if rng.random_bool(p) {
         let c: f32 = rng.random_range(0.55..1.0);
@@ -117,7 +118,10 @@ pub fn augment(line: &Line, height: usize, p: f64, rng: &mut ChaCha8Rng) -> Line
             *v = (*v as f32 + n).clamp(0.0, 255.0) as u8;
         }
     }
-    Line { pixels: px, width: w }
+    Line {
+        pixels: px,
+        width: w,
+    }
 }
 
 /// The augmentation stream of one training line in one epoch.
@@ -131,24 +135,39 @@ pub fn augment_rng(seed: u64, epoch: u64, index: usize) -> ChaCha8Rng {
 
 /// Stacks lines into a (B, 1, height, W) tensor in [0, 1], padded with paper to the widest.
 pub fn batch(lines: &[&Line], height: usize, dev: &Device) -> CResult<(Tensor, Vec<usize>)> {
-    let w = lines.iter().map(|l| l.width).max().unwrap_or(OcrConfig::WIDTH_STRIDE);
+    let w = lines
+        .iter()
+        .map(|l| l.width)
+        .max()
+        .unwrap_or(OcrConfig::WIDTH_STRIDE);
     let mut v = vec![1f32; lines.len() * height * w];
     for (i, l) in lines.iter().enumerate() {
         for r in 0..height {
             let dst = &mut v[(i * height + r) * w..][..l.width];
-            for (d, &s) in dst.iter_mut().zip(&l.pixels[r * l.width..(r + 1) * l.width]) {
+            for (d, &s) in dst
+                .iter_mut()
+                .zip(&l.pixels[r * l.width..(r + 1) * l.width])
+            {
                 *d = s as f32 / 255.0;
             }
         }
     }
     let widths = lines.iter().map(|l| l.width).collect();
-    Ok((Tensor::from_vec(v, (lines.len(), 1, height, w), dev)?, widths))
+    Ok((
+        Tensor::from_vec(v, (lines.len(), 1, height, w), dev)?,
+        widths,
+    ))
 }
 
 /// The batches of one epoch: indices shuffled by (seed, epoch), grouped in windows of 16
 /// batches sorted by width so that a batch holds lines of similar width, then the batches
 /// shuffled again. Every index appears exactly once.
-pub fn epoch_batches(widths: &[usize], batch_size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
+pub fn epoch_batches(
+    widths: &[usize],
+    batch_size: usize,
+    seed: u64,
+    epoch: u64,
+) -> Vec<Vec<usize>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut idx: Vec<usize> = (0..widths.len()).collect();
     idx.shuffle(&mut rng);
@@ -182,7 +201,12 @@ mod tests {
         let mut inv = g.clone();
         image::imageops::invert(&mut inv);
         let b = prepare(&inv, 32);
-        let worst = a.pixels.iter().zip(&b.pixels).map(|(x, y)| x.abs_diff(*y)).max();
+        let worst = a
+            .pixels
+            .iter()
+            .zip(&b.pixels)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max();
         assert!(worst <= Some(3), "{worst:?}");
         assert_eq!(a.pixels[0], 255);
     }
@@ -210,11 +234,17 @@ mod tests {
         assert_eq!(a.pixels, b.pixels);
         assert_ne!(a.pixels, c.pixels);
         assert_eq!((a.width, a.pixels.len()), (40, 32 * 40));
-        assert_eq!(augment(&l, 32, 0.0, &mut augment_rng(1, 0, 3)).pixels, l.pixels);
+        assert_eq!(
+            augment(&l, 32, 0.0, &mut augment_rng(1, 0, 3)).pixels,
+            l.pixels
+        );
     }
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(matches!(load(b"not an image", 32), Err(LineError::Decode(_))));
+        assert!(matches!(
+            load(b"not an image", 32),
+            Err(LineError::Decode(_))
+        ));
     }
 }

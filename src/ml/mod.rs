@@ -13,8 +13,8 @@
 //! `vocab` maps characters to classes.
 
 pub mod adamw;
-pub mod fused;
 pub mod ctc;
+pub mod fused;
 pub mod init;
 pub mod lines;
 pub mod losses;

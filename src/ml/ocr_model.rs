@@ -35,16 +35,22 @@ fn bad(file: &'static str) -> impl Fn(String) -> ModelError {
 /// The tensor names and shapes a config implies, sorted by name.
 pub fn expected_shapes(config: &OcrConfig) -> candle_core::Result<Vec<(String, Vec<usize>)>> {
     let vm = VarMap::new();
-    Ocr::new(config, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))?;
+    Ocr::new(
+        config,
+        VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )?;
     let data = vm.data().lock().unwrap();
-    let mut v: Vec<(String, Vec<usize>)> =
-        data.iter().map(|(k, t)| (k.clone(), t.dims().to_vec())).collect();
+    let mut v: Vec<(String, Vec<usize>)> = data
+        .iter()
+        .map(|(k, t)| (k.clone(), t.dims().to_vec()))
+        .collect();
     v.sort();
     Ok(v)
 }
 
 pub fn parse_config(bytes: &[u8]) -> Result<OcrConfig, ModelError> {
-    let c: OcrConfig = serde_json::from_slice(bytes).map_err(|e| bad("config.json")(e.to_string()))?;
+    let c: OcrConfig =
+        serde_json::from_slice(bytes).map_err(|e| bad("config.json")(e.to_string()))?;
     if c.height < 8 || c.hidden == 0 || c.heads == 0 || c.hidden % c.heads != 0 || c.layers == 0 {
         return Err(bad("config.json")(format!(
             "impossible shape (height {}, hidden {}, heads {}, layers {}): hidden must be a \
@@ -73,7 +79,10 @@ pub fn load_weights(
                 )));
             }
             Some(x) if x.dtype() != DType::F32 => {
-                return Err(bad(file)(format!("tensor `{name}` is {:?}, not f32", x.dtype())));
+                return Err(bad(file)(format!(
+                    "tensor `{name}` is {:?}, not f32",
+                    x.dtype()
+                )));
             }
             _ => {}
         }
@@ -127,11 +136,14 @@ pub fn load(
     )
     .map_err(|e| bad("model.safetensors")(e.to_string()))?;
     if let Some((acfg, aw)) = adapter {
-        let a: AdapterConfig = serde_json::from_slice(acfg)
-            .map_err(|e| bad("adapter_config.json")(e.to_string()))?;
+        let a: AdapterConfig =
+            serde_json::from_slice(acfg).map_err(|e| bad("adapter_config.json")(e.to_string()))?;
         check_targets(&a.target_modules).map_err(bad("adapter_config.json"))?;
         let shapes = adapter_shapes(&config, &a);
-        params += shapes.iter().map(|(_, s)| s.iter().product::<usize>()).sum::<usize>();
+        params += shapes
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum::<usize>();
         let t = load_weights("adapter.safetensors", aw, &shapes)?;
         model.attach_lora(&pairs(&t), a.lora_alpha / a.r as f64);
     }
@@ -225,16 +237,25 @@ mod tests {
         let m = load(&c, &v, &w, None).unwrap();
         assert!(m.params > 0);
         // Truncated weights.
-        let e = load(&c, &v, &w[..w.len() / 2], None).err().unwrap().to_string();
+        let e = load(&c, &v, &w[..w.len() / 2], None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("model.safetensors"), "{e}");
         // Weights of another shape.
         let (_, _, other) = files(&cfg(16));
         let e = load(&c, &v, &other, None).err().unwrap().to_string();
-        assert!(e.contains("has shape") && e.contains("model.safetensors"), "{e}");
+        assert!(
+            e.contains("has shape") && e.contains("model.safetensors"),
+            "{e}"
+        );
         // A config that is not JSON, a vocabulary of the wrong size.
         let e = load(b"{", &v, &w, None).err().unwrap().to_string();
         assert!(e.starts_with("config.json"), "{e}");
-        let e = load(&c, &Vocab::from_texts(["ab"]).to_json(), &w, None).err().unwrap().to_string();
+        let e = load(&c, &Vocab::from_texts(["ab"]).to_json(), &w, None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("vocab_size"), "{e}");
     }
 }

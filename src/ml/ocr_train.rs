@@ -218,11 +218,26 @@ pub fn train(
             let lr = schedule(hyper.learning_rate, opt.step, total, hyper.warmup_steps);
             let parts = shards(&idx);
             let outs = in_parallel(&parts, |part| {
-                let aug = (hyper.augment > 0.0).then_some((hyper.augment, hyper.seed, epoch as u64));
-                shard_step(&built.model, mode, soft.as_deref(), config, train, part, aug, &dev)
+                let aug =
+                    (hyper.augment > 0.0).then_some((hyper.augment, hyper.seed, epoch as u64));
+                shard_step(
+                    &built.model,
+                    mode,
+                    soft.as_deref(),
+                    config,
+                    train,
+                    part,
+                    aug,
+                    &dev,
+                )
             })?;
             let n_batch = idx.len() as f64;
-            let value: f64 = outs.iter().zip(&parts).map(|(o, p)| o.0 * p.len() as f64).sum::<f64>() / n_batch;
+            let value: f64 = outs
+                .iter()
+                .zip(&parts)
+                .map(|(o, p)| o.0 * p.len() as f64)
+                .sum::<f64>()
+                / n_batch;
             if !value.is_finite() {
                 anyhow::bail!(
                     "training diverged at step {} (loss {value}) — lower the learning rate",
@@ -246,7 +261,11 @@ pub fn train(
                 samples_per_s: idx.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
             });
         }
-        let take = if hyper.val_lines == 0 { val.len() } else { hyper.val_lines.min(val.len()) };
+        let take = if hyper.val_lines == 0 {
+            val.len()
+        } else {
+            hyper.val_lines.min(val.len())
+        };
         let ev = evaluate(&built.model, val, take, hyper.batch_size.max(1), None)?;
         let info = EpochInfo {
             epoch,
@@ -295,7 +314,10 @@ fn in_parallel<T: Sync, R: Send>(
         let handles: Vec<_> = items.iter().map(|it| s.spawn(|| f(it))).collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked")))
+            })
             .collect()
     })
 }
@@ -314,7 +336,11 @@ pub fn single_threaded_matmuls() {
 
 /// The teacher's log-probabilities of every line (its valid steps × classes), read in
 /// batches of lines of similar width.
-fn teacher_outputs(teacher: &Ocr, set: &LineSet, batch_size: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+fn teacher_outputs(
+    teacher: &Ocr,
+    set: &LineSet,
+    batch_size: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
     let dev = Device::Cpu;
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.sort_by_key(|&i| (set.lines[i].width, i));
@@ -359,7 +385,12 @@ fn shard_step(
         Some((p, seed, epoch)) => idx
             .iter()
             .map(|&i| {
-                lines::augment(&train.lines[i], config.height, p, &mut lines::augment_rng(seed, epoch, i))
+                lines::augment(
+                    &train.lines[i],
+                    config.height,
+                    p,
+                    &mut lines::augment_rng(seed, epoch, i),
+                )
             })
             .collect(),
         None => Vec::new(),
@@ -377,7 +408,8 @@ fn shard_step(
         Mode::Distill {
             temperature, alpha, ..
         } => {
-            let soft = soft.ok_or_else(|| anyhow::anyhow!("distillation without teacher outputs"))?;
+            let soft =
+                soft.ok_or_else(|| anyhow::anyhow!("distillation without teacher outputs"))?;
             let (b, t, c) = lp.dims3()?;
             // Padding steps are masked out of the loss; fill them with a uniform distribution.
             let mut v = vec![-(c as f32).ln(); b * t * c];
@@ -424,7 +456,8 @@ pub fn evaluate(
             let (x, w) = lines::batch(&refs, model.config.height, &dev)?;
             let (lp, steps) = model.forward(&x, &w)?;
             let loss = if chunk.iter().all(|&i| i < set.targets.len()) {
-                let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| set.targets[i].clone()).collect();
+                let targets: Vec<Vec<u32>> =
+                    chunk.iter().map(|&i| set.targets[i].clone()).collect();
                 Some(ctc::ctc_loss(&lp, &targets, &steps, 0)?.to_scalar::<f32>()? as f64)
             } else {
                 None
@@ -441,7 +474,10 @@ pub fn evaluate(
                 let i = chunk[k];
                 let pred = match vocab {
                     Some(v) => v.decode(&ids),
-                    None => ids.iter().map(|c| char::from_u32(*c + 0x100).unwrap_or('?')).collect(),
+                    None => ids
+                        .iter()
+                        .map(|c| char::from_u32(*c + 0x100).unwrap_or('?'))
+                        .collect(),
                 };
                 if vocab.is_none() {
                     // Score on class ids when no vocabulary is at hand (training-time validation).

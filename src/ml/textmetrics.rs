@@ -13,7 +13,11 @@ pub fn align(a: &[char], b: &[char]) -> (usize, usize) {
         cur[0] = (i, 0);
         for j in 1..=b.len() {
             let better = |x: (usize, usize), y: (usize, usize)| {
-                if x.0 < y.0 || (x.0 == y.0 && x.1 > y.1) { x } else { y }
+                if x.0 < y.0 || (x.0 == y.0 && x.1 > y.1) {
+                    x
+                } else {
+                    y
+                }
             };
             let diag = if a[i - 1] == b[j - 1] {
                 (prev[j - 1].0, prev[j - 1].1 + 1)
@@ -73,7 +77,11 @@ impl TextScore {
             cer: div(self.edits, self.truth_chars),
             char_precision: p,
             char_recall: r,
-            char_f1: if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) },
+            char_f1: if p + r == 0.0 {
+                0.0
+            } else {
+                2.0 * p * r / (p + r)
+            },
         }
     }
 }

@@ -33,9 +33,18 @@ impl Recipe {
     /// The config file a recipe reads by default, and its embedded text.
     pub fn default_config(self) -> (&'static str, &'static str) {
         match self {
-            Recipe::OcrTeacher => ("ocr_teacher.toml", include_str!("../../../configs/ocr_teacher.toml")),
-            Recipe::OcrDistill => ("ocr_student.toml", include_str!("../../../configs/ocr_student.toml")),
-            Recipe::OcrLora => ("ocr_lora.toml", include_str!("../../../configs/ocr_lora.toml")),
+            Recipe::OcrTeacher => (
+                "ocr_teacher.toml",
+                include_str!("../../../configs/ocr_teacher.toml"),
+            ),
+            Recipe::OcrDistill => (
+                "ocr_student.toml",
+                include_str!("../../../configs/ocr_student.toml"),
+            ),
+            Recipe::OcrLora => (
+                "ocr_lora.toml",
+                include_str!("../../../configs/ocr_lora.toml"),
+            ),
         }
     }
 
@@ -147,7 +156,8 @@ pub fn write_defaults(project: &Project) -> Result<Vec<String>> {
         let (file, text) = r.default_config();
         let p = dir.join(file);
         if !p.exists() {
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
             out.push(project.display_path(&p));
         }
@@ -172,9 +182,11 @@ pub fn load(project: &Project, recipe: Option<Recipe>, path: Option<&Path>) -> R
             let (file, text) = r.default_config();
             let p = project.configs_dir().join(file);
             if !p.exists() {
-                std::fs::create_dir_all(project.configs_dir())
-                    .with_context(|| format!("cannot create {}", project.configs_dir().display()))?;
-                std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+                std::fs::create_dir_all(project.configs_dir()).with_context(|| {
+                    format!("cannot create {}", project.configs_dir().display())
+                })?;
+                std::fs::write(&p, text)
+                    .with_context(|| format!("cannot write {}", p.display()))?;
                 eprintln!("wrote the default {}", project.display_path(&p));
             }
             p
@@ -182,7 +194,10 @@ pub fn load(project: &Project, recipe: Option<Recipe>, path: Option<&Path>) -> R
         (None, None) => bail!("no config given"),
     };
     let bytes = std::fs::read(&path).map_err(|e| {
-        anyhow::anyhow!("{}: {e} — give an existing recipe config (see configs/)", path.display())
+        anyhow::anyhow!(
+            "{}: {e} — give an existing recipe config (see configs/)",
+            path.display()
+        )
     })?;
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
@@ -200,7 +215,9 @@ pub fn load(project: &Project, recipe: Option<Recipe>, path: Option<&Path>) -> R
             bail!("{shown}: missing [lora] section (base, rank, alpha, target_modules)")
         }
         Recipe::OcrLora if config.model.is_some() => {
-            bail!("{shown}: [model] does not belong in a LoRA config — the base model fixes the shape")
+            bail!(
+                "{shown}: [model] does not belong in a LoRA config — the base model fixes the shape"
+            )
         }
         _ => {}
     }
@@ -219,20 +236,35 @@ pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
         return Err("train.epochs must be at least 1".into());
     }
     if t.batch_size == 0 || t.batch_size > 4096 {
-        return Err(format!("train.batch_size must be 1..=4096, not {}", t.batch_size));
+        return Err(format!(
+            "train.batch_size must be 1..=4096, not {}",
+            t.batch_size
+        ));
     }
     if t.learning_rate.is_nan() || t.learning_rate <= 0.0 || t.learning_rate >= 1.0 {
-        return Err(format!("train.learning_rate must be in (0, 1), not {}", t.learning_rate));
+        return Err(format!(
+            "train.learning_rate must be in (0, 1), not {}",
+            t.learning_rate
+        ));
     }
     if !(0.0..=1.0).contains(&t.augment) {
-        return Err(format!("train.augment must be in [0, 1], not {}", t.augment));
+        return Err(format!(
+            "train.augment must be in [0, 1], not {}",
+            t.augment
+        ));
     }
     if t.output.is_empty() || t.output.contains(['@', '/', ' ']) {
-        return Err(format!("train.output `{}` must be a name without @, / or spaces", t.output));
+        return Err(format!(
+            "train.output `{}` must be a name without @, / or spaces",
+            t.output
+        ));
     }
     if let Some(m) = &c.model {
         if m.heads == 0 || m.hidden % m.heads != 0 {
-            return Err(format!("model.hidden ({}) must be a multiple of model.heads ({})", m.hidden, m.heads));
+            return Err(format!(
+                "model.hidden ({}) must be a multiple of model.heads ({})",
+                m.hidden, m.heads
+            ));
         }
         if m.height < 8 || m.layers == 0 || m.stem == 0 || m.ff == 0 {
             return Err("model: height ≥ 8 and layers, stem, ff ≥ 1".into());
@@ -240,7 +272,10 @@ pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
     }
     if let Some(d) = &c.distill {
         if d.temperature.is_nan() || d.temperature <= 0.0 {
-            return Err(format!("distill.temperature must be > 0, not {}", d.temperature));
+            return Err(format!(
+                "distill.temperature must be > 0, not {}",
+                d.temperature
+            ));
         }
         if !(0.0..=1.0).contains(&d.alpha) {
             return Err(format!("distill.alpha must be in [0, 1], not {}", d.alpha));

@@ -35,8 +35,13 @@ pub struct Snapshot {
 
 pub fn snapshot(lab: &Lab, row: &DatasetRow) -> Result<Snapshot> {
     let bytes = lab.store.blobs.get(&row.manifest)?;
-    let entries = manifest::decode(&bytes)
-        .map_err(|e| anyhow!("snapshot {}@{}: manifest unreadable ({e})", row.name, row.version))?;
+    let entries = manifest::decode(&bytes).map_err(|e| {
+        anyhow!(
+            "snapshot {}@{}: manifest unreadable ({e})",
+            row.name,
+            row.version
+        )
+    })?;
     Ok(Snapshot {
         label: format!("{}@{}", row.name, row.version),
         manifest: row.manifest,
@@ -81,7 +86,11 @@ impl Snapshot {
                  dataset has lines/<split>.jsonl with {{\"image\": …, \"text\": …}} rows, as \
                  `lab data synth` writes",
                 self.label,
-                if have.is_empty() { "it has no lines/*.jsonl at all".to_string() } else { format!("it has {}", have.join(", ")) }
+                if have.is_empty() {
+                    "it has no lines/*.jsonl at all".to_string()
+                } else {
+                    format!("it has {}", have.join(", "))
+                }
             );
         }
         let text = String::from_utf8(self.read(lab, &path)?)
@@ -99,10 +108,19 @@ impl Snapshot {
                 font: Option<String>,
             }
             let r: Row = serde_json::from_str(l).map_err(|e| {
-                anyhow!("{path}:{} in {}: {e} — each line must be {{\"image\": PATH, \"text\": TEXT}}", i + 1, self.label)
+                anyhow!(
+                    "{path}:{} in {}: {e} — each line must be {{\"image\": PATH, \"text\": TEXT}}",
+                    i + 1,
+                    self.label
+                )
             })?;
             if !self.has(&r.image) {
-                bail!("{path}:{} in {}: image {} is not in the snapshot", i + 1, self.label, r.image);
+                bail!(
+                    "{path}:{} in {}: image {} is not in the snapshot",
+                    i + 1,
+                    self.label,
+                    r.image
+                );
             }
             items.push(Item {
                 image: r.image,
@@ -120,7 +138,8 @@ impl Snapshot {
             .par_iter()
             .map(|it| {
                 let bytes = self.read(lab, &it.image)?;
-                lines::load(&bytes, height).map_err(|e| anyhow!("{} in {}: {e}", it.image, self.label))
+                lines::load(&bytes, height)
+                    .map_err(|e| anyhow!("{} in {}: {e}", it.image, self.label))
             })
             .collect::<Result<Vec<Line>>>()?;
         Ok(Split { items, lines })

@@ -239,7 +239,12 @@ fn encode(split: data::Split, vocab: &Vocab, drop_unknown: bool) -> (LineSet, us
                 continue;
             }
             Err(_) => {
-                let t: Vec<u32> = it.text.chars().filter_map(|c| vocab.encode(&c.to_string()).ok()).flatten().collect();
+                let t: Vec<u32> = it
+                    .text
+                    .chars()
+                    .filter_map(|c| vocab.encode(&c.to_string()).ok())
+                    .flatten()
+                    .collect();
                 set.targets.push(t);
             }
         }
@@ -261,8 +266,12 @@ pub fn train(
     super::run::mark_dead_runs(lab)?;
     let mut loaded = config::load(&lab.project, Some(recipe), config_path)?;
     apply(&mut loaded.config, ov);
-    config::check(&loaded.config)
-        .map_err(|e| anyhow!("{} (after the command-line overrides): {e}", loaded.path.display()))?;
+    config::check(&loaded.config).map_err(|e| {
+        anyhow!(
+            "{} (after the command-line overrides): {e}",
+            loaded.path.display()
+        )
+    })?;
     let cfg = loaded.config.clone();
     let seed = cfg.train.seed.unwrap_or(lab.project.config.project.seed);
 
@@ -286,7 +295,10 @@ pub fn train(
         (_, Some(l)) => {
             let m = load_model(lab, &l.base)?;
             if m.bundle.kind != "ocr" {
-                bail!("base model {} is a LoRA adapter; adapt a full model (or one written with --merge)", m.name);
+                bail!(
+                    "base model {} is a LoRA adapter; adapt a full model (or one written with --merge)",
+                    m.name
+                );
             }
             Some(("base", m))
         }
@@ -307,7 +319,10 @@ pub fn train(
     let (train_set, skipped) = encode(train_split, &vocab, true);
     let (val_set, _) = encode(val_split, &vocab, false);
     if train_set.is_empty() {
-        bail!("no training line of {} fits the vocabulary of the parent model", snap.label);
+        bail!(
+            "no training line of {} fits the vocabulary of the parent model",
+            snap.label
+        );
     }
     let ocr_config = match (&cfg.model, &parent) {
         (Some(m), _) => m.with_vocab(vocab.size()),
@@ -340,7 +355,13 @@ pub fn train(
     params.insert("seed".into(), seed.to_string());
     params.extend(ov.tags.clone());
     let resume_from = if resume {
-        Some(find_checkpoint(lab, recipe, &cfg.train.output, &inputs, &params)?)
+        Some(find_checkpoint(
+            lab,
+            recipe,
+            &cfg.train.output,
+            &inputs,
+            &params,
+        )?)
     } else {
         None
     };
@@ -434,16 +455,26 @@ pub fn train(
             let h = models::save(
                 blobs,
                 "ocr-lora",
-                &[("adapter_config.json", &acfg_json), ("adapter.safetensors", &trained.weights)],
+                &[
+                    ("adapter_config.json", &acfg_json),
+                    ("adapter.safetensors", &trained.weights),
+                ],
                 Some(p.hash),
             )?;
             let merged = if l.merge {
-                let adapters = candle_core::safetensors::load_buffer(&trained.weights, &candle_core::Device::Cpu)?;
+                let adapters = candle_core::safetensors::load_buffer(
+                    &trained.weights,
+                    &candle_core::Device::Cpu,
+                )?;
                 let w = ocr_train::to_safetensors(ocr_model::merge(&p.tensors, &adapters, &acfg)?)?;
                 Some(models::save(
                     blobs,
                     "ocr",
-                    &[("config.json", &p.config_json), ("vocab.json", &p.vocab_json), ("model.safetensors", &w)],
+                    &[
+                        ("config.json", &p.config_json),
+                        ("vocab.json", &p.vocab_json),
+                        ("model.safetensors", &w),
+                    ],
                     None,
                 )?)
             } else {
@@ -455,7 +486,11 @@ pub fn train(
             models::save(
                 blobs,
                 "ocr",
-                &[("config.json", &config_json), ("vocab.json", &vocab.to_json()), ("model.safetensors", &trained.weights)],
+                &[
+                    ("config.json", &config_json),
+                    ("vocab.json", &vocab.to_json()),
+                    ("model.safetensors", &trained.weights),
+                ],
                 None,
             )?,
             None,
@@ -506,7 +541,9 @@ pub fn train(
         epochs: cfg.train.epochs,
         steps,
         seconds,
-        samples_per_s: (steps as f64 * cfg.train.batch_size as f64).min(train_set.len() as f64 * cfg.train.epochs as f64) / seconds.max(1e-9),
+        samples_per_s: (steps as f64 * cfg.train.batch_size as f64)
+            .min(train_set.len() as f64 * cfg.train.epochs as f64)
+            / seconds.max(1e-9),
         val_accuracy: last.map_or(0.0, |l| l.val.accuracy),
         val_cer: last.map_or(0.0, |l| l.val.cer),
         val_loss: last.map_or(0.0, |l| l.val_loss),
@@ -555,7 +592,11 @@ fn find_checkpoint(
         .iter()
         .filter(|r| r.recipe == recipe.id() && r.name == output && !done.contains(&r.id.as_str()))
         .filter(|r| matches!(r.status, RunStatus::Killed | RunStatus::Failed))
-        .filter(|r| r.artifacts.iter().any(|a| a.name.starts_with("checkpoint/")))
+        .filter(|r| {
+            r.artifacts
+                .iter()
+                .any(|a| a.name.starts_with("checkpoint/"))
+        })
         .collect();
     cands.sort_by_key(|r| r.started_seq);
     let Some(r) = cands.last() else {
@@ -564,7 +605,11 @@ fn find_checkpoint(
             recipe.id()
         );
     };
-    let same_inputs = r.inputs.iter().map(|d| d.hash).eq(inputs.iter().map(|d| d.hash));
+    let same_inputs = r
+        .inputs
+        .iter()
+        .map(|d| d.hash)
+        .eq(inputs.iter().map(|d| d.hash));
     let mut theirs = r.params.clone();
     theirs.remove("resumed_from");
     if !same_inputs || &theirs != params {

@@ -51,11 +51,14 @@ impl<'a> LogObserver<'a> {
     }
 
     fn point(&mut self, key: &str, step: i64, value: f64) {
-        self.pending.entry(key.to_string()).or_default().push(MetricPoint {
-            step,
-            value,
-            time_ms: now_ms(),
-        });
+        self.pending
+            .entry(key.to_string())
+            .or_default()
+            .push(MetricPoint {
+                step,
+                value,
+                time_ms: now_ms(),
+            });
     }
 
     fn flush(&mut self) -> Result<()> {
