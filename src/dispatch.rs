@@ -377,6 +377,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Replay { what, all, plan } => {
+            let lab = open(&here, "replay")?;
+            let out = commands::replay::replay(&lab, what.as_deref(), all, plan, &bars)?;
+            say(json, out.text(), &out)?;
+            if !out.ok {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Reindex => {
             let lab = open(&here, "reindex")?;
             let n = lab.store.reindex()?;

@@ -37,18 +37,12 @@ pub enum ModelsError {
     MissingFile { hash: String, file: String },
 }
 
-/// Stores `files` as blobs, then the bundle naming them; returns the bundle's hash.
-/// Files first: a crash leaves unreferenced blobs, never a bundle naming a missing file.
-pub fn save(
-    blobs: &BlobStore,
-    kind: &str,
-    files: &[(&str, &[u8])],
-    base: Option<Hash>,
-) -> Result<Hash, ModelsError> {
-    let mut map = BTreeMap::new();
-    for (name, bytes) in files {
-        map.insert(name.to_string(), blobs.put(bytes)?);
-    }
+/// The bundle of `files` and its hash, computed without storing anything.
+pub fn bundle_hash(kind: &str, files: &[(&str, &[u8])], base: Option<Hash>) -> (Hash, Vec<u8>) {
+    let map = files
+        .iter()
+        .map(|(name, bytes)| (name.to_string(), Hash::of(bytes)))
+        .collect();
     let b = Bundle {
         format: BUNDLE_FORMAT,
         kind: kind.to_string(),
@@ -57,6 +51,21 @@ pub fn save(
     };
     let mut json = serde_json::to_vec_pretty(&b).expect("bundle serialises");
     json.push(b'\n');
+    (Hash::of(&json), json)
+}
+
+/// Stores `files` as blobs, then the bundle naming them; returns the bundle's hash.
+/// Files first: a crash leaves unreferenced blobs, never a bundle naming a missing file.
+pub fn save(
+    blobs: &BlobStore,
+    kind: &str,
+    files: &[(&str, &[u8])],
+    base: Option<Hash>,
+) -> Result<Hash, ModelsError> {
+    for (_, bytes) in files {
+        blobs.put(bytes)?;
+    }
+    let (_, json) = bundle_hash(kind, files, base);
     Ok(blobs.put(&json)?)
 }
 

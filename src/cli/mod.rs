@@ -34,6 +34,7 @@ The log:
   log           List events (filter by kind, time, run)
   show          Print one event in full
   verify        Check the hash chain and every blob the log references
+  replay        Rebuild a model from the log alone and check it bit for bit
   reindex       Rebuild the views from the log
 
 Tools:
@@ -154,6 +155,29 @@ pub enum Command {
     Eval(EvalArgs),
     Compare(CompareArgs),
     Ocr(OcrArgs),
+    /// Rebuild a recorded training run from the log alone and check it bit for bit
+    ///
+    /// Restores the dataset snapshot, effective settings and parent model from blobs, trains
+    /// again with the recorded seed and compares the output model's hash. Verdicts: identical;
+    /// differs (largest weight difference, metric deltas, likely cause); cannot replay (which
+    /// blob is missing or damaged). Each verdict is a ReplayVerified event; exit 1 unless every
+    /// replay is identical. Examples:
+    ///
+    ///   lab replay ocr_student@1
+    ///
+    ///   lab replay --all --plan
+    #[command(verbatim_doc_comment)]
+    Replay {
+        /// A run (id, id prefix, name) or a model (NAME@N, NAME, hash prefix).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        what: Option<String>,
+        /// Every finished run, oldest first.
+        #[arg(long)]
+        all: bool,
+        /// Print what would run and from which inputs, without running.
+        #[arg(long)]
+        plan: bool,
+    },
     #[command(subcommand)]
     Bench(BenchCmd),
     /// Print a shell completion script

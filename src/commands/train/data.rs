@@ -34,17 +34,17 @@ pub struct Snapshot {
 }
 
 pub fn snapshot(lab: &Lab, row: &DatasetRow) -> Result<Snapshot> {
-    let bytes = lab.store.blobs.get(&row.manifest)?;
-    let entries = manifest::decode(&bytes).map_err(|e| {
-        anyhow!(
-            "snapshot {}@{}: manifest unreadable ({e})",
-            row.name,
-            row.version
-        )
-    })?;
+    snapshot_of(lab, &format!("{}@{}", row.name, row.version), row.manifest)
+}
+
+/// A snapshot by its manifest hash (as a run recorded it).
+pub fn snapshot_of(lab: &Lab, label: &str, manifest: Hash) -> Result<Snapshot> {
+    let bytes = lab.store.blobs.get(&manifest)?;
+    let entries = manifest::decode(&bytes)
+        .map_err(|e| anyhow!("snapshot {label}: manifest unreadable ({e})"))?;
     Ok(Snapshot {
-        label: format!("{}@{}", row.name, row.version),
-        manifest: row.manifest,
+        label: label.to_string(),
+        manifest,
         files: entries.into_iter().map(|e| (e.path, e.hash)).collect(),
     })
 }
@@ -60,6 +60,18 @@ impl Snapshot {
             .get(path.as_bytes())
             .ok_or_else(|| anyhow!("snapshot {} has no file {path}", self.label))?;
         Ok(lab.store.blobs.get(h)?)
+    }
+
+    /// Every file under `prefix` with its blob hash, sorted by path.
+    pub fn files_under(&self, prefix: &str) -> Vec<(String, Hash)> {
+        let mut v: Vec<(String, Hash)> = self
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with(prefix.as_bytes()))
+            .map(|(p, h)| (String::from_utf8_lossy(p).into_owned(), *h))
+            .collect();
+        v.sort();
+        v
     }
 
     /// The splits with labels (`lines/*.jsonl`).

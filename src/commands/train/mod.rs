@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod data;
+pub mod job;
 mod observe;
 
 use std::collections::BTreeMap;
@@ -19,14 +20,13 @@ use serde::Serialize;
 
 use crate::event::{DataRef, Event, Hash, RunStatus};
 use crate::lab::{Lab, host, process_start};
-use crate::ml::ocr_model::{self, AdapterConfig};
-use crate::ml::ocr_train::{self, Hyper, LineSet, Mode};
-use crate::ml::vocab::Vocab;
+use crate::ml::ocr_train;
 use crate::models;
 use crate::progress::Reporter;
 use crate::store::RunRow;
 use crate::store::views::Query;
 pub use config::Recipe;
+pub use job::{Job, OcrModel, load_bundle, load_model};
 
 /// Command-line overrides of a recipe config.
 #[derive(Clone, Debug, Default)]
@@ -110,72 +110,6 @@ impl TrainOut {
     }
 }
 
-/// A loaded OCR model with where it came from.
-pub struct OcrModel {
-    pub name: String,
-    pub hash: Hash,
-    pub run: Option<String>,
-    pub bundle: models::Bundle,
-    pub loaded: ocr_model::Loaded,
-    /// The base's raw tensors and config bytes (what LoRA trains on).
-    pub tensors: std::collections::HashMap<String, candle_core::Tensor>,
-    pub config_json: Vec<u8>,
-    pub vocab_json: Vec<u8>,
-}
-
-/// Resolves and loads an OCR model by reference (`NAME`, `NAME@N`, run id, hash prefix).
-pub fn load_model(lab: &Lab, reference: &str) -> Result<OcrModel> {
-    let runs = lab.store.read_views(|v| v.runs_all())?;
-    let m = models::resolve(&runs, reference).map_err(|e| anyhow!(e))?;
-    load_bundle(lab, &m.name, m.hash, Some(m.run))
-}
-
-pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Result<OcrModel> {
-    let blobs = &lab.store.blobs;
-    let b = models::bundle(blobs, &hash)?;
-    let ctx = |e: ocr_model::ModelError| anyhow!("model {name} ({}): {e}", hash.short());
-    let (base_hash, base) = match (&b.kind[..], b.base) {
-        ("ocr", _) => (hash, b.clone()),
-        ("ocr-lora", Some(bh)) => (bh, models::bundle(blobs, &bh)?),
-        (k, _) => bail!("model {name} is a `{k}` model, not an OCR model"),
-    };
-    let config_json = models::file(blobs, &base_hash, &base, "config.json")?;
-    let vocab_json = models::file(blobs, &base_hash, &base, "vocab.json")?;
-    let weights = models::file(blobs, &base_hash, &base, "model.safetensors")?;
-    let adapter = if b.kind == "ocr-lora" {
-        Some((
-            models::file(blobs, &hash, &b, "adapter_config.json")?,
-            models::file(blobs, &hash, &b, "adapter.safetensors")?,
-        ))
-    } else {
-        None
-    };
-    let loaded = ocr_model::load(
-        &config_json,
-        &vocab_json,
-        &weights,
-        adapter.as_ref().map(|(a, w)| (&a[..], &w[..])),
-    )
-    .map_err(ctx)?;
-    let cfg = ocr_model::parse_config(&config_json).map_err(ctx)?;
-    let tensors = ocr_model::load_weights(
-        "model.safetensors",
-        &weights,
-        &ocr_model::expected_shapes(&cfg)?,
-    )
-    .map_err(ctx)?;
-    Ok(OcrModel {
-        name: name.to_string(),
-        hash,
-        run,
-        bundle: b,
-        loaded,
-        tensors,
-        config_json,
-        vocab_json,
-    })
-}
-
 fn apply(c: &mut config::RecipeConfig, o: &Overrides) {
     let t = &mut c.train;
     if let Some(v) = &o.dataset {
@@ -226,32 +160,27 @@ fn apply(c: &mut config::RecipeConfig, o: &Overrides) {
     }
 }
 
-fn encode(split: data::Split, vocab: &Vocab, drop_unknown: bool) -> (LineSet, usize) {
-    let mut set = LineSet::default();
-    let mut skipped = 0;
-    for (it, line) in split.items.into_iter().zip(split.lines) {
-        match vocab.encode(&it.text) {
-            Ok(t) => {
-                set.targets.push(t);
-            }
-            Err(_) if drop_unknown => {
-                skipped += 1;
-                continue;
-            }
-            Err(_) => {
-                let t: Vec<u32> = it
-                    .text
-                    .chars()
-                    .filter_map(|c| vocab.encode(&c.to_string()).ok())
-                    .flatten()
-                    .collect();
-                set.targets.push(t);
+/// The CPU features that decide floating-point results, recorded with each run so that a
+/// replay that differs can say whether the machine did.
+pub fn cpu_features() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut f = vec!["x86_64"];
+        for (name, on) in [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+        ] {
+            if on {
+                f.push(name);
             }
         }
-        set.texts.push(it.text);
-        set.lines.push(line);
+        f.join(" ")
     }
-    (set, skipped)
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH.to_string()
+    }
 }
 
 /// Runs a training recipe.
@@ -266,12 +195,11 @@ pub fn train(
     super::run::mark_dead_runs(lab)?;
     let mut loaded = config::load(&lab.project, Some(recipe), config_path)?;
     apply(&mut loaded.config, ov);
-    config::check(&loaded.config).map_err(|e| {
-        anyhow!(
-            "{} (after the command-line overrides): {e}",
-            loaded.path.display()
-        )
-    })?;
+    let shown = lab.project.display_path(&loaded.path);
+    job::check(
+        &loaded.config,
+        &format!("{shown} (after the command-line overrides)"),
+    )?;
     let cfg = loaded.config.clone();
     let seed = cfg.train.seed.unwrap_or(lab.project.config.project.seed);
 
@@ -283,75 +211,47 @@ pub fn train(
         } else {
             ""
         };
-        anyhow!(
-            "dataset `{}` (train.dataset in {}): {e}{hint}",
-            cfg.train.dataset,
-            lab.project.display_path(&loaded.path)
-        )
+        anyhow!("dataset `{}` (train.dataset in {shown}): {e}{hint}", cfg.train.dataset)
     })?;
-    let snap = data::snapshot(lab, ds)?;
-    let parent = match (&cfg.distill, &cfg.lora) {
-        (Some(d), _) => Some(("teacher", load_model(lab, &d.teacher)?)),
-        (_, Some(l)) => {
-            let m = load_model(lab, &l.base)?;
-            if m.bundle.kind != "ocr" {
-                bail!(
-                    "base model {} is a LoRA adapter; adapt a full model (or one written with --merge)",
-                    m.name
-                );
-            }
-            Some(("base", m))
-        }
-        _ => None,
+    let parent = Job::parent_of(lab, &cfg)?;
+    let job = Job {
+        recipe,
+        seed,
+        snap: data::snapshot(lab, ds)?,
+        parent,
+        cfg,
     };
-    let height = match (&cfg.model, &parent) {
-        (Some(m), _) => m.height,
-        (None, Some((_, p))) => p.loaded.model.config.height,
-        (None, None) => unreachable!("config::load checks the sections"),
-    };
-    reporter.status(&format!("loading {} (train, val)", snap.label));
-    let train_split = snap.split(lab, "train", height, 0)?;
-    let val_split = snap.split(lab, "val", height, 0)?;
-    let vocab = match &parent {
-        Some((_, p)) => p.loaded.vocab.clone(),
-        None => Vocab::from_texts(train_split.items.iter().map(|i| i.text.as_str())),
-    };
-    let (train_set, skipped) = encode(train_split, &vocab, true);
-    let (val_set, _) = encode(val_split, &vocab, false);
-    if train_set.is_empty() {
-        bail!(
-            "no training line of {} fits the vocabulary of the parent model",
-            snap.label
-        );
-    }
-    let ocr_config = match (&cfg.model, &parent) {
-        (Some(m), _) => m.with_vocab(vocab.size()),
-        (None, Some((_, p))) => p.loaded.model.config.clone(),
-        _ => unreachable!(),
-    };
+    let data = job::load_data(lab, &job, reporter)?;
+    let cfg = &job.cfg;
 
     // The run's record.
     let config_hash = lab.store.blobs.put(&loaded.bytes)?;
+    let settings_hash = lab.store.blobs.put(&job.settings_json())?;
     let mut inputs = vec![
         DataRef {
             role: "dataset".into(),
-            name: snap.label.clone(),
-            hash: snap.manifest,
+            name: job.snap.label.clone(),
+            hash: job.snap.manifest,
         },
         DataRef {
             role: "config".into(),
-            name: lab.project.display_path(&loaded.path),
+            name: shown.clone(),
             hash: config_hash,
         },
+        DataRef {
+            role: "settings".into(),
+            name: "effective settings (config + overrides)".into(),
+            hash: settings_hash,
+        },
     ];
-    if let Some((role, p)) = &parent {
+    if let Some((role, p)) = &job.parent {
         inputs.push(DataRef {
             role: role.to_string(),
             name: p.name.clone(),
             hash: p.hash,
         });
     }
-    let mut params = flatten(&cfg);
+    let mut params = flatten(cfg);
     params.insert("seed".into(), seed.to_string());
     params.extend(ov.tags.clone());
     let resume_from = if resume {
@@ -368,6 +268,7 @@ pub fn train(
     if let Some((run, _)) = &resume_from {
         params.insert("resumed_from".into(), run.clone());
     }
+    params.insert("host.cpu".into(), cpu_features());
     let run_id = super::run::new_run_id(&cfg.train.output);
     let pid = std::process::id();
     lab.append(vec![Event::RunStarted {
@@ -389,43 +290,10 @@ pub fn train(
             Some((_, h)) => Some(lab.store.blobs.get(h)?),
             None => None,
         };
-        let hyper = Hyper {
-            epochs: cfg.train.epochs,
-            batch_size: cfg.train.batch_size,
-            learning_rate: cfg.train.learning_rate,
-            warmup_steps: cfg.train.warmup_steps,
-            weight_decay: cfg.train.weight_decay,
-            seed,
-            val_lines: cfg.train.val_lines,
-            augment: cfg.train.augment,
-        };
-        let mode = match (&cfg.distill, &cfg.lora, &parent) {
-            (Some(d), _, Some((_, p))) => Mode::Distill {
-                teacher: &p.loaded.model,
-                temperature: d.temperature,
-                alpha: d.alpha,
-            },
-            (_, Some(l), Some((_, p))) => Mode::Lora {
-                base: &p.tensors,
-                rank: l.rank,
-                alpha: l.alpha,
-                targets: l.target_modules.clone(),
-            },
-            _ => Mode::Full,
-        };
         let mut obs = observe::LogObserver::new(lab, &run_id, reporter, cfg.train.epochs);
-        let trained = ocr_train::train(
-            &ocr_config,
-            &mode,
-            &hyper,
-            &train_set,
-            &val_set,
-            checkpoint.as_deref(),
-            &mut obs,
-        );
+        let trained = job::fit(&job, &data, checkpoint.as_deref(), &mut obs);
         obs.finish()?;
-        let trained = trained?;
-        Ok((trained, obs.steps))
+        Ok((trained?, obs.steps))
     })();
     let (trained, steps) = match result {
         Ok(x) => x,
@@ -442,60 +310,9 @@ pub fn train(
     let seconds = t0.elapsed().as_secs_f64();
 
     // The model bundle(s).
-    let blobs = &lab.store.blobs;
-    let config_json = serde_json::to_vec_pretty(&ocr_config)?;
-    let (hash, merged_hash) = match (&cfg.lora, &parent) {
-        (Some(l), Some((_, p))) => {
-            let acfg = AdapterConfig {
-                r: l.rank,
-                lora_alpha: l.alpha,
-                target_modules: l.target_modules.clone(),
-            };
-            let acfg_json = serde_json::to_vec_pretty(&acfg)?;
-            let h = models::save(
-                blobs,
-                "ocr-lora",
-                &[
-                    ("adapter_config.json", &acfg_json),
-                    ("adapter.safetensors", &trained.weights),
-                ],
-                Some(p.hash),
-            )?;
-            let merged = if l.merge {
-                let adapters = candle_core::safetensors::load_buffer(
-                    &trained.weights,
-                    &candle_core::Device::Cpu,
-                )?;
-                let w = ocr_train::to_safetensors(ocr_model::merge(&p.tensors, &adapters, &acfg)?)?;
-                Some(models::save(
-                    blobs,
-                    "ocr",
-                    &[
-                        ("config.json", &p.config_json),
-                        ("vocab.json", &p.vocab_json),
-                        ("model.safetensors", &w),
-                    ],
-                    None,
-                )?)
-            } else {
-                None
-            };
-            (h, merged)
-        }
-        _ => (
-            models::save(
-                blobs,
-                "ocr",
-                &[
-                    ("config.json", &config_json),
-                    ("vocab.json", &vocab.to_json()),
-                    ("model.safetensors", &trained.weights),
-                ],
-                None,
-            )?,
-            None,
-        ),
-    };
+    let (model, merged) = job::outputs(&job, &data, &trained)?;
+    let hash = model.save(lab)?;
+    let merged_hash = merged.as_ref().map(|m| m.save(lab)).transpose()?;
     let output = cfg.train.output.clone();
     let (_, (model_name, merged_name)) = lab.append_with(|v| {
         let runs = v.all_runs()?;
@@ -532,7 +349,7 @@ pub fn train(
         recipe: recipe.id().into(),
         model: model_name,
         model_hash: hash,
-        dataset: snap.label,
+        dataset: job.snap.label.clone(),
         params: trained.total_params,
         trainable_params: trained.trainable_params,
         trainable_fraction: trained.trainable_params as f64 / trained.total_params.max(1) as f64,
@@ -542,13 +359,13 @@ pub fn train(
         steps,
         seconds,
         samples_per_s: (steps as f64 * cfg.train.batch_size as f64)
-            .min(train_set.len() as f64 * cfg.train.epochs as f64)
+            .min(data.train.len() as f64 * cfg.train.epochs as f64)
             / seconds.max(1e-9),
         val_accuracy: last.map_or(0.0, |l| l.val.accuracy),
         val_cer: last.map_or(0.0, |l| l.val.cer),
         val_loss: last.map_or(0.0, |l| l.val_loss),
         resumed_from: resume_from.map(|r| r.0),
-        skipped_lines: skipped,
+        skipped_lines: data.skipped,
     })
 }
 

@@ -1,0 +1,439 @@
+//! `lab replay RUN|MODEL|--all [--plan]`: rebuild a recorded training run from the log alone
+//! and check the rebuild bit for bit.
+//!
+//! Everything comes from the blob store as the run recorded it: the dataset snapshot (its
+//! manifest and every line file, re-hashed first), the effective settings, the parent model;
+//! the recipe runs again with the recorded seed, and the output bundle's hash is compared with
+//! the recorded one. Verdicts: identical; differs (largest absolute weight difference, metric
+//! deltas, and the likely cause: lab version, CPU features, a dirty tree); cannot replay (which
+//! blob is missing or damaged, or why the run is not replayable). Each verdict is a
+//! `ReplayVerified` event. A parent model is used as recorded (replay it on its own, or use
+//! `--all`, to check it too).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use super::train::config::{Recipe, RecipeConfig};
+use super::train::{data, job};
+use crate::event::{Event, Hash, ReplayVerdict, RunStatus};
+use crate::lab::Lab;
+use crate::ml::ocr_train::{EpochInfo, Observer, StepInfo};
+use crate::progress::Reporter;
+use crate::store::RunRow;
+
+#[derive(Debug, Serialize)]
+pub struct ReplayRow {
+    pub run: String,
+    pub name: String,
+    pub recipe: String,
+    pub model: Option<String>,
+    pub expected: Option<Hash>,
+    pub actual: Option<Hash>,
+    /// `identical`, `differs`, `cannot replay`, or `planned` (with --plan).
+    pub verdict: String,
+    pub detail: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplayOut {
+    pub rows: Vec<ReplayRow>,
+    pub plan: bool,
+    /// Every replayed run was identical.
+    pub ok: bool,
+}
+
+impl ReplayOut {
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for r in &self.rows {
+            s.push_str(&format!(
+                "{}  {:<18} {:<18} {:<14} {}\n",
+                &r.run[..r.run.len().min(8)],
+                r.model.as_deref().unwrap_or(&r.name),
+                r.recipe,
+                r.verdict,
+                r.detail
+            ));
+        }
+        if self.rows.is_empty() {
+            s.push_str("no finished training runs to replay\n");
+        }
+        s.trim_end().to_string()
+    }
+}
+
+fn recipe_of(id: &str) -> Option<Recipe> {
+    [Recipe::OcrTeacher, Recipe::OcrDistill, Recipe::OcrLora]
+        .into_iter()
+        .find(|r| r.id() == id)
+}
+
+/// The runs `what` names (a run or a model), or every finished recipe run with `--all`.
+fn select(lab: &Lab, what: Option<&str>, all: bool) -> Result<Vec<RunRow>> {
+    let runs = lab.store.read_views(|v| v.runs_all())?;
+    if all || what.is_none() {
+        if !all {
+            bail!("name a run or a model to replay, or give --all");
+        }
+        let mut v: Vec<RunRow> = runs
+            .into_iter()
+            .filter(|r| r.status == RunStatus::Finished)
+            .collect();
+        v.sort_by_key(|r| r.started_seq);
+        return Ok(v);
+    }
+    let what = what.unwrap();
+    if let Ok(r) = super::runs::find(lab, what) {
+        return Ok(vec![r]);
+    }
+    match crate::models::resolve(&runs, what) {
+        Ok(m) => Ok(runs.into_iter().filter(|r| r.id == m.run).collect()),
+        Err(e) => bail!("`{what}` is neither a run (see `lab runs ls`) nor a model: {e}"),
+    }
+}
+
+/// Why a run cannot be rebuilt, or the job that rebuilds it.
+fn job_of(
+    lab: &Lab,
+    row: &RunRow,
+    reporter: &dyn Reporter,
+) -> std::result::Result<job::Job, String> {
+    let Some(recipe) = recipe_of(&row.recipe) else {
+        return Err(if row.recipe == "cmd" {
+            "an external command: replaying it means re-running it at its recorded git commit, \
+             which lab does not do yet"
+                .into()
+        } else {
+            format!("unknown recipe `{}`", row.recipe)
+        });
+    };
+    if row.status != RunStatus::Finished {
+        return Err(format!(
+            "the run did not finish ({:?}): there is no output to compare",
+            row.status
+        ));
+    }
+    let input = |role: &str| row.inputs.iter().find(|i| i.role == role);
+    let blob = |what: &str, h: &Hash| {
+        lab.store
+            .blobs
+            .get(h)
+            .map_err(|e| format!("{what} (blob {}) — {e}", h.short()))
+    };
+    let Some(settings) = input("settings") else {
+        return Err("the run recorded no effective settings (it predates replay support)".into());
+    };
+    let cfg: RecipeConfig =
+        serde_json::from_slice(&blob("its effective settings", &settings.hash)?)
+            .map_err(|e| format!("its effective settings do not parse: {e}"))?;
+    let ds = input("dataset").ok_or("the run recorded no dataset")?;
+    let snap = data::snapshot_of(lab, &ds.name, ds.hash)
+        .map_err(|e| format!("dataset {} manifest: {e:#}", ds.name))?;
+    // Every file the recipe reads, re-hashed: a damaged one is named before anything runs.
+    let files = snap.files_under("lines/");
+    reporter.begin("check inputs", files.len() as u64, false);
+    let mut buf = Vec::new();
+    for (path, h) in &files {
+        if let Err(e) = lab.store.blobs.check(h, &mut buf) {
+            reporter.end();
+            return Err(format!(
+                "dataset {} file {path} (blob {}) — {e}",
+                ds.name,
+                h.short()
+            ));
+        }
+        reporter.advance(1);
+    }
+    reporter.end();
+    let parent = match input("teacher").or(input("base")) {
+        Some(p) => {
+            let role = if p.role == "teacher" {
+                "teacher"
+            } else {
+                "base"
+            };
+            let m = job::load_bundle(lab, &p.name, p.hash, None)
+                .map_err(|e| format!("parent model {}: {e:#}", p.name))?;
+            Some((role, m))
+        }
+        None => None,
+    };
+    Ok(job::Job {
+        recipe,
+        seed: row.seed.unwrap_or(0),
+        snap,
+        parent,
+        cfg,
+    })
+}
+
+/// Progress only: a replay records its verdict, not metrics.
+struct Quiet<'a> {
+    reporter: &'a dyn Reporter,
+    started: bool,
+}
+
+impl Observer for Quiet<'_> {
+    fn step(&mut self, s: &StepInfo) {
+        if !self.started {
+            self.reporter.begin("replay", s.total_steps, false);
+            self.started = true;
+        }
+        self.reporter.advance(1);
+    }
+    fn epoch(&mut self, _: &EpochInfo, _: Vec<u8>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Largest absolute difference between same-named tensors of two safetensors files.
+fn max_weight_diff(a: &[u8], b: &[u8]) -> Result<f64> {
+    let dev = candle_core::Device::Cpu;
+    let a = candle_core::safetensors::load_buffer(a, &dev)?;
+    let b = candle_core::safetensors::load_buffer(b, &dev)?;
+    let mut worst = 0f64;
+    for (k, x) in &a {
+        if let Some(y) = b.get(k) {
+            let d: f32 = (x - y)?.abs()?.flatten_all()?.max(0)?.to_scalar()?;
+            worst = worst.max(d as f64);
+        } else {
+            return Ok(f64::INFINITY);
+        }
+    }
+    Ok(worst)
+}
+
+fn likely_cause(lab: &Lab, row: &RunRow) -> String {
+    let mut causes = Vec::new();
+    if let Ok(Some(rec)) = lab.store.get(row.started_seq) {
+        if rec.envelope.lab_version != crate::lab::version() {
+            causes.push(format!(
+                "lab version {} then, {} now",
+                rec.envelope.lab_version,
+                crate::lab::version()
+            ));
+        }
+    }
+    let cpu = super::train::cpu_features();
+    match row.params.get("host.cpu") {
+        Some(c) if *c != cpu => causes.push(format!("CPU features `{c}` then, `{cpu}` now")),
+        _ => {}
+    }
+    if matches!(row.git, crate::event::GitState::Repo { dirty: true, .. }) {
+        causes.push("the project's tree was dirty at the original run".into());
+    }
+    if causes.is_empty() {
+        "no recorded difference in lab version, CPU features or tree: non-determinism in lab — please report it".into()
+    } else {
+        causes.join("; ")
+    }
+}
+
+/// Replays one run; returns its row and verdict.
+fn replay_one(
+    lab: &Lab,
+    row: &RunRow,
+    reporter: &dyn Reporter,
+) -> (ReplayRow, Option<ReplayVerdict>) {
+    let t0 = Instant::now();
+    let recorded = row.outputs.iter().find(|o| o.role == "model");
+    let mut out = ReplayRow {
+        run: row.id.clone(),
+        name: row.name.clone(),
+        recipe: row.recipe.clone(),
+        model: recorded.map(|m| m.name.clone()),
+        expected: recorded.map(|m| m.hash),
+        actual: None,
+        verdict: String::new(),
+        detail: String::new(),
+        seconds: 0.0,
+    };
+    let cannot = |out: &mut ReplayRow, reason: String| {
+        out.verdict = "cannot replay".into();
+        out.detail = reason.clone();
+        Some(ReplayVerdict::CannotReplay { reason })
+    };
+    let verdict = match (recorded, job_of(lab, row, reporter)) {
+        (_, Err(reason)) => cannot(&mut out, reason),
+        (None, Ok(_)) => cannot(&mut out, "the run recorded no output model".into()),
+        (Some(rec), Ok(job)) => {
+            let rebuilt = (|| -> Result<(job::BundleFiles, Option<EpochInfo>)> {
+                let data = job::load_data(lab, &job, reporter)?;
+                let mut quiet = Quiet {
+                    reporter,
+                    started: false,
+                };
+                let trained = job::fit(&job, &data, None, &mut quiet);
+                reporter.end();
+                let trained = trained?;
+                let (model, _) = job::outputs(&job, &data, &trained)?;
+                Ok((model, trained.last))
+            })();
+            match rebuilt {
+                Err(e) => cannot(&mut out, format!("the rebuild failed: {e:#}")),
+                Ok((model, last)) => {
+                    let actual = model.hash();
+                    out.actual = Some(actual);
+                    if actual == rec.hash {
+                        out.verdict = "identical".into();
+                        out.detail = format!("model {} rebuilt bit for bit", rec.hash.short());
+                        Some(ReplayVerdict::Identical)
+                    } else {
+                        let recorded_weights = crate::models::bundle(&lab.store.blobs, &rec.hash)
+                            .ok()
+                            .and_then(|b| {
+                                let name = if b.kind == "ocr-lora" {
+                                    "adapter.safetensors"
+                                } else {
+                                    "model.safetensors"
+                                };
+                                crate::models::file(&lab.store.blobs, &rec.hash, &b, name).ok()
+                            });
+                        let diff = recorded_weights
+                            .map(|w| max_weight_diff(&w, model.weights()).unwrap_or(f64::INFINITY))
+                            .unwrap_or(f64::INFINITY);
+                        let mut deltas = BTreeMap::new();
+                        if let Some(l) = &last {
+                            for (k, v) in [
+                                ("val_accuracy", l.val.accuracy),
+                                ("val_cer", l.val.cer),
+                                ("val_loss", l.val_loss),
+                            ] {
+                                if let Some(p) = row.latest.get(k) {
+                                    deltas.insert(k.to_string(), v - p.value);
+                                }
+                            }
+                        }
+                        let cause = likely_cause(lab, row);
+                        out.verdict = "differs".into();
+                        out.detail = format!(
+                            "model {} rebuilt as {}: largest weight difference {diff:.3e}; metric deltas {}; likely cause: {cause}",
+                            rec.hash.short(),
+                            actual.short(),
+                            deltas
+                                .iter()
+                                .map(|(k, v)| format!("{k} {v:+.4}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        Some(ReplayVerdict::Differs {
+                            max_abs_weight_diff: diff,
+                            metric_deltas: deltas,
+                            likely_cause: cause,
+                        })
+                    }
+                }
+            }
+        }
+    };
+    out.seconds = t0.elapsed().as_secs_f64();
+    (out, verdict)
+}
+
+/// What `--plan` says about a run: its inputs and what would run.
+fn plan_row(lab: &Lab, row: &RunRow, runs: &[RunRow]) -> ReplayRow {
+    let recorded = row.outputs.iter().find(|o| o.role == "model");
+    let mut parts = Vec::new();
+    for i in row.inputs.iter().filter(|i| i.role != "settings") {
+        let from = runs
+            .iter()
+            .find(|r| {
+                r.outputs
+                    .iter()
+                    .any(|o| o.hash == i.hash && o.role == "model")
+            })
+            .map(|r| format!(" (from run {})", &r.id[..8]))
+            .unwrap_or_default();
+        parts.push(format!("{} {}{from}", i.role, i.name));
+    }
+    let (verdict, detail) = match recipe_of(&row.recipe) {
+        Some(_)
+            if row.status == RunStatus::Finished
+                && !row.inputs.iter().any(|i| i.role == "settings") =>
+        {
+            (
+                "cannot replay",
+                "the run recorded no effective settings (it predates replay support)".to_string(),
+            )
+        }
+        Some(_) if row.status == RunStatus::Finished => (
+            "planned",
+            format!(
+                "would train {} with seed {} from {}",
+                row.recipe,
+                row.seed.unwrap_or(0),
+                parts.join(", ")
+            ),
+        ),
+        _ => (
+            "cannot replay",
+            job_of_reason(lab, row).unwrap_or_else(|| "not a built-in recipe run".into()),
+        ),
+    };
+    ReplayRow {
+        run: row.id.clone(),
+        name: row.name.clone(),
+        recipe: row.recipe.clone(),
+        model: recorded.map(|m| m.name.clone()),
+        expected: recorded.map(|m| m.hash),
+        actual: None,
+        verdict: verdict.into(),
+        detail,
+        seconds: 0.0,
+    }
+}
+
+fn job_of_reason(_lab: &Lab, row: &RunRow) -> Option<String> {
+    if row.recipe == "cmd" {
+        Some("an external command: lab does not re-run external commands yet".into())
+    } else if row.status != RunStatus::Finished {
+        Some(format!("the run did not finish ({:?})", row.status))
+    } else {
+        None
+    }
+}
+
+/// Replays (or, with `plan`, plans) the selected runs, recording each verdict.
+pub fn replay(
+    lab: &Lab,
+    what: Option<&str>,
+    all: bool,
+    plan: bool,
+    reporter: &dyn Reporter,
+) -> Result<ReplayOut> {
+    let selected = select(lab, what, all)?;
+    if plan {
+        let runs = lab.store.read_views(|v| v.runs_all())?;
+        let rows = selected.iter().map(|r| plan_row(lab, r, &runs)).collect();
+        return Ok(ReplayOut {
+            rows,
+            plan: true,
+            ok: true,
+        });
+    }
+    let mut rows = Vec::new();
+    let mut ok = true;
+    for row in &selected {
+        let (out, verdict) = replay_one(lab, row, reporter);
+        ok &= out.verdict == "identical";
+        if let Some(v) = verdict {
+            lab.append(vec![Event::ReplayVerified {
+                run: row.id.clone(),
+                // A run with no recorded output is compared against nothing: the zero hash.
+                expected: out.expected.unwrap_or(Hash::ZERO),
+                actual: out.actual,
+                verdict: v,
+            }])?;
+        }
+        rows.push(out);
+    }
+    Ok(ReplayOut {
+        rows,
+        plan: false,
+        ok,
+    })
+}
