@@ -283,6 +283,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 args.name.as_deref(),
                 args.experiment.as_deref(),
                 params,
+                &args.deps,
+                &args.outs,
                 &args.cmd,
             )?;
             let text = format!(
@@ -306,7 +308,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("lab: {text}");
             }
             // The command's own exit code; killed by a signal: 128 + the signal, as shells do.
+            // A command that succeeded but left a declared output missing: 1.
             let code = match (r.exit_code, r.signal) {
+                (Some(0), _) if r.status != crate::event::RunStatus::Finished => 1,
                 (Some(c), _) => c.clamp(0, 255) as u8,
                 (None, Some(sig)) => (128 + sig).clamp(0, 255) as u8,
                 (None, None) => 1,

@@ -261,3 +261,73 @@ fn a_sigkilled_run_shows_as_killed_and_the_next_run_records_it() {
     assert_eq!(again, 1);
     p.ok(&["verify"]);
 }
+
+#[test]
+fn deps_outputs_and_output_tails_are_recorded_and_verified() {
+    let p = Project::new();
+    p.write_tree("raw", &[("a.txt", b"alpha"), ("sub/b.txt", b"beta")]);
+    fs::write(p.path("params.txt"), "lr=0.1").unwrap();
+    let out = p.ok(&[
+        "--json", "run", "--name", "prep", "--dep", "raw", "--dep", "params.txt", "--out", "clean",
+        "--", "sh", "-c", "mkdir -p clean && cat raw/a.txt raw/sub/b.txt > clean/all.txt && echo done-prep && echo warn >&2",
+    ]);
+    assert!(
+        out.stdout.contains("done-prep"),
+        "the command's stdout still reaches ours"
+    );
+    let show = p.ok(&["--json", "runs", "show", "prep"]).json();
+    let deps: Vec<&str> = show["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(deps, ["raw", "params.txt"], "{show}");
+    assert_eq!(show["outputs"][0]["role"], "out");
+    assert_eq!(show["outputs"][0]["name"], "clean");
+    let arts: Vec<&str> = show["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(arts, ["stdout.tail", "stderr.tail"]);
+    let tail = show["artifacts"][0]["hash"].as_str().unwrap();
+    let tail_bytes =
+        fs::read(p.path(format!(".lab/objects/sha256/{}/{}", &tail[..2], &tail[2..]))).unwrap();
+    assert_eq!(tail_bytes, b"done-prep\n");
+
+    // A declared output the command did not write fails the run.
+    let bad = p.lab(&[
+        "run",
+        "--name",
+        "lazy",
+        "--out",
+        "nothing-here",
+        "--",
+        "true",
+    ]);
+    assert_eq!(bad.code, 1, "{bad}");
+    let show = p.ok(&["--json", "runs", "show", "lazy"]).json();
+    assert_eq!(show["status"], "Failed");
+    assert!(
+        show["error"].as_str().unwrap().contains("nothing-here"),
+        "{show}"
+    );
+
+    // verify re-hashes the files inside a recorded directory.
+    p.ok(&["verify"]);
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"beta"))
+    };
+    let blob = p.path(format!(".lab/objects/sha256/{}/{}", &hash[..2], &hash[2..]));
+    let mut perm = fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    fs::set_permissions(&blob, perm).unwrap();
+    fs::write(&blob, b"BETA").unwrap();
+    let v = p.lab(&["verify"]);
+    assert_eq!(v.code, 1, "{v}");
+    assert!(v.stdout.contains(&hash[..12]), "{v}");
+}

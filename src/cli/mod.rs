@@ -95,7 +95,7 @@ pub enum Command {
     /// The command sees LAB_RUN_ID and LAB_METRICS, a file it may append JSON lines to,
     /// ingested into the log while it runs. lab exits with the command's exit code. Example:
     ///
-    ///   lab run --name prep --param lr=0.1 -- python prep.py
+    ///   lab run --name prep --param lr=0.1 --dep data/raw --out data/clean -- python prep.py
     ///
     /// where prep.py reports a metric with
     ///
@@ -313,6 +313,13 @@ pub struct RunArgs {
     /// A parameter to record, KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// A file or directory the command reads: stored and recorded as an input (repeatable).
+    #[arg(long = "dep", value_name = "PATH")]
+    pub deps: Vec<PathBuf>,
+    /// A file or directory the command writes: stored and recorded as an output when it
+    /// succeeds; missing, the run fails (repeatable).
+    #[arg(long = "out", value_name = "PATH")]
+    pub outs: Vec<PathBuf>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,

@@ -1,6 +1,9 @@
-//! `lab run -- CMD ARGS`: an external command as a tracked run. The command sees `LAB_RUN_ID`
-//! and `LAB_METRICS`, a file it may append JSON lines to
+//! `lab run [--dep PATH]... [--out PATH]... -- CMD ARGS`: an external command as a tracked run.
+//! The command sees `LAB_RUN_ID` and `LAB_METRICS`, a file it may append JSON lines to
 //! (`{"key":"loss","value":0.3,"step":7}`), which are ingested into the log while it runs.
+//! Its dependencies are stored as blobs and recorded as inputs before it starts, its outputs
+//! after it ends (a directory becomes a manifest blob, like a dataset snapshot); the last
+//! 4 KiB of its stdout and stderr are artifacts of the run.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Seek};
@@ -11,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::event::{Event, Hash, MetricBatch, MetricPoint, RunId, RunStatus};
+use crate::event::{DataRef, Event, Hash, MetricBatch, MetricPoint, RunId, RunStatus};
 use crate::lab::{Lab, host, process_start, run_process_dead};
 use crate::store::now_ns;
 
@@ -79,12 +82,98 @@ pub fn parse_params(items: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// How much of the end of stdout and stderr a run keeps.
+const TAIL_BYTES: usize = 4096;
+
+/// Stores a file, or every file of a directory plus a manifest naming them, as blobs; returns
+/// the hash that names the content (the file's, or the manifest's).
+pub fn store_path(lab: &Lab, path: &Path) -> Result<Hash> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("{}: cannot read it — check the path", path.display()))?;
+    if meta.is_file() {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(lab.store.blobs.put(&bytes)?);
+    }
+    let mut entries = Vec::new();
+    for e in walkdir::WalkDir::new(path).sort_by_file_name() {
+        let e = e.with_context(|| format!("cannot walk {}", path.display()))?;
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(e.path())
+            .with_context(|| format!("cannot read {}", e.path().display()))?;
+        let rel = e.path().strip_prefix(path).unwrap_or(e.path());
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
+        entries.push(crate::event::ManifestEntry {
+            path: rel.as_os_str().as_bytes().to_vec(),
+            size: bytes.len() as u64,
+            mode: e
+                .metadata()
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o644),
+            hash: lab.store.blobs.put(&bytes)?,
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(lab
+        .store
+        .blobs
+        .put(&crate::dataset::manifest::encode(&entries))?)
+}
+
+fn refs(lab: &Lab, role: &str, paths: &[PathBuf]) -> Result<Vec<DataRef>> {
+    paths
+        .iter()
+        .map(|p| {
+            Ok(DataRef {
+                role: role.into(),
+                name: lab
+                    .project
+                    .display_path(&std::path::absolute(p).unwrap_or(p.clone())),
+                hash: store_path(lab, p)?,
+            })
+        })
+        .collect()
+}
+
+/// Copies a child's stream to ours, keeping its last `TAIL_BYTES`.
+fn tee(
+    mut from: impl std::io::Read + Send + 'static,
+    mut to: impl std::io::Write + Send + 'static,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut tail: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = to.write_all(&buf[..n]);
+                    let _ = to.flush();
+                    tail.extend_from_slice(&buf[..n]);
+                    if tail.len() > 2 * TAIL_BYTES {
+                        tail.drain(..tail.len() - TAIL_BYTES);
+                    }
+                }
+            }
+        }
+        if tail.len() > TAIL_BYTES {
+            tail.drain(..tail.len() - TAIL_BYTES);
+        }
+        tail
+    })
+}
+
 /// Runs `cmd` as a tracked run and waits for it.
 pub fn run(
     lab: &Lab,
     name: Option<&str>,
     experiment: Option<&str>,
     params: BTreeMap<String, String>,
+    deps: &[PathBuf],
+    outs: &[PathBuf],
     cmd: &[String],
 ) -> Result<RunResult> {
     let Some((program, args)) = cmd.split_first() else {
@@ -109,6 +198,7 @@ pub fn run(
         .with_context(|| format!("cannot create {}", metrics_path.display()))?;
     let mut params = params;
     params.insert("command".into(), cmd.join(" "));
+    let inputs = refs(lab, "dep", deps)?;
     let pid = std::process::id();
     lab.append(vec![Event::RunStarted {
         run: id.clone(),
@@ -116,7 +206,7 @@ pub fn run(
         experiment,
         recipe: "cmd".into(),
         params,
-        inputs: Vec::new(),
+        inputs,
         seed: None,
         pid,
         host: host(),
@@ -127,6 +217,8 @@ pub fn run(
         .env("LAB_RUN_ID", &id)
         .env("LAB_METRICS", &metrics_path)
         .env("LAB_PROJECT", &lab.project.root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn();
     let mut child = match spawned {
         Ok(c) => c,
@@ -140,6 +232,8 @@ pub fn run(
             bail!("cannot start `{program}`: {e} — check the command name and PATH");
         }
     };
+    let out_tail = tee(child.stdout.take().expect("piped"), std::io::stdout());
+    let err_tail = tee(child.stderr.take().expect("piped"), std::io::stderr());
     let mut tail = Tail::new(metrics_path);
     let mut points = 0u64;
     let status = loop {
@@ -166,7 +260,33 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let (run_status, error) = if status.success() {
+    for (name, t) in [("stdout.tail", out_tail), ("stderr.tail", err_tail)] {
+        let bytes = t.join().unwrap_or_default();
+        if !bytes.is_empty() {
+            let hash = lab.store.blobs.put(&bytes)?;
+            lab.append(vec![Event::ArtifactLogged {
+                run: id.clone(),
+                path: name.into(),
+                hash,
+                size: bytes.len() as u64,
+            }])?;
+        }
+    }
+    // Outputs are recorded for a successful command; a missing one fails the run.
+    let mut outputs = Vec::new();
+    let mut out_error = None;
+    if status.success() {
+        match refs(lab, "out", outs) {
+            Ok(o) => outputs = o,
+            Err(e) => out_error = Some(format!("{e:#}")),
+        }
+    }
+    let (run_status, error) = if let Some(e) = out_error {
+        (
+            RunStatus::Failed,
+            Some(format!("declared output missing: {e}")),
+        )
+    } else if status.success() {
         (RunStatus::Finished, None)
     } else {
         use std::os::unix::process::ExitStatusExt;
@@ -180,7 +300,7 @@ pub fn run(
     lab.append(vec![Event::RunFinished {
         run: id.clone(),
         status: run_status,
-        outputs: Vec::new(),
+        outputs,
         error: error.clone(),
     }])?;
     use std::os::unix::process::ExitStatusExt;

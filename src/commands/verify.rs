@@ -1,5 +1,6 @@
 //! `lab verify`: walks the whole hash chain and re-hashes every blob the log references
-//! (dataset files through their manifests included).
+//! (dataset files through their manifests, model files through their bundles, and the files
+//! of a run's directory dependencies and outputs included).
 
 use std::collections::HashSet;
 
@@ -91,6 +92,10 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
     // Blobs in order of first reference; manifests expand to their files.
     let mut refs: Vec<Hash> = Vec::new();
     let mut manifests: Vec<(u64, Hash)> = Vec::new();
+    // Model bundles name their files (weights, config, vocabulary) and their base; a run's
+    // directory dependencies and outputs are manifests.
+    let mut bundles: Vec<(u64, Hash)> = Vec::new();
+    let mut maybe_manifests: Vec<(u64, Hash)> = Vec::new();
     let walk = lab.store.scan_raw(1, |seq, bytes| {
         let fail = |problems: &mut Vec<String>, msg: String| {
             problems.push(format!("event #{seq}: {msg}"));
@@ -143,8 +148,18 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
         if let GitState::Repo { diff: Some(d), .. } = &rec.envelope.git {
             refs.push(*d);
         }
-        if let Event::DatasetSnapshotted { manifest, .. } = &rec.envelope.body {
-            manifests.push((seq, *manifest));
+        match &rec.envelope.body {
+            Event::DatasetSnapshotted { manifest, .. } => manifests.push((seq, *manifest)),
+            Event::RunStarted { inputs: refs_, .. } | Event::RunFinished { outputs: refs_, .. } => {
+                for r in refs_ {
+                    match r.role.as_str() {
+                        "model" | "teacher" | "base" => bundles.push((seq, r.hash)),
+                        "dep" | "out" | "dataset" => maybe_manifests.push((seq, r.hash)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
         }
         refs.extend(rec.envelope.body.blobs());
         prev = stored;
@@ -159,6 +174,30 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
                 problems.push(e.to_string());
             }
             other => problems.push(format!("reading the log failed: {other}")),
+        }
+    }
+    let mut seen_bundles = HashSet::new();
+    while let Some((seq, b)) = bundles.pop() {
+        if !seen_bundles.insert(b) {
+            continue;
+        }
+        match crate::models::bundle(&lab.store.blobs, &b) {
+            Ok(bundle) => {
+                refs.extend(bundle.files.values().copied());
+                if let Some(base) = bundle.base {
+                    refs.push(base);
+                    bundles.push((seq, base));
+                }
+            }
+            Err(crate::models::ModelsError::Blob(_)) => { /* reported by the blob pass below */ }
+            Err(e) => problems.push(format!("event #{seq}: {e}")),
+        }
+    }
+    for (seq, m) in maybe_manifests {
+        if let Ok(bytes) = lab.store.blobs.get(&m) {
+            if manifest::decode(&bytes).is_ok() && !manifests.iter().any(|x| x.1 == m) {
+                manifests.push((seq, m));
+            }
         }
     }
     // Expand manifests into the file blobs they name.
