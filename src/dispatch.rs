@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{BenchCmd, Cli, Command, DataCmd, RunsCmd, SynthDomain};
+use crate::cli::{BenchCmd, Cli, Command, DataCmd, HooksCmd, RunsCmd, SynthDomain};
 use crate::commands::{self, log::Filter};
 use crate::lab::Lab;
 use crate::progress::Reporter;
@@ -387,6 +387,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             say(json, out.text(), &out)?;
             if !out.ok {
                 return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Hooks(cmd) => {
+            let lab = open(&here, "hooks")?;
+            match cmd {
+                HooksCmd::Install => {
+                    let out = commands::hooks::install(&lab)?;
+                    say(json, out.text(), &out)?;
+                }
+                HooksCmd::Uninstall => {
+                    let out = commands::hooks::uninstall(&lab)?;
+                    say(json, out.text(), &out)?;
+                }
+                HooksCmd::Run { hook, args: _ } => {
+                    let out = commands::hooks::run(&lab, &hook, &bars)?;
+                    eprintln!("{}", out.message);
+                    if !out.ok {
+                        return Ok(ExitCode::from(1));
+                    }
+                }
             }
         }
         Command::Reindex => {

@@ -6,6 +6,48 @@ use git2::{DiffFormat, DiffOptions, Repository, StatusOptions};
 
 use crate::event::{GitState, Hash};
 
+/// HEAD's commit, branch and the paths it changed against its first parent; `None` outside a
+/// repository or before the first commit.
+pub fn head_commit(root: &Path) -> Option<(String, Option<String>, Vec<String>)> {
+    let repo = Repository::discover(root).ok()?;
+    let head = repo.head().ok()?;
+    let commit = head.peel_to_commit().ok()?;
+    let branch = head
+        .is_branch()
+        .then(|| head.shorthand().map(str::to_string))
+        .flatten();
+    let tree = commit.tree().ok()?;
+    let parent = commit.parent(0).ok().and_then(|p| p.tree().ok());
+    let diff = repo
+        .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)
+        .ok()?;
+    let mut changed: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or(d.old_file().path()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    changed.sort();
+    changed.dedup();
+    Some((commit.id().to_string(), branch, changed))
+}
+
+/// The hooks directory of the repository containing `root` (honours `core.hooksPath`), and the
+/// repository's work tree.
+pub fn hooks_dir(root: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let repo = Repository::discover(root).ok()?;
+    let workdir = repo.workdir()?.to_path_buf();
+    let dir = match repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_path("core.hooksPath").ok())
+    {
+        Some(p) if p.is_absolute() => p,
+        Some(p) => workdir.join(p),
+        None => repo.path().join("hooks"),
+    };
+    Some((dir, workdir))
+}
+
 /// The state of the repository containing `root`. `store_diff` is called with the diff's bytes
 /// when the tree is dirty and returns the blob hash. A repository git2 cannot read is reported
 /// as no repository rather than failing the command.

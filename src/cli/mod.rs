@@ -35,6 +35,7 @@ The log:
   show          Print one event in full
   verify        Check the hash chain and every blob the log references
   replay        Rebuild a model from the log alone and check it bit for bit
+  hooks         Install git hooks: record commits, verify before a push
   reindex       Rebuild the views from the log
 
 Tools:
@@ -178,6 +179,8 @@ pub enum Command {
         #[arg(long)]
         plan: bool,
     },
+    #[command(subcommand)]
+    Hooks(HooksCmd),
     #[command(subcommand)]
     Bench(BenchCmd),
     /// Print a shell completion script
@@ -370,6 +373,43 @@ pub struct LogArgs {
     /// At most N events (the newest).
     #[arg(long, short = 'n')]
     pub limit: Option<usize>,
+}
+
+/// Git hooks: post-commit records each commit in the log, pre-push runs `lab verify`
+///
+/// Hooks already there keep running (first); uninstall puts them back. Example:
+///
+///   lab hooks install
+#[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
+pub enum HooksCmd {
+    /// Install the post-commit and pre-push hooks
+    ///
+    /// Example:
+    ///
+    ///   lab hooks install
+    #[command(verbatim_doc_comment)]
+    Install,
+    /// Remove lab's hooks and restore the ones they replaced
+    ///
+    /// Example:
+    ///
+    ///   lab hooks uninstall
+    #[command(verbatim_doc_comment)]
+    Uninstall,
+    /// Run a hook's work now (what the installed scripts call)
+    ///
+    /// Example:
+    ///
+    ///   lab hooks run post-commit
+    #[command(verbatim_doc_comment)]
+    Run {
+        /// post-commit or pre-push.
+        hook: String,
+        /// What git passes the hook (ignored).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Benchmarks that print ratios against a baseline measured in the same run

@@ -366,6 +366,13 @@ pub enum Event {
         actual: Option<Hash>,
         verdict: ReplayVerdict,
     },
+    /// A commit was made in the project's repository (the post-commit hook).
+    GitCommitted {
+        commit: String,
+        branch: Option<String>,
+        /// Paths the commit changed against its first parent (all of them for a root commit).
+        changed: Vec<String>,
+    },
 }
 
 /// The kind names `lab log --kind` accepts, in enum order.
@@ -390,6 +397,7 @@ pub const KINDS: &[&str] = &[
     "alert-raised",
     "alert-resolved",
     "replay",
+    "commit",
 ];
 
 impl Event {
@@ -416,6 +424,7 @@ impl Event {
             Event::AlertRaised { .. } => 17,
             Event::AlertResolved { .. } => 18,
             Event::ReplayVerified { .. } => 19,
+            Event::GitCommitted { .. } => 20,
         };
         KINDS[i]
     }

@@ -128,6 +128,16 @@ impl Event {
                 };
                 format!("replay of run {}: {v}", &run[..run.len().min(8)])
             }
+            Event::GitCommitted {
+                commit,
+                branch,
+                changed,
+            } => format!(
+                "commit {} on {}: {} paths changed",
+                &commit[..commit.len().min(12)],
+                branch.as_deref().unwrap_or("(detached)"),
+                changed.len()
+            ),
         }
     }
 }

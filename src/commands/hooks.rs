@@ -1,0 +1,203 @@
+//! `lab hooks install|uninstall|run`: git hooks that tie the log to commits.
+//!
+//! `post-commit` records the commit as a `GitCommitted` event (commit, branch, changed paths)
+//! and says when `datasets/` or `configs/` changed (rerun the pipeline). `pre-push` runs
+//! `lab verify` and blocks the push, with the reason, when the log or a blob is damaged.
+//! A hook that was already there is kept as `HOOK.lab-previous` and runs first (its failure
+//! stops the chain, as git would); `uninstall` puts it back.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::event::Event;
+use crate::lab::Lab;
+use crate::progress::Reporter;
+
+pub const HOOKS: [&str; 2] = ["post-commit", "pre-push"];
+const MARK: &str = "# installed by `lab hooks install`";
+
+#[derive(Debug, Serialize)]
+pub struct HooksOut {
+    pub dir: String,
+    /// (hook, what happened).
+    pub hooks: Vec<(String, String)>,
+}
+
+impl HooksOut {
+    pub fn text(&self) -> String {
+        let mut s = format!("hooks in {}\n", self.dir);
+        for (h, what) in &self.hooks {
+            s.push_str(&format!("  {h:<12} {what}\n"));
+        }
+        s.trim_end().to_string()
+    }
+}
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.to_string_lossy().replace('\'', "'\\''"))
+}
+
+fn script(hook: &str, lab_bin: &Path, root: &Path) -> String {
+    let lab = format!("{} -C {}", sh_quote(lab_bin), sh_quote(root));
+    let prev = format!("\"$(dirname \"$0\")/{hook}.lab-previous\"");
+    if hook == "pre-push" {
+        // git gives pre-push the refs on stdin: keep them for both hooks.
+        format!(
+            "#!/bin/sh\n{MARK} — `lab hooks uninstall` restores the previous hook\n\
+             input=$(cat)\n\
+             if [ -x {prev} ]; then printf '%s\\n' \"$input\" | {prev} \"$@\" || exit $?; fi\n\
+             printf '%s\\n' \"$input\" | exec {lab} hooks run {hook} \"$@\"\n"
+        )
+    } else {
+        format!(
+            "#!/bin/sh\n{MARK} — `lab hooks uninstall` restores the previous hook\n\
+             if [ -x {prev} ]; then {prev} \"$@\" || exit $?; fi\n\
+             exec {lab} hooks run {hook} \"$@\"\n"
+        )
+    }
+}
+
+fn dirs(lab: &Lab) -> Result<PathBuf> {
+    let Some((dir, _)) = crate::git::hooks_dir(&lab.project.root) else {
+        bail!(
+            "{} is not inside a git repository — run `git init` first (hooks tie the log to commits)",
+            lab.project.root.display()
+        );
+    };
+    Ok(dir)
+}
+
+fn ours(path: &Path) -> bool {
+    fs::read_to_string(path).is_ok_and(|s| s.contains(MARK))
+}
+
+/// Installs both hooks, keeping hooks that were there.
+pub fn install(lab: &Lab) -> Result<HooksOut> {
+    let dir = dirs(lab)?;
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let bin = std::env::current_exe().context("cannot find lab's own executable")?;
+    let mut hooks = Vec::new();
+    for hook in HOOKS {
+        let path = dir.join(hook);
+        let prev = dir.join(format!("{hook}.lab-previous"));
+        let what = if ours(&path) {
+            "updated"
+        } else if path.exists() {
+            if prev.exists() {
+                bail!(
+                    "{} and {} both exist — move one away, then install again",
+                    path.display(),
+                    prev.display()
+                );
+            }
+            fs::rename(&path, &prev).with_context(|| format!("cannot move {}", path.display()))?;
+            "installed (the existing hook runs first)"
+        } else {
+            "installed"
+        };
+        let tmp = dir.join(format!(".{hook}.lab-tmp"));
+        fs::write(&tmp, script(hook, &bin, &lab.project.root))
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        hooks.push((hook.to_string(), what.to_string()));
+    }
+    Ok(HooksOut {
+        dir: dir.display().to_string(),
+        hooks,
+    })
+}
+
+/// Removes lab's hooks and restores the ones they replaced.
+pub fn uninstall(lab: &Lab) -> Result<HooksOut> {
+    let dir = dirs(lab)?;
+    let mut hooks = Vec::new();
+    for hook in HOOKS {
+        let path = dir.join(hook);
+        let prev = dir.join(format!("{hook}.lab-previous"));
+        let what = if !ours(&path) {
+            if path.exists() {
+                "left alone (not lab's)"
+            } else {
+                "not installed"
+            }
+        } else {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            if prev.exists() {
+                fs::rename(&prev, &path)
+                    .with_context(|| format!("cannot restore {}", prev.display()))?;
+                "removed; the previous hook is back"
+            } else {
+                "removed"
+            }
+        };
+        hooks.push((hook.to_string(), what.to_string()));
+    }
+    Ok(HooksOut {
+        dir: dir.display().to_string(),
+        hooks,
+    })
+}
+
+/// What a hook run did; `ok` false blocks (pre-push).
+#[derive(Debug, Serialize)]
+pub struct RunOut {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// Runs hook `hook` (called by the scripts `install` writes).
+pub fn run(lab: &Lab, hook: &str, reporter: &dyn Reporter) -> Result<RunOut> {
+    match hook {
+        "post-commit" => {
+            let Some((commit, branch, changed)) = crate::git::head_commit(&lab.project.root) else {
+                return Ok(RunOut {
+                    ok: true,
+                    message: "no commit to record".into(),
+                });
+            };
+            let cfg = &lab.project.config.paths;
+            let watched: Vec<&String> = changed
+                .iter()
+                .filter(|p| {
+                    let p = lab.project.root.join(p);
+                    p.starts_with(lab.project.root.join(&cfg.datasets))
+                        || p.starts_with(lab.project.root.join(&cfg.configs))
+                })
+                .collect();
+            lab.append(vec![Event::GitCommitted {
+                commit: commit.clone(),
+                branch,
+                changed: changed.clone(),
+            }])?;
+            let mut message = format!(
+                "lab: recorded commit {} ({} paths)",
+                &commit[..12],
+                changed.len()
+            );
+            if !watched.is_empty() {
+                message.push_str(&format!(
+                    "\nlab: {} changed under datasets/ or configs/ — run `lab pipeline` to retrain",
+                    watched.len()
+                ));
+            }
+            Ok(RunOut { ok: true, message })
+        }
+        "pre-push" => {
+            let v = super::verify::verify(lab, reporter)?;
+            Ok(RunOut {
+                ok: v.ok,
+                message: if v.ok {
+                    format!("lab: verify {}", v.text())
+                } else {
+                    format!("lab: push blocked — `lab verify` failed:\n{}", v.text())
+                },
+            })
+        }
+        other => bail!("unknown hook `{other}`: lab runs {}", HOOKS.join(", ")),
+    }
+}

@@ -1,0 +1,154 @@
+//! `lab hooks`: real commits in a temporary repository become `GitCommitted` events, an
+//! existing hook keeps running, pre-push blocks a push when `lab verify` fails, uninstall puts
+//! the old hook back.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::Project;
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args([
+            "-c",
+            "user.name=Lab Test",
+            "-c",
+            "user.email=lab@example.com",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git runs")
+}
+
+fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let o = git(dir, args);
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+#[test]
+fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("git is not installed: skipped");
+        return;
+    }
+    let p = Project::bare();
+    git_ok(&p.root, &["init", "-q"]);
+    common::lab_in(&p.root, &["init"]);
+    // A hook the user had before lab.
+    let hooks = p.path(".git/hooks");
+    fs::create_dir_all(&hooks).unwrap();
+    fs::write(
+        hooks.join("post-commit"),
+        "#!/bin/sh\ntouch \"$(git rev-parse --show-toplevel)/old-hook-ran\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(hooks.join("post-commit"), fs::Permissions::from_mode(0o755)).unwrap();
+
+    p.ok(&["hooks", "install"]).stdout_has(&[
+        "post-commit",
+        "pre-push",
+        "existing hook runs first",
+    ]);
+    p.ok(&["hooks", "install"]).stdout_has(&["updated"]);
+
+    fs::write(p.path("notes.txt"), "a").unwrap();
+    git_ok(&p.root, &["add", "-A"]);
+    let out = git_ok(&p.root, &["commit", "-qm", "first"]);
+    assert!(out.contains("lab: recorded commit"), "{out}");
+    assert!(
+        p.path("old-hook-ran").exists(),
+        "the previous hook did not run"
+    );
+    let head = git_ok(&p.root, &["rev-parse", "HEAD"]).trim().to_string();
+    let evs = p.ok(&["--json", "log", "--kind", "commit"]).json_lines();
+    assert_eq!(evs.len(), 1);
+    let c = &evs[0]["body"]["GitCommitted"];
+    assert_eq!(c["commit"], head.as_str());
+    assert_eq!(c["branch"], "main");
+    assert!(
+        c["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "notes.txt"),
+        "{c}"
+    );
+
+    // A config change is pointed out.
+    fs::write(p.path("configs/extra.toml"), "# x\n").unwrap();
+    git_ok(&p.root, &["add", "-A"]);
+    let out = git_ok(&p.root, &["commit", "-qm", "config"]);
+    assert!(out.contains("configs/"), "{out}");
+
+    // pre-push: a push goes through with an intact log, and is blocked once a blob is damaged.
+    let remote = tempfile::tempdir().unwrap();
+    git_ok(remote.path(), &["init", "-q", "--bare"]);
+    git_ok(
+        &p.root,
+        &["remote", "add", "origin", remote.path().to_str().unwrap()],
+    );
+    git_ok(&p.root, &["push", "-q", "origin", "main"]);
+    p.write_tree("data", &[("x.txt", b"payload")]);
+    p.ok(&["data", "snapshot", "data"]);
+    let objects = p.path(".lab/objects/sha256");
+    let victim = walk_one(&objects, b"payload");
+    let mut perm = fs::metadata(&victim).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    fs::set_permissions(&victim, perm).unwrap();
+    fs::write(&victim, b"PAYLOAD").unwrap();
+    fs::write(p.path("notes.txt"), "b").unwrap();
+    git_ok(&p.root, &["commit", "-qam", "second"]);
+    let blocked = git(&p.root, &["push", "-q", "origin", "main"]);
+    assert!(
+        !blocked.status.success(),
+        "the push went through a damaged log"
+    );
+    let err = String::from_utf8_lossy(&blocked.stderr);
+    assert!(err.contains("push blocked"), "{err}");
+
+    // Uninstall: lab's hooks go, the old one is back.
+    p.ok(&["hooks", "uninstall"])
+        .stdout_has(&["previous hook is back"]);
+    assert!(
+        fs::read_to_string(hooks.join("post-commit"))
+            .unwrap()
+            .contains("old-hook-ran")
+    );
+    assert!(!hooks.join("pre-push").exists());
+}
+
+/// The blob file whose content is `content`.
+fn walk_one(dir: &Path, content: &[u8]) -> std::path::PathBuf {
+    for sub in fs::read_dir(dir).unwrap() {
+        let sub = sub.unwrap().path();
+        if !sub.is_dir() {
+            continue;
+        }
+        for f in fs::read_dir(&sub).unwrap() {
+            let f = f.unwrap().path();
+            if fs::read(&f).unwrap() == content {
+                return f;
+            }
+        }
+    }
+    panic!("no blob holds {content:?}");
+}
