@@ -6,6 +6,7 @@ pub mod data;
 pub mod eval;
 pub mod log;
 pub mod pipeline;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod sweep;
