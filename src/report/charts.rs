@@ -1,5 +1,6 @@
-//! PNG charts drawn with plotters: line charts of metric series and horizontal bar charts of
-//! model comparisons. plotters is used only here and in [`super::backend`].
+//! PNG line charts of metric series drawn with plotters, and what all charts share (font,
+//! colours, ticks, PNG encoding). plotters is used only here, in [`super::bars`] and in
+//! [`super::backend`].
 //!
 //! Text is drawn with DejaVu Sans embedded in the binary (see `backend`), so nothing is read
 //! from the system: no fontconfig, no installed fonts. Pixels are drawn into an RGB buffer
@@ -20,7 +21,7 @@ use super::backend::{self, Backend};
 /// plotters' own text paths finds it too.
 const FAMILY: &str = "sans-serif";
 
-fn register_font() {
+pub(super) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The font is part of the binary and a unit test parses it.
@@ -28,14 +29,14 @@ fn register_font() {
     });
 }
 
-type Area<'a> = DrawingArea<Backend<'a>, Shift>;
+pub(super) type Area<'a> = DrawingArea<Backend<'a>, Shift>;
 
 /// A drawing failed (plotters' message).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct ChartError(String);
+pub struct ChartError(pub(super) String);
 
-fn ce<E: std::fmt::Display>(e: E) -> ChartError {
+pub(super) fn ce<E: std::fmt::Display>(e: E) -> ChartError {
     ChartError(e.to_string())
 }
 
@@ -107,19 +108,19 @@ pub struct LineChart {
 }
 
 pub const LINE_SIZE: (u32, u32) = (560, 370);
-const TITLE_PX: f64 = 20.0;
-const LABEL_PX: f64 = 13.0;
-const DESC_PX: f64 = 14.0;
+pub(super) const TITLE_PX: f64 = 20.0;
+pub(super) const LABEL_PX: f64 = 13.0;
+pub(super) const DESC_PX: f64 = 14.0;
 const LEGEND_ROW: u32 = 22;
 /// Where legend entries start (about under the y axis).
 const LEGEND_LEFT: i32 = 64;
 
-fn font(px: f64) -> TextStyle<'static> {
+pub(super) fn font(px: f64) -> TextStyle<'static> {
     (FAMILY, px).into_font().color(&BLACK)
 }
 
 /// Renders an RGB buffer as PNG bytes.
-fn png(buf: Vec<u8>, (w, h): (u32, u32)) -> Result<Vec<u8>, ChartError> {
+pub(super) fn png(buf: Vec<u8>, (w, h): (u32, u32)) -> Result<Vec<u8>, ChartError> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| ce("buffer size"))?;
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)
@@ -310,7 +311,7 @@ pub fn line_chart(c: &LineChart, size: (u32, u32)) -> Result<Vec<u8>, ChartError
 }
 
 /// An empty chart: the title and "no data".
-fn empty(root: &Area, title: &str) -> Result<(), ChartError> {
+pub(super) fn empty(root: &Area, title: &str) -> Result<(), ChartError> {
     let (w, h) = root.dim_in_pixel();
     let centre = Pos::new(HPos::Center, VPos::Center);
     root.draw(&Text::new(
@@ -474,123 +475,6 @@ fn draw_legend(area: &Area, series: &[Series]) -> Result<(), ChartError> {
     Ok(())
 }
 
-/// One bar: a name and its value.
-#[derive(Clone, Debug)]
-pub struct Bar {
-    pub label: String,
-    pub value: f64,
-}
-
-/// A horizontal bar chart, one bar per row in the given order (first on top), each with its
-/// value printed at its end. Height grows with the number of bars.
-#[derive(Clone, Debug)]
-pub struct BarChart {
-    pub title: String,
-    /// What the value axis measures (`accuracy`, `CER (lower is better)`).
-    pub x_desc: String,
-    pub bars: Vec<Bar>,
-    /// Decimals of the printed values.
-    pub decimals: usize,
-    /// Always show at least 0..this on the value axis (1.0 for fractions).
-    pub x_at_least: Option<f64>,
-}
-
-pub const BAR_WIDTH: u32 = 560;
-
-/// The pixel size a bar chart of `n` bars gets.
-pub fn bar_size(n: usize) -> (u32, u32) {
-    (BAR_WIDTH, 120 + 34 * n.max(1) as u32)
-}
-
-pub fn bar_chart(c: &BarChart) -> Result<Vec<u8>, ChartError> {
-    register_font();
-    let bars: Vec<Bar> = c
-        .bars
-        .iter()
-        .filter(|b| b.value.is_finite())
-        .cloned()
-        .collect();
-    let size = bar_size(bars.len());
-    let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = Backend(BitMapBackend::with_buffer(&mut buf, size)).into_drawing_area();
-        root.fill(&WHITE).map_err(ce)?;
-        if bars.is_empty() {
-            empty(&root, &c.title)?;
-            root.present().map_err(ce)?;
-            drop(root);
-            return png(buf, size);
-        }
-        let n = bars.len();
-        let label_w = bars
-            .iter()
-            .map(|b| backend::text_size(&b.label, LABEL_PX).0)
-            .max()
-            .unwrap_or(40)
-            .clamp(40, size.0 / 2);
-        let max = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
-        let min = bars.iter().map(|b| b.value).fold(0.0f64, f64::min);
-        let top = max.max(c.x_at_least.unwrap_or(0.0)).max(f64::MIN_POSITIVE);
-        // Room at the right end for the printed values.
-        let hi = top * 1.16;
-        let lo = if min < 0.0 { min * 1.16 } else { 0.0 };
-        let span = hi - lo;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&c.title, font(TITLE_PX))
-            .margin_top(6)
-            .margin_left(8)
-            .margin_right(22)
-            .x_label_area_size(46)
-            .y_label_area_size(label_w + 14)
-            .build_cartesian_2d(lo..hi, 0f64..n as f64)
-            .map_err(ce)?;
-        let x_fmt = |v: &f64| tick(*v, span);
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_desc(&c.x_desc)
-            .x_labels(8)
-            .x_label_formatter(&x_fmt)
-            .label_style(font(LABEL_PX))
-            .axis_desc_style(font(DESC_PX))
-            .light_line_style(RGBColor(243, 243, 243))
-            .bold_line_style(RGBColor(218, 218, 218))
-            .draw()
-            .map_err(ce)?;
-        let value_style = font(LABEL_PX).pos(Pos::new(HPos::Left, VPos::Center));
-        let name_style = font(LABEL_PX).pos(Pos::new(HPos::Right, VPos::Center));
-        for (k, b) in bars.iter().enumerate() {
-            // The first bar on top.
-            let row = (n - 1 - k) as f64;
-            let col = colour(k);
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(0.0, row + 0.2), (b.value, row + 0.8)],
-                    col.filled(),
-                )))
-                .map_err(ce)?;
-            let text = format!("{:.*}", c.decimals, b.value);
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((b.value.max(0.0), row + 0.5))
-                        + Text::new(text, (6, 0), value_style.clone()),
-                ))
-                .map_err(ce)?;
-            // The model's name, right-aligned left of the axis.
-            let (px, py) = chart.backend_coord(&(lo, row + 0.5));
-            root.draw(&Text::new(
-                b.label.clone(),
-                (px - 8, py),
-                name_style.clone(),
-            ))
-            .map_err(ce)?;
-        }
-        root.present().map_err(ce)?;
-    }
-    png(buf, size)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -669,47 +553,6 @@ mod tests {
         }]);
         c.y_include = Some((0.0, 1.0));
         decode(&line_chart(&c, (300, 200)).unwrap());
-    }
-
-    #[test]
-    fn bar_charts_draw_empty_single_and_many_bars() {
-        for bars in [
-            vec![],
-            vec![Bar {
-                label: "only@1".into(),
-                value: 0.0,
-            }],
-            vec![
-                Bar {
-                    label: "<script>@1".into(),
-                    value: 0.93,
-                },
-                Bar {
-                    label: "a_very_long_model_name_merged@12".into(),
-                    value: 0.5,
-                },
-                Bar {
-                    label: "nan".into(),
-                    value: f64::NAN,
-                },
-                Bar {
-                    label: "neg".into(),
-                    value: -0.2,
-                },
-            ],
-        ] {
-            let n = bars.iter().filter(|b| b.value.is_finite()).count();
-            let png = bar_chart(&BarChart {
-                title: "Accuracy".into(),
-                x_desc: "accuracy".into(),
-                bars,
-                decimals: 3,
-                x_at_least: Some(1.0),
-            })
-            .expect("draws");
-            let img = decode(&png);
-            assert_eq!(img.dimensions(), bar_size(n));
-        }
     }
 
     #[test]

@@ -14,20 +14,22 @@
 //! index is written last. Reports are derived data: regenerate them at any time.
 
 mod backend;
+pub mod bars;
 pub mod charts;
+mod collect;
 pub mod html;
+mod plan;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+pub use collect::collect;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::event::{Event, Hash, MetricPoint, ReplayVerdict, RunId, RunStatus};
-use crate::store::views::Query;
-use crate::store::{RunRow, Store, StoreError};
-
-use charts::{Bar, BarChart, LineChart, Mark, Series};
+use crate::event::{Hash, MetricPoint, ReplayVerdict, RunId, RunStatus};
+use crate::store::{RunRow, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -141,156 +143,6 @@ impl Report {
     }
 }
 
-/// Gathers a report from the views (runs, metric series) and the log (evaluations, replays).
-pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
-    let (head_seq, _) = store.head()?;
-    let ids: Vec<String> = req.runs.iter().map(|r| r.row.id.clone()).collect();
-    let (series, datasets) = store.read_views(|v| {
-        let mut all = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let mut m = BTreeMap::new();
-            for key in v.metric_keys(id)? {
-                let points = v.metric_series(id, &key)?;
-                m.insert(key, points);
-            }
-            all.push(m);
-        }
-        Ok((all, v.datasets()?))
-    })?;
-    let runs: Vec<RunData> = req
-        .runs
-        .into_iter()
-        .zip(series)
-        .map(|(run, series)| RunData { run, series })
-        .collect();
-
-    let models = crate::models::all(req.all_runs);
-    let producers: BTreeMap<String, RunId> = models
-        .iter()
-        .map(|m| (m.name.clone(), m.run.clone()))
-        .collect();
-    let by_hash: HashMap<Hash, RunId> = models.iter().map(|m| (m.hash, m.run.clone())).collect();
-    let mut labels: HashMap<Hash, String> = HashMap::new();
-    for d in &datasets {
-        labels
-            .entry(d.manifest)
-            .or_insert_with(|| format!("{}@{}", d.name, d.version));
-    }
-
-    // The latest evaluation per (model, snapshot, split), and every replay.
-    let mut latest: BTreeMap<(Hash, String, String), Evaluation> = BTreeMap::new();
-    let mut replays = Vec::new();
-    store.scan(1, |rec| {
-        let env = &rec.envelope;
-        match &env.body {
-            Event::Evaluated {
-                model,
-                model_hash,
-                dataset,
-                metrics,
-                ..
-            } => {
-                let mut splits: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
-                for (k, v) in metrics {
-                    if let Some((split, name)) = k.rsplit_once('.') {
-                        splits
-                            .entry(split)
-                            .or_default()
-                            .insert(name.to_string(), *v);
-                    }
-                }
-                for (split, m) in splits {
-                    let run = by_hash
-                        .get(model_hash)
-                        .or_else(|| producers.get(model))
-                        .cloned();
-                    latest.insert(
-                        (*dataset, split.to_string(), model.clone()),
-                        Evaluation {
-                            seq: env.seq,
-                            time_ns: env.time_ns,
-                            model: model.clone(),
-                            model_hash: *model_hash,
-                            run,
-                            metrics: m,
-                        },
-                    );
-                }
-            }
-            Event::ReplayVerified {
-                run,
-                expected,
-                actual,
-                verdict,
-            } => replays.push(Replay {
-                seq: env.seq,
-                time_ns: env.time_ns,
-                run: run.clone(),
-                expected: *expected,
-                actual: *actual,
-                verdict: verdict.clone(),
-            }),
-            _ => {}
-        }
-        Ok(true)
-    })?;
-    let mut groups: BTreeMap<(Hash, String), Vec<Evaluation>> = BTreeMap::new();
-    for ((dataset, split, _), e) in latest {
-        groups.entry((dataset, split)).or_default().push(e);
-    }
-    let in_scope: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-    let mut groups: Vec<Group> = groups
-        .into_iter()
-        .filter(|(_, evals)| {
-            req.all
-                || evals
-                    .iter()
-                    .any(|e| e.run.as_deref().is_some_and(|r| in_scope.contains(r)))
-        })
-        .map(|((dataset, split), mut evals)| {
-            let acc = |e: &Evaluation| e.metrics.get("accuracy").copied().unwrap_or(f64::NAN);
-            evals.sort_by(|a, b| {
-                acc(b)
-                    .partial_cmp(&acc(a))
-                    .unwrap_or_else(|| acc(a).is_nan().cmp(&acc(b).is_nan()))
-                    .then_with(|| a.model.cmp(&b.model))
-            });
-            Group {
-                dataset,
-                dataset_label: labels
-                    .get(&dataset)
-                    .cloned()
-                    .unwrap_or_else(|| format!("snapshot {}", dataset.short())),
-                split,
-                evals,
-            }
-        })
-        .collect();
-    groups.sort_by(|a, b| (&a.dataset_label, &a.split).cmp(&(&b.dataset_label, &b.split)));
-    if !req.all {
-        replays.retain(|r| in_scope.contains(r.run.as_str()));
-    }
-
-    let mut pages: BTreeSet<RunId> = ids.iter().cloned().collect();
-    for r in req.all_runs {
-        if req.dir.join(html::run_href(&r.id)).is_file() {
-            pages.insert(r.id.clone());
-        }
-    }
-    Ok(Report {
-        project: req.project.to_string(),
-        scope: req.scope,
-        lab_version: crate::lab::version().to_string(),
-        generated_ns: crate::store::now_ns(),
-        head_seq,
-        runs,
-        groups,
-        replays,
-        producers,
-        pages,
-    })
-}
-
 /// A name safe as a file name: ASCII letters, digits, `-` and `_` kept, anything else `_`; a
 /// name that had to change gets a short hash of the original so two names never collide.
 pub fn file_stem(name: &str) -> String {
@@ -381,213 +233,6 @@ fn mkdir(dir: &Path) -> Result<(), ReportError> {
     })
 }
 
-/// One chart of a run: which metric keys, drawn how.
-struct RunChart {
-    file: String,
-    title: String,
-    y_desc: String,
-    keys: Vec<(&'static str, Mark)>,
-    y_include: Option<(f64, f64)>,
-    log_y_above: Option<f64>,
-    /// Draw dense per-step series as a moving average over the pale raw values.
-    smooth: bool,
-}
-
-/// The charts of a run: the known training metrics grouped (loss, validation, lr, throughput),
-/// then one chart per other key (metrics of external commands).
-fn run_charts(r: &RunData) -> Vec<(String, LineChart)> {
-    let known: Vec<RunChart> = vec![
-        RunChart {
-            file: "loss".into(),
-            title: "Loss".into(),
-            y_desc: "loss".into(),
-            keys: vec![
-                ("train_loss", Mark::Line),
-                ("epoch_train_loss", Mark::Dots),
-                ("val_loss", Mark::Dots),
-            ],
-            y_include: None,
-            log_y_above: Some(20.0),
-            smooth: true,
-        },
-        RunChart {
-            file: "val".into(),
-            title: "Validation metrics per epoch".into(),
-            y_desc: "value (0–1)".into(),
-            keys: vec![
-                ("val_accuracy", Mark::Dots),
-                ("val_cer", Mark::Dots),
-                ("val_char_f1", Mark::Dots),
-            ],
-            y_include: Some((0.0, 1.0)),
-            log_y_above: None,
-            smooth: false,
-        },
-        RunChart {
-            file: "lr".into(),
-            title: "Learning rate".into(),
-            y_desc: "learning rate".into(),
-            keys: vec![("lr", Mark::Line)],
-            y_include: None,
-            log_y_above: None,
-            smooth: false,
-        },
-        RunChart {
-            file: "throughput".into(),
-            title: "Throughput".into(),
-            y_desc: "samples / s".into(),
-            keys: vec![("samples_per_s", Mark::Line)],
-            y_include: Some((0.0, 0.0)),
-            log_y_above: None,
-            smooth: true,
-        },
-    ];
-    let points = |key: &str| -> Vec<(f64, f64)> {
-        r.series
-            .get(key)
-            .map(|s| s.iter().map(|p| (p.step as f64, p.value)).collect())
-            .unwrap_or_default()
-    };
-    let mut out = Vec::new();
-    let mut used = BTreeSet::new();
-    for c in known {
-        let present: Vec<&(&str, Mark)> = c
-            .keys
-            .iter()
-            .filter(|(k, _)| r.series.contains_key(*k))
-            .collect();
-        if present.is_empty() {
-            continue;
-        }
-        let mut series = Vec::new();
-        for (k, m) in present {
-            used.insert(*k);
-            let pts = points(k);
-            // A noisy per-step series: pale raw values under a moving average.
-            if *m == Mark::Line && c.smooth && pts.len() > 60 {
-                let window = (pts.len() / 40).clamp(5, 200) | 1;
-                series.push(Series {
-                    label: format!("{k} (moving average, {window} steps)"),
-                    points: charts::smooth(&pts, window),
-                    mark: Mark::Line,
-                });
-                series.push(Series {
-                    label: format!("{k} (per step)"),
-                    points: pts,
-                    mark: Mark::Faint,
-                });
-            } else {
-                series.push(Series {
-                    label: k.to_string(),
-                    points: pts,
-                    mark: *m,
-                });
-            }
-        }
-        out.push((
-            format!("{}.png", c.file),
-            LineChart {
-                title: c.title,
-                x_desc: "step".into(),
-                y_desc: c.y_desc,
-                series,
-                y_include: c.y_include,
-                log_y_above: c.log_y_above,
-            },
-        ));
-    }
-    for (i, key) in r
-        .series
-        .keys()
-        .filter(|k| !used.contains(k.as_str()))
-        .enumerate()
-    {
-        let pts = points(key);
-        let mark = if pts.len() <= 50 {
-            Mark::Dots
-        } else {
-            Mark::Line
-        };
-        out.push((
-            format!("metric-{:02}-{}.png", i + 1, file_stem(key)),
-            LineChart {
-                title: key.clone(),
-                x_desc: "step".into(),
-                y_desc: key.clone(),
-                series: vec![Series {
-                    label: key.clone(),
-                    points: pts,
-                    mark,
-                }],
-                y_include: None,
-                log_y_above: None,
-            },
-        ));
-    }
-    out
-}
-
-/// The comparison charts of one group: (file name, chart).
-fn group_charts(i: usize, g: &Group) -> Vec<(String, BarChart)> {
-    let stem = format!(
-        "{:02}-{}-{}",
-        i + 1,
-        file_stem(&g.dataset_label.replace('@', "-")),
-        file_stem(&g.split)
-    );
-    let title_of = |what: &str| format!("{what} · {} · {}", g.dataset_label, g.split);
-    let specs: [(&str, &str, String, usize, Option<f64>); 3] = [
-        (
-            "accuracy",
-            "Accuracy",
-            "line accuracy (higher is better)".into(),
-            3,
-            Some(1.0),
-        ),
-        (
-            "cer",
-            "CER",
-            "character error rate (lower is better)".into(),
-            4,
-            None,
-        ),
-        (
-            "latency_p50_ms",
-            "Latency p50",
-            "ms per line, median (lower is better)".into(),
-            2,
-            None,
-        ),
-    ];
-    let mut out = Vec::new();
-    for (key, what, x_desc, decimals, x_at_least) in specs {
-        let bars: Vec<Bar> = g
-            .evals
-            .iter()
-            .filter_map(|e| {
-                e.metrics.get(key).map(|v| Bar {
-                    label: e.model.clone(),
-                    value: *v,
-                })
-            })
-            .collect();
-        if bars.is_empty() {
-            continue;
-        }
-        out.push((
-            format!("{stem}-{}.png", file_stem(key)),
-            BarChart {
-                title: title_of(what),
-                x_desc,
-                bars,
-                decimals,
-                x_at_least,
-            },
-        ));
-    }
-    out
-}
-
 /// Writes the report under `dir`: run pages and their charts, comparison charts, then the
 /// index. Returns what was written.
 pub fn write(dir: &Path, report: &Report) -> Result<Written, ReportError> {
@@ -604,7 +249,7 @@ pub fn write(dir: &Path, report: &Report) -> Result<Written, ReportError> {
         .par_iter()
         .map(|r| -> Result<Vec<PathBuf>, ReportError> {
             let stem = file_stem(&r.run.row.id);
-            let charts = run_charts(r);
+            let charts = plan::run_charts(r);
             let mut files = Vec::new();
             let mut rel = Vec::new();
             if !charts.is_empty() {
@@ -639,9 +284,9 @@ pub fn write(dir: &Path, report: &Report) -> Result<Written, ReportError> {
         .map(|(i, g)| -> Result<_, ReportError> {
             let mut rel = Vec::new();
             let mut files = Vec::new();
-            for (name, chart) in group_charts(i, g) {
+            for (name, chart) in plan::group_charts(i, g) {
                 let path = cmp_dir.join(&name);
-                let png = charts::bar_chart(&chart).map_err(|source| ReportError::Chart {
+                let png = bars::bar_chart(&chart).map_err(|source| ReportError::Chart {
                     path: path.clone(),
                     source,
                 })?;
