@@ -344,6 +344,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 emit(&commands::runs::metric_text(&points))?;
             }
         }
+        Command::Report(args) => {
+            let lab = open(&here, "report")?;
+            let out = commands::report::report(&lab, args.what.as_deref())?;
+            say(json, out.text(), &out)?;
+        }
         Command::Log(args) => {
             let lab = open(&here, "log")?;
             let filter = Filter {

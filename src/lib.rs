@@ -1,7 +1,8 @@
 //! lab: an offline-first, event-sourced ML lab. See DESIGN.md for the map.
 //!
 //! Layers, top to bottom: `cli` (clap structs) and `dispatch` → `commands` (one use case per
-//! verb) → feature modules (`dataset`, `git`) → `store` (log, views, blobs) → `event` (plain data).
+//! verb) → feature modules (`dataset`, `git`, `report`) → `store` (log, views, blobs) →
+//! `event` (plain data).
 
 pub mod cli;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod ml;
 pub mod models;
 pub mod progress;
 pub mod project;
+pub mod report;
 pub mod store;
 
 pub use dispatch::main;

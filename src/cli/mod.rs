@@ -29,6 +29,7 @@ Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
   runs          List runs and show one (params, metrics, inputs, outputs)
   metrics       Print one metric's full series of a run
+  report        Write an HTML + PNG report: runs, training curves, model comparisons
 
 The log:
   log           List events (filter by kind, time, run)
@@ -117,6 +118,21 @@ pub enum Command {
         /// Metric key.
         key: String,
     },
+    /// Write an HTML report with PNG charts into the reports folder (lab.toml [paths] reports)
+    ///
+    /// reports/index.html lists the runs, compares the models evaluated on the same snapshot
+    /// and split (bar charts with values) and lists replay verdicts; reports/runs/RUN.html
+    /// shows one run: params, inputs and outputs, metrics and its training curves. The pages
+    /// work offline from the file system. Given RUN or MODEL, only that run's page is written
+    /// and the index covers that run alone. Examples:
+    ///
+    ///   lab report                       (everything; same as --all)
+    ///
+    ///   lab report ocr_teacher@1         (the run that made a model)
+    ///
+    ///   lab report 3f2a --json           (one run, by id prefix or name)
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
     /// List events of the log, newest first
     ///
     /// Examples:
@@ -357,6 +373,17 @@ pub enum RunsCmd {
         /// Run id, id prefix (≥ 4 characters) or run name.
         run: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this run (id, id prefix ≥ 4 characters, or name) or the run that made this model
+    /// (NAME@N, NAME); default: everything.
+    #[arg(value_name = "RUN|MODEL", conflicts_with = "all")]
+    pub what: Option<String>,
+    /// Report on every run and every evaluation (the default).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod hooks;
 pub mod log;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod sweep;
