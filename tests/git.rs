@@ -11,25 +11,7 @@ use common::Project;
 
 /// Runs git in `dir` with a fixed identity; None when git is not installed.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Lab Test",
-            "-c",
-            "user.email=lab@example.com",
-        ])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .ok()?;
+    let out = common::git_cmd(dir).args(args).output().ok()?;
     assert!(
         out.status.success(),
         "git {args:?}: {}",

@@ -108,13 +108,7 @@ fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
     git_ok(&p.root, &["push", "-q", "origin", "main"]);
     p.write_tree("data", &[("x.txt", b"payload")]);
     p.ok(&["data", "snapshot", "data"]);
-    let objects = p.path(".lab/objects/sha256");
-    let victim = walk_one(&objects, b"payload");
-    let mut perm = fs::metadata(&victim).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    fs::set_permissions(&victim, perm).unwrap();
-    fs::write(&victim, b"PAYLOAD").unwrap();
+    common::overwrite(&p.blob_path(&common::sha256_hex(b"payload")), b"PAYLOAD");
     fs::write(p.path("notes.txt"), "b").unwrap();
     git_ok(&p.root, &["commit", "-qam", "second"]);
     let blocked = git(&p.root, &["push", "-q", "origin", "main"]);
@@ -134,21 +128,4 @@ fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
             .contains("old-hook-ran")
     );
     assert!(!hooks.join("pre-push").exists());
-}
-
-/// The blob file whose content is `content`.
-fn walk_one(dir: &Path, content: &[u8]) -> std::path::PathBuf {
-    for sub in fs::read_dir(dir).unwrap() {
-        let sub = sub.unwrap().path();
-        if !sub.is_dir() {
-            continue;
-        }
-        for f in fs::read_dir(&sub).unwrap() {
-            let f = f.unwrap().path();
-            if fs::read(&f).unwrap() == content {
-                return f;
-            }
-        }
-    }
-    panic!("no blob holds {content:?}");
 }

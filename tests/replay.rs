@@ -8,33 +8,14 @@ use std::fs;
 
 use common::Project;
 
-const TINY: &str = r#"
-[model]
-height = 32
-stem = 16
-hidden = 16
-layers = 1
-heads = 2
-ff = 32
-
-[train]
-dataset = "tt"
-epochs = 1
-batch_size = 32
-learning_rate = 0.003
-warmup_steps = 4
-seed = 7
-val_lines = 20
-augment = 0.3
-output = "ocr_teacher"
-"#;
-
 #[test]
 fn replay_rebuilds_bit_for_bit_and_names_damage() {
-    let p = Project::new();
-    p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
-    p.ok(&["data", "snapshot", "datasets/tt"]);
-    fs::write(p.path("configs/ocr_teacher.toml"), TINY).unwrap();
+    let p = Project::with_tiny_dataset();
+    // One epoch, with augmentation: its seeded stream is part of what replay reproduces.
+    let tiny = common::TINY_OCR
+        .replace("epochs = 2", "epochs = 1")
+        .replace("val_lines = 20", "val_lines = 20\naugment = 0.3");
+    fs::write(p.path("configs/ocr_teacher.toml"), &tiny).unwrap();
     // A command-line override is part of what replay must reproduce.
     let t = p
         .ok(&["--json", "train", "ocr-teacher", "--learning-rate", "0.002"])
@@ -42,7 +23,7 @@ fn replay_rebuilds_bit_for_bit_and_names_damage() {
     // The config file changes afterwards: replay uses what was recorded, not the file.
     fs::write(
         p.path("configs/ocr_teacher.toml"),
-        TINY.replace("epochs = 1", "epochs = 3"),
+        tiny.replace("epochs = 1", "epochs = 3"),
     )
     .unwrap();
 
@@ -72,18 +53,11 @@ fn replay_rebuilds_bit_for_bit_and_names_damage() {
         .unwrap()
         .path();
     let bytes = fs::read(&line).unwrap();
-    let hash = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
-    let blob = p.path(format!(".lab/objects/sha256/{}/{}", &hash[..2], &hash[2..]));
-    let mut perm = fs::metadata(&blob).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    fs::set_permissions(&blob, perm).unwrap();
+    let hash = common::sha256_hex(&bytes);
+    let blob = p.blob_path(&hash);
     let mut damaged = bytes.clone();
     damaged[40] ^= 0xff;
-    fs::write(&blob, &damaged).unwrap();
+    common::overwrite(&blob, &damaged);
     let bad = p.lab(&["replay", &t["run"].as_str().unwrap()[..8]]);
     assert_eq!(bad.code, 1, "{bad}");
     let name = line.file_name().unwrap().to_str().unwrap();

@@ -10,26 +10,6 @@ use std::path::{Path, PathBuf};
 
 use common::Project;
 
-const TINY: &str = r#"
-[model]
-height = 32
-stem = 16
-hidden = 16
-layers = 1
-heads = 2
-ff = 32
-
-[train]
-dataset = "tt"
-epochs = 2
-batch_size = 32
-learning_rate = 0.003
-warmup_steps = 4
-seed = 7
-val_lines = 20
-output = "ocr_teacher"
-"#;
-
 /// (width, height) from a PNG's signature and IHDR chunk.
 fn png_size(path: &Path) -> (u32, u32) {
     let b = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -118,7 +98,7 @@ fn report_pages_charts_links_and_escaping() {
 
     p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
     p.ok(&["data", "snapshot", "datasets/tt"]);
-    fs::write(p.path("configs/ocr_teacher.toml"), TINY).unwrap();
+    fs::write(p.path("configs/ocr_teacher.toml"), common::TINY_OCR).unwrap();
     let t = p.ok(&["--json", "train", "ocr-teacher"]).json();
     let run = t["run"].as_str().unwrap().to_string();
     p.ok(&["eval", "ocr_teacher@1", "--dataset", "tt", "--split", "val"]);

@@ -293,8 +293,7 @@ fn deps_outputs_and_output_tails_are_recorded_and_verified() {
         .collect();
     assert_eq!(arts, ["stdout.tail", "stderr.tail"]);
     let tail = show["artifacts"][0]["hash"].as_str().unwrap();
-    let tail_bytes =
-        fs::read(p.path(format!(".lab/objects/sha256/{}/{}", &tail[..2], &tail[2..]))).unwrap();
+    let tail_bytes = p.blob(tail);
     assert_eq!(tail_bytes, b"done-prep\n");
 
     // A declared output the command did not write fails the run.
@@ -317,16 +316,8 @@ fn deps_outputs_and_output_tails_are_recorded_and_verified() {
 
     // verify re-hashes the files inside a recorded directory.
     p.ok(&["verify"]);
-    let hash = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(b"beta"))
-    };
-    let blob = p.path(format!(".lab/objects/sha256/{}/{}", &hash[..2], &hash[2..]));
-    let mut perm = fs::metadata(&blob).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    fs::set_permissions(&blob, perm).unwrap();
-    fs::write(&blob, b"BETA").unwrap();
+    let hash = common::sha256_hex(b"beta");
+    common::overwrite(&p.blob_path(&hash), b"BETA");
     let v = p.lab(&["verify"]);
     assert_eq!(v.code, 1, "{v}");
     assert!(v.stdout.contains(&hash[..12]), "{v}");

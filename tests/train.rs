@@ -9,31 +9,10 @@ use std::fs;
 
 use common::Project;
 
-const TINY: &str = r#"
-[model]
-height = 32
-stem = 16
-hidden = 16
-layers = 1
-heads = 2
-ff = 32
-
-[train]
-dataset = "tt"
-epochs = 2
-batch_size = 32
-learning_rate = 0.003
-warmup_steps = 4
-seed = 7
-val_lines = 20
-output = "ocr_teacher"
-"#;
+use common::TINY_OCR as TINY;
 
 fn project() -> Project {
-    let p = Project::new();
-    p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
-    p.ok(&["data", "snapshot", "datasets/tt"]);
-    fs::write(p.path("configs/ocr_teacher.toml"), TINY).unwrap();
+    let p = Project::with_tiny_dataset();
     let student = TINY
         .replace("output = \"ocr_teacher\"", "output = \"ocr_student\"")
         .replace("hidden = 16", "hidden = 8")
@@ -51,12 +30,8 @@ fn project() -> Project {
     p
 }
 
-fn blob(p: &Project, hash: &str) -> Vec<u8> {
-    fs::read(p.path(format!(".lab/objects/sha256/{}/{}", &hash[..2], &hash[2..]))).unwrap()
-}
-
 fn bundle(p: &Project, hash: &str) -> serde_json::Value {
-    serde_json::from_slice(&blob(p, hash)).unwrap()
+    serde_json::from_slice(&p.blob(hash)).unwrap()
 }
 
 #[test]
@@ -75,7 +50,7 @@ fn train_distill_lora_eval_resume_and_sweep() {
         .iter()
         .map(|i| i["role"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["dataset", "config"], "{show}");
+    assert_eq!(roles, ["dataset", "config", "settings"], "{show}");
     for key in [
         "train_loss",
         "lr",
@@ -174,18 +149,18 @@ fn train_distill_lora_eval_resume_and_sweep() {
         .as_str()
         .unwrap()
         .to_string();
-    let before = blob(&p, &base_weights);
+    let before = p.blob(&base_weights);
     let l = p.ok(&["--json", "train", "ocr-lora", "--merge"]).json();
     assert_eq!(l["model"], "ocr_lora@1", "{l}");
     let frac = l["trainable_fraction"].as_f64().unwrap();
     assert!(frac > 0.0 && frac < 0.2, "{l}");
-    assert_eq!(blob(&p, &base_weights), before, "the base weights changed");
+    assert_eq!(p.blob(&base_weights), before, "the base weights changed");
     let lb = bundle(&p, l["model_hash"].as_str().unwrap());
     assert_eq!(lb["kind"], "ocr-lora");
     assert_eq!(lb["base"], t1["model_hash"]);
     let files: Vec<&String> = lb["files"].as_object().unwrap().keys().collect();
     assert_eq!(files, ["adapter.safetensors", "adapter_config.json"]);
-    assert!(l["weights_bytes"].as_u64().unwrap() < blob(&p, &base_weights).len() as u64);
+    assert!(l["weights_bytes"].as_u64().unwrap() < p.blob(&base_weights).len() as u64);
     assert_eq!(l["merged"], "ocr_lora_merged@1");
     // The merged model reads exactly like base + adapter.
     let a = p
@@ -295,9 +270,7 @@ fn train_distill_lora_eval_resume_and_sweep() {
 
 #[test]
 fn bad_training_input_is_refused_clearly() {
-    let p = Project::new();
-    p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
-    p.ok(&["data", "snapshot", "datasets/tt"]);
+    let p = Project::with_tiny_dataset();
     // A wrong type and an unknown key: file:line:col.
     fs::write(
         p.path("configs/bad.toml"),
@@ -356,23 +329,10 @@ fn bad_training_input_is_refused_clearly() {
             "t2",
         ])
         .json();
-    let b: serde_json::Value = serde_json::from_slice(
-        &fs::read(p.path(format!(
-            ".lab/objects/sha256/{}/{}",
-            &m["model_hash"].as_str().unwrap()[..2],
-            &m["model_hash"].as_str().unwrap()[2..]
-        )))
-        .unwrap(),
-    )
-    .unwrap();
+    let b = bundle(&p, m["model_hash"].as_str().unwrap());
     let w = b["files"]["model.safetensors"].as_str().unwrap();
-    let path = p.path(format!(".lab/objects/sha256/{}/{}", &w[..2], &w[2..]));
-    let mut perm = fs::metadata(&path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    fs::set_permissions(&path, perm).unwrap();
-    let bytes = fs::read(&path).unwrap();
-    fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let bytes = p.blob(w);
+    common::overwrite(&p.blob_path(w), &bytes[..bytes.len() / 2]);
     p.fails(&["eval", "t2", "--dataset", "tt", "--split", "val"])
         .stderr_has(&[&w[..12]]);
 }

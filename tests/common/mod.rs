@@ -292,3 +292,84 @@ pub fn blobs(project: &Path) -> Vec<(String, String)> {
 pub fn can_read_unreadable(path: &Path) -> bool {
     fs::File::open(path).is_ok()
 }
+
+/// A tiny OCR teacher config on the `tt` dataset of [`Project::with_tiny_dataset`]: trains in
+/// about a second, so tests can train, distil, adapt and replay for real.
+pub const TINY_OCR: &str = r#"
+[model]
+height = 32
+stem = 16
+hidden = 16
+layers = 1
+heads = 2
+ff = 32
+
+[train]
+dataset = "tt"
+epochs = 2
+batch_size = 32
+learning_rate = 0.003
+warmup_steps = 4
+seed = 7
+val_lines = 20
+output = "ocr_teacher"
+"#;
+
+impl Project {
+    /// A project with a tiny rendered dataset `tt@1` (8 timetables, seed 5: 254 train and 42
+    /// val lines) and [`TINY_OCR`] as configs/ocr_teacher.toml.
+    pub fn with_tiny_dataset() -> Project {
+        let p = Project::new();
+        p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
+        p.ok(&["data", "snapshot", "datasets/tt"]);
+        fs::write(p.path("configs/ocr_teacher.toml"), TINY_OCR).unwrap();
+        p
+    }
+
+    /// Where the blob named by `hash` (hex) lives.
+    pub fn blob_path(&self, hash: &str) -> PathBuf {
+        self.path(format!(".lab/objects/sha256/{}/{}", &hash[..2], &hash[2..]))
+    }
+
+    /// The bytes of blob `hash`.
+    pub fn blob(&self, hash: &str) -> Vec<u8> {
+        fs::read(self.blob_path(hash)).unwrap_or_else(|e| panic!("blob {hash}: {e}"))
+    }
+}
+
+/// Overwrites a (read-only) file, as damage on disk would.
+pub fn overwrite(path: &Path, bytes: &[u8]) {
+    let mut perm = fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    fs::set_permissions(path, perm).unwrap();
+    fs::write(path, bytes).unwrap();
+}
+
+/// SHA-256 of `bytes` in hex: a blob's name.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `git` in `dir` with a fixed identity and settings, the environment's repository variables
+/// removed.
+pub fn git_cmd(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.args([
+        "-c",
+        "user.name=Lab Test",
+        "-c",
+        "user.email=lab@example.com",
+    ])
+    .args([
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        "init.defaultBranch=main",
+    ])
+    .current_dir(dir)
+    .env_remove("GIT_DIR")
+    .env_remove("GIT_WORK_TREE");
+    c
+}

@@ -428,7 +428,9 @@ fn find_checkpoint(
         .map(|d| d.hash)
         .eq(inputs.iter().map(|d| d.hash));
     let mut theirs = r.params.clone();
+    // Not settings: where the run came from and the machine it ran on.
     theirs.remove("resumed_from");
+    theirs.remove("host.cpu");
     if !same_inputs || &theirs != params {
         bail!(
             "cannot resume run {}: it used other inputs or settings (dataset, config, parent model or \
