@@ -82,10 +82,11 @@ pub enum Command {
         #[arg(default_value = ".", value_name = "DIR")]
         path: PathBuf,
     },
-    /// Run the whole default flow on the embedded default: init if needed, render the
-    /// default dataset (`lab data synth`), snapshot it, verify the log, print a summary
+    /// Run the whole default flow on the embedded default, end to end
     ///
-    /// Example:
+    /// Init if needed, render the default and shifted timetables, snapshot them, train the OCR
+    /// teacher, distil the student, adapt the teacher with LoRA, evaluate each, write the
+    /// report, verify the log, print one summary table. Example:
     ///
     ///   cargo run --release -- pipeline
     #[command(verbatim_doc_comment)]

@@ -1,7 +1,8 @@
 //! `lab pipeline`: the whole default flow on the embedded default, end to end:
 //! init if needed → render the default timetables and the shifted domain → snapshot both →
 //! OCR teacher → distilled student → LoRA of the teacher on the shifted domain → evaluations
-//! (test split, held-out fonts, shifted domain before and after LoRA) → verify → one summary.
+//! (test split, held-out fonts, shifted domain before and after LoRA) → HTML/PNG report →
+//! verify → one summary.
 //! Every step is an ordinary verb's use case; training reads configs/ocr_*.toml.
 
 use std::path::Path;
@@ -217,6 +218,10 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
             (),
             format!("{} evaluations recorded (table below)", evals.len()),
         ))
+    })?;
+    timed(&mut steps, "report", || {
+        let r = super::report::report(&lab, None)?;
+        Ok(((), r.text().replace('\n', " — ")))
     })?;
     let ok = timed(&mut steps, "verify", || {
         let v = super::verify::verify(&lab, reporter)?;
