@@ -12,25 +12,7 @@ use std::process::{Command, Output};
 use common::Project;
 
 fn git(dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args([
-            "-c",
-            "user.name=Lab Test",
-            "-c",
-            "user.email=lab@example.com",
-        ])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .expect("git runs")
+    common::git_cmd(dir).args(args).output().expect("git runs")
 }
 
 fn git_ok(dir: &Path, args: &[&str]) -> String {

@@ -83,15 +83,7 @@ pub fn events(lab: &Lab, f: &Filter) -> Result<Vec<Record>> {
     Ok(out)
 }
 
-/// `2026-11-27 19:55:01` (UTC).
-pub fn fmt_time(ns: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
-}
+pub use crate::event::fmt_time;
 
 fn git_short(g: &GitState) -> String {
     match g {

@@ -1,8 +1,8 @@
 //! `lab replay RUN|MODEL|--all [--plan]`: rebuild a recorded training run from the log alone
 //! and check the rebuild bit for bit.
 //!
-//! Everything comes from the blob store as the run recorded it: the dataset snapshot (its
-//! manifest and every line file, re-hashed first), the effective settings, the parent model;
+//! Everything comes from the blob store as the run recorded it: the dataset snapshot (every
+//! file hash-checked as it is read), the effective settings, the parent model;
 //! the recipe runs again with the recorded seed, and the output bundle's hash is compared with
 //! the recorded one. Verdicts: identical; differs (largest absolute weight difference, metric
 //! deltas, and the likely cause: lab version, CPU features, a dirty tree); cannot replay (which
@@ -96,27 +96,56 @@ fn select(lab: &Lab, what: Option<&str>, all: bool) -> Result<Vec<RunRow>> {
     }
 }
 
-/// Why a run cannot be rebuilt, or the job that rebuilds it.
-fn job_of(
-    lab: &Lab,
-    row: &RunRow,
-    reporter: &dyn Reporter,
-) -> std::result::Result<job::Job, String> {
-    let Some(recipe) = recipe_of(&row.recipe) else {
-        return Err(if row.recipe == "cmd" {
+impl ReplayRow {
+    /// A row for `row` with its recorded model and no verdict yet.
+    fn of(row: &RunRow) -> ReplayRow {
+        let recorded = row.outputs.iter().find(|o| o.role == "model");
+        ReplayRow {
+            run: row.id.clone(),
+            name: row.name.clone(),
+            recipe: row.recipe.clone(),
+            model: recorded.map(|m| m.name.clone()),
+            expected: recorded.map(|m| m.hash),
+            actual: None,
+            verdict: String::new(),
+            detail: String::new(),
+            seconds: 0.0,
+        }
+    }
+}
+
+/// Why a run cannot be replayed, judged from its record alone (blobs are checked later).
+fn unreplayable(row: &RunRow) -> Option<String> {
+    if recipe_of(&row.recipe).is_none() {
+        return Some(if row.recipe == "cmd" {
             "an external command: replaying it means re-running it at its recorded git commit, \
              which lab does not do yet"
                 .into()
         } else {
             format!("unknown recipe `{}`", row.recipe)
         });
-    };
+    }
     if row.status != RunStatus::Finished {
-        return Err(format!(
+        return Some(format!(
             "the run did not finish ({:?}): there is no output to compare",
             row.status
         ));
     }
+    if !row.inputs.iter().any(|i| i.role == "settings") {
+        return Some("the run recorded no effective settings (it predates replay support)".into());
+    }
+    if !row.outputs.iter().any(|o| o.role == "model") {
+        return Some("the run recorded no output model".into());
+    }
+    None
+}
+
+/// Why a run cannot be rebuilt, or the job that rebuilds it.
+fn job_of(lab: &Lab, row: &RunRow) -> std::result::Result<job::Job, String> {
+    if let Some(reason) = unreplayable(row) {
+        return Err(reason);
+    }
+    let recipe = recipe_of(&row.recipe).expect("unreplayable checks the recipe");
     let input = |role: &str| row.inputs.iter().find(|i| i.role == role);
     let blob = |what: &str, h: &Hash| {
         lab.store
@@ -124,31 +153,13 @@ fn job_of(
             .get(h)
             .map_err(|e| format!("{what} (blob {}) — {e}", h.short()))
     };
-    let Some(settings) = input("settings") else {
-        return Err("the run recorded no effective settings (it predates replay support)".into());
-    };
+    let settings = input("settings").expect("unreplayable checks the settings");
     let cfg: RecipeConfig =
         serde_json::from_slice(&blob("its effective settings", &settings.hash)?)
             .map_err(|e| format!("its effective settings do not parse: {e}"))?;
     let ds = input("dataset").ok_or("the run recorded no dataset")?;
     let snap = data::snapshot_of(lab, &ds.name, ds.hash)
         .map_err(|e| format!("dataset {} manifest: {e:#}", ds.name))?;
-    // Every file the recipe reads, re-hashed: a damaged one is named before anything runs.
-    let files = snap.files_under("lines/");
-    reporter.begin("check inputs", files.len() as u64, false);
-    let mut buf = Vec::new();
-    for (path, h) in &files {
-        if let Err(e) = lab.store.blobs.check(h, &mut buf) {
-            reporter.end();
-            return Err(format!(
-                "dataset {} file {path} (blob {}) — {e}",
-                ds.name,
-                h.short()
-            ));
-        }
-        reporter.advance(1);
-    }
-    reporter.end();
     let parent = match input("teacher").or(input("base")) {
         Some(p) => {
             let role = if p.role == "teacher" {
@@ -241,25 +252,15 @@ fn replay_one(
 ) -> (ReplayRow, Option<ReplayVerdict>) {
     let t0 = Instant::now();
     let recorded = row.outputs.iter().find(|o| o.role == "model");
-    let mut out = ReplayRow {
-        run: row.id.clone(),
-        name: row.name.clone(),
-        recipe: row.recipe.clone(),
-        model: recorded.map(|m| m.name.clone()),
-        expected: recorded.map(|m| m.hash),
-        actual: None,
-        verdict: String::new(),
-        detail: String::new(),
-        seconds: 0.0,
-    };
+    let mut out = ReplayRow::of(row);
     let cannot = |out: &mut ReplayRow, reason: String| {
         out.verdict = "cannot replay".into();
         out.detail = reason.clone();
         Some(ReplayVerdict::CannotReplay { reason })
     };
-    let verdict = match (recorded, job_of(lab, row, reporter)) {
+    let verdict = match (recorded, job_of(lab, row)) {
         (_, Err(reason)) => cannot(&mut out, reason),
-        (None, Ok(_)) => cannot(&mut out, "the run recorded no output model".into()),
+        (None, Ok(_)) => unreachable!("unreplayable checks the output model"),
         (Some(rec), Ok(job)) => {
             let rebuilt = (|| -> Result<(job::BundleFiles, Option<EpochInfo>)> {
                 let data = job::load_data(lab, &job, reporter)?;
@@ -274,6 +275,7 @@ fn replay_one(
                 Ok((model, trained.last))
             })();
             match rebuilt {
+                // A damaged input surfaces here, named: every file is read through its blob.
                 Err(e) => cannot(&mut out, format!("the rebuild failed: {e:#}")),
                 Ok((model, last)) => {
                     let actual = model.hash();
@@ -335,66 +337,41 @@ fn replay_one(
 }
 
 /// What `--plan` says about a run: its inputs and what would run.
-fn plan_row(lab: &Lab, row: &RunRow, runs: &[RunRow]) -> ReplayRow {
-    let recorded = row.outputs.iter().find(|o| o.role == "model");
-    let mut parts = Vec::new();
-    for i in row.inputs.iter().filter(|i| i.role != "settings") {
-        let from = runs
-            .iter()
-            .find(|r| {
-                r.outputs
-                    .iter()
-                    .any(|o| o.hash == i.hash && o.role == "model")
-            })
-            .map(|r| format!(" (from run {})", &r.id[..8]))
-            .unwrap_or_default();
-        parts.push(format!("{} {}{from}", i.role, i.name));
-    }
-    let (verdict, detail) = match recipe_of(&row.recipe) {
-        Some(_)
-            if row.status == RunStatus::Finished
-                && !row.inputs.iter().any(|i| i.role == "settings") =>
-        {
-            (
-                "cannot replay",
-                "the run recorded no effective settings (it predates replay support)".to_string(),
-            )
+fn plan_row(row: &RunRow, runs: &[RunRow]) -> ReplayRow {
+    let mut out = ReplayRow::of(row);
+    match unreplayable(row) {
+        Some(reason) => {
+            out.verdict = "cannot replay".into();
+            out.detail = reason;
         }
-        Some(_) if row.status == RunStatus::Finished => (
-            "planned",
-            format!(
+        None => {
+            let parts: Vec<String> = row
+                .inputs
+                .iter()
+                .filter(|i| i.role != "settings")
+                .map(|i| {
+                    let from = runs
+                        .iter()
+                        .find(|r| {
+                            r.outputs
+                                .iter()
+                                .any(|o| o.hash == i.hash && o.role == "model")
+                        })
+                        .map(|r| format!(" (from run {})", &r.id[..8]))
+                        .unwrap_or_default();
+                    format!("{} {}{from}", i.role, i.name)
+                })
+                .collect();
+            out.verdict = "planned".into();
+            out.detail = format!(
                 "would train {} with seed {} from {}",
                 row.recipe,
                 row.seed.unwrap_or(0),
                 parts.join(", ")
-            ),
-        ),
-        _ => (
-            "cannot replay",
-            job_of_reason(lab, row).unwrap_or_else(|| "not a built-in recipe run".into()),
-        ),
-    };
-    ReplayRow {
-        run: row.id.clone(),
-        name: row.name.clone(),
-        recipe: row.recipe.clone(),
-        model: recorded.map(|m| m.name.clone()),
-        expected: recorded.map(|m| m.hash),
-        actual: None,
-        verdict: verdict.into(),
-        detail,
-        seconds: 0.0,
+            );
+        }
     }
-}
-
-fn job_of_reason(_lab: &Lab, row: &RunRow) -> Option<String> {
-    if row.recipe == "cmd" {
-        Some("an external command: lab does not re-run external commands yet".into())
-    } else if row.status != RunStatus::Finished {
-        Some(format!("the run did not finish ({:?})", row.status))
-    } else {
-        None
-    }
+    out
 }
 
 /// Replays (or, with `plan`, plans) the selected runs, recording each verdict.
@@ -408,7 +385,7 @@ pub fn replay(
     let selected = select(lab, what, all)?;
     if plan {
         let runs = lab.store.read_views(|v| v.runs_all())?;
-        let rows = selected.iter().map(|r| plan_row(lab, r, &runs)).collect();
+        let rows = selected.iter().map(|r| plan_row(r, &runs)).collect();
         return Ok(ReplayOut {
             rows,
             plan: true,

@@ -109,6 +109,8 @@ pub struct Loaded {
     pub model: Ocr,
     pub vocab: Vocab,
     pub params: usize,
+    /// The base weights by name (what LoRA adapts and `merge` merges into).
+    pub tensors: HashMap<String, Tensor>,
 }
 
 /// Builds a model from its files; `adapter` is (adapter_config.json, adapter.safetensors).
@@ -132,7 +134,7 @@ pub fn load(
     let mut params: usize = want.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
     let mut model = Ocr::new(
         &config,
-        VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+        VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu),
     )
     .map_err(|e| bad("model.safetensors")(e.to_string()))?;
     if let Some((acfg, aw)) = adapter {
@@ -151,6 +153,7 @@ pub fn load(
         model,
         vocab,
         params,
+        tensors,
     })
 }
 

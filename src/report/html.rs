@@ -73,15 +73,7 @@ fn page(report: &Report, title: &str, root: &str, body: &str) -> String {
     )
 }
 
-/// `2026-11-27 19:55:01` (UTC).
-pub fn fmt_time(ns: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns.max(0) as u64);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
-}
+pub use crate::event::fmt_time;
 
 /// `12.3 s`, `4 min 05 s`, `1 h 02 min`.
 pub fn fmt_duration(s: f64) -> String {

@@ -59,19 +59,13 @@ impl Snapshot {
             .files
             .get(path.as_bytes())
             .ok_or_else(|| anyhow!("snapshot {} has no file {path}", self.label))?;
-        Ok(lab.store.blobs.get(h)?)
-    }
-
-    /// Every file under `prefix` with its blob hash, sorted by path.
-    pub fn files_under(&self, prefix: &str) -> Vec<(String, Hash)> {
-        let mut v: Vec<(String, Hash)> = self
-            .files
-            .iter()
-            .filter(|(p, _)| p.starts_with(prefix.as_bytes()))
-            .map(|(p, h)| (String::from_utf8_lossy(p).into_owned(), *h))
-            .collect();
-        v.sort();
-        v
+        lab.store.blobs.get(h).map_err(|e| {
+            anyhow!(
+                "snapshot {} file {path} (blob {}): {e}",
+                self.label,
+                h.short()
+            )
+        })
     }
 
     /// The splits with labels (`lines/*.jsonl`).

@@ -3,8 +3,6 @@
 //! fitting and the output bundles. Both paths share every step after gathering, so a replay
 //! runs exactly what the original run ran.
 
-use std::collections::HashMap;
-
 use anyhow::{Result, anyhow, bail};
 
 use super::config::{self, Recipe, RecipeConfig};
@@ -25,8 +23,7 @@ pub struct OcrModel {
     pub run: Option<String>,
     pub bundle: models::Bundle,
     pub loaded: ocr_model::Loaded,
-    /// The base's raw tensors and config bytes (what LoRA trains on).
-    pub tensors: HashMap<String, candle_core::Tensor>,
+    /// The base's config and vocabulary files (what a merged LoRA model carries over).
     pub config_json: Vec<u8>,
     pub vocab_json: Vec<u8>,
 }
@@ -66,20 +63,12 @@ pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Re
         adapter.as_ref().map(|(a, w)| (&a[..], &w[..])),
     )
     .map_err(ctx)?;
-    let cfg = ocr_model::parse_config(&config_json).map_err(ctx)?;
-    let tensors = ocr_model::load_weights(
-        "model.safetensors",
-        &weights,
-        &ocr_model::expected_shapes(&cfg)?,
-    )
-    .map_err(ctx)?;
     Ok(OcrModel {
         name: name.to_string(),
         hash,
         run,
         bundle: b,
         loaded,
-        tensors,
         config_json,
         vocab_json,
     })
@@ -224,7 +213,7 @@ pub fn fit(
             alpha: d.alpha,
         },
         (_, Some(l), Some((_, p))) => Mode::Lora {
-            base: &p.tensors,
+            base: &p.loaded.tensors,
             rank: l.rank,
             alpha: l.alpha,
             targets: l.target_modules.clone(),
@@ -311,7 +300,11 @@ pub fn outputs(
                     &trained.weights,
                     &candle_core::Device::Cpu,
                 )?;
-                let w = ocr_train::to_safetensors(ocr_model::merge(&p.tensors, &adapters, &acfg)?)?;
+                let w = ocr_train::to_safetensors(ocr_model::merge(
+                    &p.loaded.tensors,
+                    &adapters,
+                    &acfg,
+                )?)?;
                 Some(BundleFiles {
                     kind: "ocr",
                     files: vec![
