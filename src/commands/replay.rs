@@ -20,7 +20,7 @@ use super::train::config::{Recipe, RecipeConfig};
 use super::train::{data, job};
 use crate::event::{Event, Hash, ReplayVerdict, RunStatus};
 use crate::lab::Lab;
-use crate::ml::ocr_train::{EpochInfo, Observer, StepInfo};
+use crate::ml::observe::{EpochInfo, Observer, StepInfo};
 use crate::progress::Reporter;
 use crate::store::RunRow;
 
@@ -300,13 +300,10 @@ fn replay_one(
                             .unwrap_or(f64::INFINITY);
                         let mut deltas = BTreeMap::new();
                         if let Some(l) = &last {
-                            for (k, v) in [
-                                ("val_accuracy", l.val.accuracy),
-                                ("val_cer", l.val.cer),
-                                ("val_loss", l.val_loss),
-                            ] {
-                                if let Some(p) = row.latest.get(k) {
-                                    deltas.insert(k.to_string(), v - p.value);
+                            let vals = l.val.iter().map(|(k, v)| (format!("val_{k}"), *v));
+                            for (k, v) in vals.chain([("val_loss".to_string(), l.val_loss)]) {
+                                if let Some(p) = row.latest.get(&k) {
+                                    deltas.insert(k, v - p.value);
                                 }
                             }
                         }

@@ -16,7 +16,7 @@ fn name_seed(seed: u64, name: &str) -> u64 {
     h
 }
 
-/// Re-initialises every variable of `vm`: norm weights 1, biases 0, other weights
+/// Re-initialises every variable of `vm`: norm weights 1 (names with `ln` or `norm`), biases 0, other weights
 /// uniform(±1/sqrt(fan_in)) — the usual default — from seeded streams.
 pub fn seeded_init(vm: &VarMap, seed: u64) -> Result<()> {
     let data = vm.data().lock().unwrap();
@@ -27,7 +27,7 @@ pub fn seeded_init(vm: &VarMap, seed: u64) -> Result<()> {
         let shape = var.shape().clone();
         let n = shape.elem_count();
         let dims = shape.dims();
-        let is_norm = name.contains("ln") && name.ends_with("weight");
+        let is_norm = (name.contains("ln") || name.contains("norm")) && name.ends_with("weight");
         let vals: Vec<f32> = if name.ends_with("bias") {
             vec![0.0; n]
         } else if is_norm {

@@ -14,10 +14,12 @@
 
 pub mod adamw;
 pub mod ctc;
+pub mod doc;
 pub mod fused;
 pub mod init;
 pub mod lines;
 pub mod losses;
+pub mod observe;
 pub mod ocr;
 pub mod ocr_model;
 pub mod ocr_train;

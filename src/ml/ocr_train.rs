@@ -11,6 +11,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::adamw::{AdamW, schedule};
 use super::lines::{self, Line};
+pub use super::observe::{EpochInfo, Observer, StepInfo};
 use super::ocr::{Ocr, OcrConfig};
 use super::textmetrics::{TextMetrics, TextScore};
 use super::vocab::Vocab;
@@ -63,32 +64,6 @@ pub struct Hyper {
     pub val_lines: usize,
     /// Probability of each training-time degradation (0 = none); see `lines::augment`.
     pub augment: f64,
-}
-
-/// Reported every step.
-pub struct StepInfo {
-    pub epoch: u32,
-    pub step: u64,
-    pub total_steps: u64,
-    pub loss: f64,
-    pub lr: f64,
-    pub samples_per_s: f64,
-}
-
-/// Reported after every epoch.
-pub struct EpochInfo {
-    pub epoch: u32,
-    pub step: u64,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val: TextMetrics,
-}
-
-/// Receives progress and checkpoints. `checkpoint` gets the bytes of a safetensors file that
-/// `train` accepts back as `resume`.
-pub trait Observer {
-    fn step(&mut self, info: &StepInfo);
-    fn epoch(&mut self, info: &EpochInfo, checkpoint: Vec<u8>) -> anyhow::Result<()>;
 }
 
 /// What training produced.
@@ -147,7 +122,7 @@ fn build(config: &OcrConfig, mode: &Mode, seed: u64, dev: &Device) -> Result<Bui
     }
 }
 
-fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
+pub(crate) fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
     let data = vm.data().lock().unwrap();
     let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -272,7 +247,11 @@ pub fn train(
             step: opt.step,
             train_loss: loss_sum / n.max(1) as f64,
             val_loss: ev.loss,
-            val: ev.metrics,
+            val: vec![
+                ("accuracy", ev.metrics.accuracy),
+                ("cer", ev.metrics.cer),
+                ("char_f1", ev.metrics.char_f1),
+            ],
         };
         let mut ck: Vec<(String, Tensor)> = vars
             .iter()
@@ -305,7 +284,7 @@ fn shards(idx: &[usize]) -> Vec<Vec<usize>> {
 }
 
 /// Runs `f` on every item, each on its own thread, results in item order.
-fn in_parallel<T: Sync, R: Send>(
+pub(crate) fn in_parallel<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> anyhow::Result<R> + Sync,
 ) -> anyhow::Result<Vec<R>> {

@@ -361,8 +361,8 @@ pub fn train(
         samples_per_s: (steps as f64 * cfg.train.batch_size as f64)
             .min(data.train.len() as f64 * cfg.train.epochs as f64)
             / seconds.max(1e-9),
-        val_accuracy: last.map_or(0.0, |l| l.val.accuracy),
-        val_cer: last.map_or(0.0, |l| l.val.cer),
+        val_accuracy: last.map_or(0.0, |l| l.metric("accuracy")),
+        val_cer: last.map_or(0.0, |l| l.metric("cer")),
         val_loss: last.map_or(0.0, |l| l.val_loss),
         resumed_from: resume_from.map(|r| r.0),
         skipped_lines: data.skipped,

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::event::{Event, MetricBatch, MetricPoint};
 use crate::lab::Lab;
-use crate::ml::ocr_train::{EpochInfo, Observer, StepInfo};
+use crate::ml::observe::{EpochInfo, Observer, StepInfo};
 use crate::progress::Reporter;
 
 /// How often buffered step metrics are appended.
@@ -121,9 +121,9 @@ impl Observer for LogObserver<'_> {
         let step = e.step as i64;
         self.point("epoch_train_loss", step, e.train_loss);
         self.point("val_loss", step, e.val_loss);
-        self.point("val_cer", step, e.val.cer);
-        self.point("val_accuracy", step, e.val.accuracy);
-        self.point("val_char_f1", step, e.val.char_f1);
+        for (k, v) in &e.val {
+            self.point(&format!("val_{k}"), step, *v);
+        }
         self.flush()?;
         let hash = self.lab.store.blobs.put(&checkpoint)?;
         self.lab.append(vec![Event::ArtifactLogged {
@@ -133,13 +133,15 @@ impl Observer for LogObserver<'_> {
             size: checkpoint.len() as u64,
         }])?;
         self.reporter.status(&format!(
-            "epoch {}/{} done: train loss {:.3}, val loss {:.3}, val accuracy {:.4}, val CER {:.4}",
+            "epoch {}/{} done: train loss {:.3}, val loss {:.3}{}",
             e.epoch + 1,
             self.epochs,
             e.train_loss,
             e.val_loss,
-            e.val.accuracy,
-            e.val.cer
+            e.val
+                .iter()
+                .map(|(k, v)| format!(", val {k} {v:.4}"))
+                .collect::<String>()
         ));
         if self.kill_after == Some(e.epoch + 1) {
             std::process::abort();
