@@ -11,12 +11,15 @@
 //! `lines` turns images into model input, `ocr_train` trains (full, distillation, LoRA) and
 //! evaluates, `adamw` is the optimiser (state kept in checkpoints), `textmetrics` scores text,
 //! `vocab` maps characters to classes.
+//! `layout` finds the ruled table in a timetable image and cuts its cells' text lines for OCR
+//! (image processing only).
 
 pub mod adamw;
 pub mod ctc;
 pub mod doc;
 pub mod fused;
 pub mod init;
+pub mod layout;
 pub mod lines;
 pub mod losses;
 pub mod observe;

@@ -1,0 +1,166 @@
+//! Finding the table in a timetable image: pure image processing, no model.
+//!
+//! [`find_table`] takes a photo, scan or export of a ruled timetable (grey or colour, PNG or
+//! JPEG, tinted paper, coloured ink, shaded header or alternate rows, 1–4 px rules, up to
+//! about ±3° of skew, blur, noise, uneven lighting) and returns its grid: every cell's box
+//! and, for every cell, grey crops of its text lines cut like the OCR model's training crops
+//! (see `dataset::synth::render`: the line's advance width × ascent to descent, plus a margin
+//! of about 15% of the line height on each side, no rule pixels inside).
+//!
+//! The steps, one file each:
+//! 1. [`deskew`]: grey (BT.601 luma, as the training crops), the noise level, the skew angle
+//!    (the angle that maximises the variance of the row projection of the dark pixels,
+//!    coarse to fine), and the image rotated back (bilinear, same size, same centre).
+//! 2. [`rules`]: horizontal and vertical rules as long runs of a thin-dark-line detector
+//!    (a ridge filter that ignores shaded fills and lighting gradients), with the lines of
+//!    a 2-px or double rule merged. The outermost rules are the frame; the cells lie between
+//!    consecutive rules.
+//! 3. [`lines`]: in each cell's interior (inset past its rules), ink against the cell's own
+//!    background, specks removed, text lines from the row projection and each line's
+//!    horizontal extent from the column projection; the crop around a line is placed from
+//!    its baseline and the table's text size, like the training crops.
+//!
+//! Coordinates: a cell's `bbox` is `[x0, y0, x1, y1]` (x1, y1 exclusive) in pixels of the
+//! image given, the axis-aligned box around the (deskewed) cell with its rules, so it is
+//! comparable with the ground truth of `lab data synth`. Line crops are cut from the
+//! deskewed image, so their text is level.
+
+mod deskew;
+mod lines;
+mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use image::{DynamicImage, GrayImage};
+
+use rules::{Axis, Rule};
+
+/// The grid found in an image.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// The skew that was corrected, in degrees, counter-clockwise positive (the convention
+    /// of `rotation_deg` in the synthetic ground truth).
+    pub angle_deg: f32,
+    /// Grid size, including the header row 0 and the time column 0.
+    pub rows: usize,
+    pub cols: usize,
+    /// Every cell of the grid, row by row.
+    pub cells: Vec<Cell>,
+}
+
+/// One cell of the grid.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub row: usize,
+    pub col: usize,
+    /// `[x0, y0, x1, y1]` in the given image's pixels (approximate): the cell with the rules
+    /// around it.
+    pub bbox: [u32; 4],
+    /// Grey crops of the cell's text lines, top to bottom; empty when the cell is empty.
+    pub lines: Vec<GrayImage>,
+    /// The box of each crop in `lines`, `[x0, y0, x1, y1]` in the given image's pixels (the
+    /// axis-aligned box around the crop when the image was deskewed).
+    pub line_boxes: Vec<[u32; 4]>,
+}
+
+/// Why an image holds no timetable this module can read.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// No ruled grid with a header row and a first column was found; the message says what
+    /// was missing.
+    #[error("no timetable found: {0}")]
+    NoTimetable(String),
+}
+
+/// The smallest image worth looking at.
+const MIN_SIDE: u32 = 32;
+
+/// Finds the ruled table in `img`: its skew, grid, cell boxes and text-line crops.
+///
+/// Fails with [`LayoutError::NoTimetable`] when there is no ruled grid of at least two rows
+/// (the header and one time slot) and two columns (the times and one day).
+pub fn find_table(img: &DynamicImage) -> Result<Table, LayoutError> {
+    let (w, h) = (img.width(), img.height());
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(LayoutError::NoTimetable(format!(
+            "the image is only {w}×{h} pixels"
+        )));
+    }
+    let grey = deskew::grey(img);
+    let sigma = deskew::noise_sigma(&grey);
+    let angle = deskew::skew_deg(&grey, sigma);
+    let rot = deskew::Rotation::new(angle, w, h);
+    let level = if rot.is_identity() {
+        grey
+    } else {
+        rot.apply(&grey)
+    };
+    let hr = rules::find(&level, Axis::Horizontal, sigma);
+    let vr = rules::find(&level, Axis::Vertical, sigma);
+    let (hr, vr) = rules::frame(hr, vr);
+    if hr.len() < 2 || vr.len() < 2 {
+        return Err(LayoutError::NoTimetable(format!(
+            "no ruled grid: found {} horizontal and {} vertical rules",
+            hr.len(),
+            vr.len()
+        )));
+    }
+    let (rows, cols) = (hr.len() - 1, vr.len() - 1);
+    if rows < 2 {
+        return Err(LayoutError::NoTimetable(format!(
+            "the grid has only 1 row ({cols} columns): a timetable needs a header row and at \
+             least one time slot"
+        )));
+    }
+    if cols < 2 {
+        return Err(LayoutError::NoTimetable(format!(
+            "the grid has only 1 column ({rows} rows): a timetable needs a time column and at \
+             least one day"
+        )));
+    }
+    let interiors: Vec<[u32; 4]> = (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| (r, c)))
+        .map(|(r, c)| interior(&hr[r], &hr[r + 1], &vr[c], &vr[c + 1], w, h))
+        .collect();
+    let found = lines::find(&level, &interiors, sigma);
+    let cells = found
+        .into_iter()
+        .enumerate()
+        .map(|(k, cell_lines)| {
+            let (r, c) = (k / cols, k % cols);
+            let outer = [vr[c].start, hr[r].start, vr[c + 1].end, hr[r + 1].end];
+            let (lines, line_boxes) = cell_lines
+                .into_iter()
+                .map(|b| (lines::crop(&level, b), rot.to_source(b)))
+                .unzip();
+            Cell {
+                row: r,
+                col: c,
+                bbox: rot.to_source(outer),
+                lines,
+                line_boxes,
+            }
+        })
+        .collect();
+    Ok(Table {
+        angle_deg: angle,
+        rows,
+        cols,
+        cells,
+    })
+}
+
+/// Pixels cleared on each side of a rule before a cell's interior starts (blur, residual
+/// skew).
+const INSET: u32 = 2;
+
+/// The part of the cell between the four rules that holds text: `[x0, y0, x1, y1]`,
+/// exclusive ends, inside the `w`×`h` image, never empty.
+fn interior(top: &Rule, bottom: &Rule, left: &Rule, right: &Rule, w: u32, h: u32) -> [u32; 4] {
+    let x0 = (left.end + INSET).min(w - 1);
+    let y0 = (top.end + INSET).min(h - 1);
+    let x1 = right.start.saturating_sub(INSET).clamp(x0 + 1, w);
+    let y1 = bottom.start.saturating_sub(INSET).clamp(y0 + 1, h);
+    [x0, y0, x1, y1]
+}
