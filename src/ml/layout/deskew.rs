@@ -7,15 +7,20 @@
 //! brightest 8×8 block mean nearby) by more than the noise allows, so lighting gradients and
 //! tinted paper do not matter.
 
-use image::{DynamicImage, GrayImage, Luma};
+use image::{DynamicImage, GrayImage};
 
 /// BT.601 luma, the grey the training crops were cut in (`synth::render::grey_crop`).
 pub fn grey(img: &DynamicImage) -> GrayImage {
     let rgb_to_grey = |rgb: &image::RgbImage| {
-        GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-            let [r, g, b] = rgb.get_pixel(x, y).0.map(u32::from);
-            Luma([((77 * r + 150 * g + 29 * b + 128) >> 8) as u8])
-        })
+        let px = rgb
+            .as_raw()
+            .chunks_exact(3)
+            .map(|p| {
+                let [r, g, b] = [p[0], p[1], p[2]].map(u32::from);
+                ((77 * r + 150 * g + 29 * b + 128) >> 8) as u8
+            })
+            .collect();
+        GrayImage::from_raw(rgb.width(), rgb.height(), px).expect("size matches")
     };
     match img {
         DynamicImage::ImageLuma8(g) => g.clone(),
@@ -31,7 +36,7 @@ pub fn noise_sigma(g: &GrayImage) -> f32 {
     let (w, h) = (g.width() as usize, g.height() as usize);
     let px = g.as_raw();
     let mut hist = [0u64; 256];
-    for y in (0..h).step_by(2) {
+    for y in (0..h).step_by(4) {
         let row = &px[y * w..(y + 1) * w];
         for pair in row.windows(2) {
             hist[pair[0].abs_diff(pair[1]) as usize] += 1;
@@ -72,7 +77,7 @@ pub fn skew_deg(g: &GrayImage, sigma: f32) -> f32 {
     let (i, _) = best(&coarse, &angles, 2.0);
     let centre = angles[i];
     let step = 0.02;
-    let fine: Vec<f32> = (-15..=15).map(|k| centre + k as f32 * step).collect();
+    let fine: Vec<f32> = (-12..=12).map(|k| centre + k as f32 * step).collect();
     let (j, s) = best(&pts, &fine, 1.0);
     let mut a = fine[j];
     if j > 0 && j + 1 < s.len() {
@@ -97,9 +102,9 @@ fn dark_points(g: &GrayImage, sigma: f32) -> Vec<(f32, f32)> {
     for y in 0..h {
         let row = &px[y * w..(y + 1) * w];
         let base = (y / B) * bw;
-        for (x, &p) in row.iter().enumerate() {
-            sums[base + x / B] += u32::from(p);
-            counts[base + x / B] += 1;
+        for (b, chunk) in row.chunks(B).enumerate() {
+            sums[base + b] += chunk.iter().map(|&p| u32::from(p)).sum::<u32>();
+            counts[base + b] += chunk.len() as u32;
         }
     }
     let means: Vec<u8> = sums
@@ -127,14 +132,17 @@ fn dark_points(g: &GrayImage, sigma: f32) -> Vec<(f32, f32)> {
         let row = &px[y * w..(y + 1) * w];
         let prow = &paper[(y / B) * bw..(y / B + 1) * bw];
         // A checkerboard: half the pixels, every row (skipping rows would alias the bins).
-        for x in (y % 2..w).step_by(2) {
-            if i32::from(prow[x / B]) - i32::from(row[x]) > thr {
-                pts.push((x as f32 - cx, y as f32));
+        for (b, chunk) in row.chunks(B).enumerate() {
+            let limit = i32::from(prow[b]) - thr;
+            for i in (y % 2..chunk.len()).step_by(2) {
+                if i32::from(chunk[i]) < limit {
+                    pts.push(((b * B + i) as f32 - cx, y as f32));
+                }
             }
         }
     }
     // Enough points for the projection; more only cost time.
-    let keep = pts.len().div_ceil(120_000);
+    let keep = pts.len().div_ceil(40_000);
     if keep > 1 {
         pts = pts.into_iter().step_by(keep).collect();
     }
@@ -197,23 +205,27 @@ impl Rotation {
         let (w, h) = (self.w as usize, self.h as usize);
         let src = g.as_raw();
         let mut out = vec![fill; w * h];
+        // Fixed point, 16 fractional bits; weights of 8 bits.
+        const ONE: f32 = 65536.0;
+        let (dx, dy) = ((self.cos * ONE) as i64, (-self.sin * ONE) as i64);
+        let (xmax, ymax) = (((w - 1) as i64) << 16, ((h - 1) as i64) << 16);
         for (j, row) in out.chunks_exact_mut(w).enumerate() {
             // Source of pixel (0, j)'s centre in pixel-index space, and its step per pixel.
             let (sx0, sy0) = self.source(0.5, j as f32 + 0.5);
-            let (mut sx, mut sy) = (sx0 - 0.5, sy0 - 0.5);
+            let (mut sx, mut sy) = (((sx0 - 0.5) * ONE) as i64, ((sy0 - 0.5) * ONE) as i64);
             for o in row.iter_mut() {
-                if sx >= 0.0 && sy >= 0.0 && sx < (w - 1) as f32 && sy < (h - 1) as f32 {
-                    let (x0, y0) = (sx as usize, sy as usize);
-                    let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                if sx >= 0 && sy >= 0 && sx < xmax && sy < ymax {
+                    let (x0, y0) = ((sx >> 16) as usize, (sy >> 16) as usize);
+                    let (fx, fy) = (((sx >> 8) & 255) as i32, ((sy >> 8) & 255) as i32);
                     let k = y0 * w + x0;
-                    let (a, b) = (f32::from(src[k]), f32::from(src[k + 1]));
-                    let (c, d) = (f32::from(src[k + w]), f32::from(src[k + w + 1]));
-                    let top = a + (b - a) * fx;
-                    let bot = c + (d - c) * fx;
-                    *o = (top + (bot - top) * fy + 0.5) as u8;
+                    let (a, b) = (i32::from(src[k]), i32::from(src[k + 1]));
+                    let (c, d) = (i32::from(src[k + w]), i32::from(src[k + w + 1]));
+                    let top = (a << 8) + (b - a) * fx;
+                    let bot = (c << 8) + (d - c) * fx;
+                    *o = (((top << 8) + (bot - top) * fy + (1 << 15)) >> 16) as u8;
                 }
-                sx += self.cos;
-                sy -= self.sin;
+                sx += dx;
+                sy += dy;
             }
         }
         GrayImage::from_raw(self.w, self.h, out).expect("size matches")

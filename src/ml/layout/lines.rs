@@ -144,10 +144,10 @@ fn baseline(ink: &Ink, b: Band, x0: usize, x1: usize) -> usize {
 /// background a pixel is.
 fn contrast(g: &GrayImage, interiors: &[[u32; 4]], bgs: &[u8]) -> f32 {
     let mut hist = [0u64; 256];
-    for (&[x0, y0, x1, y1], &bg) in interiors.iter().zip(bgs) {
-        for y in y0..y1 {
-            for x in x0..x1 {
-                hist[usize::from(bg.saturating_sub(g.get_pixel(x, y).0[0]))] += 1;
+    for (&b, &bg) in interiors.iter().zip(bgs) {
+        for row in rows(g, b) {
+            for &p in row {
+                hist[usize::from(bg.saturating_sub(p))] += 1;
             }
         }
     }
@@ -165,23 +165,19 @@ fn contrast(g: &GrayImage, interiors: &[[u32; 4]], bgs: &[u8]) -> f32 {
 /// The ink mask of interior `b` against background `bg`, specks and rule remnants removed.
 fn ink(g: &GrayImage, b: [u32; 4], bg: u8, thr: i32) -> Ink {
     let (w, h) = ((b[2] - b[0]) as usize, (b[3] - b[1]) as usize);
-    let mut raw = vec![false; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let p = g.get_pixel(b[0] + x as u32, b[1] + y as u32).0[0];
-            raw[y * w + x] = i32::from(bg) - i32::from(p) > thr;
-        }
+    let mut raw = Vec::with_capacity(w * h);
+    for row in rows(g, b) {
+        raw.extend(row.iter().map(|&p| i32::from(bg) - i32::from(p) > thr));
     }
     let mut mask = raw.clone();
     for y in 0..h {
         for x in 0..w {
             if raw[y * w + x] {
-                let ys = y.saturating_sub(1)..(y + 2).min(h);
-                let xs = x.saturating_sub(1)..(x + 2).min(w);
-                let n = ys
-                    .flat_map(|yy| xs.clone().map(move |xx| (yy, xx)))
-                    .filter(|&(yy, xx)| raw[yy * w + xx])
-                    .count();
+                // A speck: no ink among the 8 neighbours.
+                let (x0, x1) = (x.saturating_sub(1), (x + 2).min(w));
+                let n: usize = (y.saturating_sub(1)..(y + 2).min(h))
+                    .map(|yy| raw[yy * w + x0..yy * w + x1].iter().filter(|&&m| m).count())
+                    .sum();
                 mask[y * w + x] = n > 1;
             }
         }
@@ -282,13 +278,17 @@ fn tidy(ink: &Ink, bands: Vec<Band>, typical: f32) -> Vec<Band> {
     out
 }
 
-/// The columns `x0..=x1` of a line's ink: groups of ink columns (gaps under 0.8 of the
-/// typical band height joined), keeping groups with a quarter of the richest group's ink.
+/// The columns `x0..=x1` of a line's ink: groups of ink columns (gaps under 1.6 typical band
+/// heights joined), keeping groups with an eighth of the richest group's ink.
 fn extent(ink: &Ink, b: Band, typical: f32) -> Option<(usize, usize)> {
-    let cols: Vec<usize> = (0..ink.w)
-        .map(|x| (b.top..=b.bot).filter(|&y| ink.mask[y * ink.w + x]).count())
-        .collect();
-    let gap = (0.8 * typical).max(2.0) as usize;
+    let mut cols = vec![0usize; ink.w];
+    for y in b.top..=b.bot {
+        for (c, &m) in cols.iter_mut().zip(&ink.mask[y * ink.w..(y + 1) * ink.w]) {
+            *c += usize::from(m);
+        }
+    }
+    // Wide enough for a monospaced space after a period.
+    let gap = (1.6 * typical).max(2.0) as usize;
     let mut groups: Vec<(usize, usize, usize)> = Vec::new(); // x0, x1, ink
     for (x, &n) in cols.iter().enumerate() {
         if n == 0 {
@@ -303,7 +303,7 @@ fn extent(ink: &Ink, b: Band, typical: f32) -> Option<(usize, usize)> {
         }
     }
     let richest = groups.iter().map(|g| g.2).max()?;
-    let kept = groups.iter().filter(|g| g.2 * 4 >= richest);
+    let kept = groups.iter().filter(|g| g.2 * 8 >= richest);
     let x0 = kept.clone().map(|g| g.0).min()?;
     let x1 = kept.map(|g| g.1).max()?;
     Some((x0, x1))
@@ -312,9 +312,9 @@ fn extent(ink: &Ink, b: Band, typical: f32) -> Option<(usize, usize)> {
 /// The `q` quantile of the grey values in box `b`.
 fn percentile(g: &GrayImage, b: [u32; 4], q: f64) -> u8 {
     let mut hist = [0u64; 256];
-    for y in b[1]..b[3] {
-        for x in b[0]..b[2] {
-            hist[usize::from(g.get_pixel(x, y).0[0])] += 1;
+    for row in rows(g, b) {
+        for &p in row {
+            hist[usize::from(p)] += 1;
         }
     }
     let n: u64 = hist.iter().sum();
@@ -327,6 +327,13 @@ fn percentile(g: &GrayImage, b: [u32; 4], q: f64) -> u8 {
         }
     }
     255
+}
+
+/// The rows of box `b` of `g`, as slices.
+fn rows(g: &GrayImage, b: [u32; 4]) -> impl Iterator<Item = &[u8]> {
+    let w = g.width() as usize;
+    let [x0, y0, x1, y1] = b.map(|v| v as usize);
+    (y0..y1).map(move |y| &g.as_raw()[y * w + x0..y * w + x1])
 }
 
 fn median(v: &mut [usize]) -> usize {

@@ -65,10 +65,17 @@ pub fn find(g: &GrayImage, axis: Axis, sigma: f32) -> Vec<Rule> {
             }
         }
         Axis::Vertical => {
-            for y in 0..along * BLOCK {
-                let b = y / BLOCK;
-                for (x, &p) in px[y * w..(y + 1) * w].iter().enumerate() {
-                    sums[x * along + b] += u16::from(p);
+            // Summed row by row (cache friendly), then transposed.
+            let mut acc = vec![0u16; w];
+            for b in 0..along {
+                acc.fill(0);
+                for y in b * BLOCK..(b + 1) * BLOCK {
+                    for (a, &p) in acc.iter_mut().zip(&px[y * w..(y + 1) * w]) {
+                        *a += u16::from(p);
+                    }
+                }
+                for (x, &a) in acc.iter().enumerate() {
+                    sums[x * along + b] = a;
                 }
             }
         }

@@ -24,6 +24,8 @@ struct Outcome {
     /// Our crop's height and width over the training crop's (rotation taken out).
     h_ratio: Vec<f32>,
     w_ratio: Vec<f32>,
+    /// Lines whose crop does not hold the training box (less a pixel or two of slack).
+    cut: Vec<String>,
     angle_err: f32,
 }
 
@@ -73,12 +75,21 @@ fn compare(r: &Rendered) -> Result<Outcome, LayoutError> {
             o.wrong_lines
                 .push((cell.row, cell.col, cell.lines.len(), want.len()));
         } else {
-            for (crop, &k) in cell.lines.iter().zip(&want) {
+            for ((crop, &ours), &k) in cell.lines.iter().zip(&cell.line_boxes).zip(&want) {
                 let truth_crop = image::load_from_memory(&r.crops[k]).unwrap();
                 let b = t.lines[k].bbox;
                 let (bh, bw) = unrotated(b, deg);
                 let extra_h = truth_crop.height() as f32 - (b[3] - b[1]) as f32;
                 let extra_w = truth_crop.width() as f32 - (b[2] - b[0]) as f32;
+                let slack = 2 + ((b[2] - b[0]) as f32 * deg.to_radians().abs().sin()) as u32;
+                if ours[0] > b[0] + slack
+                    || ours[1] > b[1] + slack
+                    || ours[2] + slack < b[2]
+                    || ours[3] + slack < b[3]
+                {
+                    o.cut
+                        .push(format!("{:?} {ours:?} < {b:?}", t.lines[k].text));
+                }
                 o.h_ratio.push(crop.height() as f32 / (bh + extra_h));
                 o.w_ratio.push(crop.width() as f32 / (bw + extra_w));
             }
@@ -132,6 +143,7 @@ fn finds_the_grid_and_lines_of_synthetic_timetables() {
         let o = compare(&r).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(o.grid_ok, "{what}: wrong grid");
         assert!(o.exact(), "{what}: {o:?}");
+        assert!(o.cut.is_empty(), "{what}: crops cut the text: {:?}", o.cut);
         assert!(o.angle_err < 0.15, "{what}: angle off by {}", o.angle_err);
         hs.extend(o.h_ratio);
         ws.extend(o.w_ratio);
@@ -169,6 +181,9 @@ fn survey() {
             total += 1;
             match compare(&r) {
                 Ok(o) => {
+                    if !o.cut.is_empty() {
+                        eprintln!("{}: cut {:?}", describe(&r), o.cut);
+                    }
                     if o.angle_err > 0.1 {
                         eprintln!("{}: angle off by {:.3}", describe(&r), o.angle_err);
                     }
@@ -271,9 +286,12 @@ fn refuses_pages_without_a_timetable() {
     assert!(m.contains("only 1 row"), "{m}");
 }
 
-/// Time on a 1500×1000 JPEG-decoded timetable (run by hand in an optimised build:
-/// `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo test --lib layout::tests::speed -- --ignored
-/// --nocapture`; no test asserts a wall-clock time).
+/// Time on a 1500×1000 JPEG-decoded timetable, by stage. Run by hand with this crate
+/// optimised (dependencies already are in the dev profile):
+/// `cargo test --config 'profile.dev.package.lab.opt-level=3' --config
+/// 'profile.dev.package.lab.overflow-checks=false' --config
+/// 'profile.dev.package.lab.debug-assertions=false' --lib layout::tests::speed -- --ignored
+/// --nocapture`. No test asserts a wall-clock time.
 #[test]
 #[ignore]
 fn speed() {
@@ -290,6 +308,27 @@ fn speed() {
         .encode_image(&big)
         .unwrap();
     let img = image::load_from_memory(&jpeg).unwrap();
+    let ms = |t0: std::time::Instant| t0.elapsed().as_secs_f32() * 1000.0;
+    let t0 = std::time::Instant::now();
+    let g = deskew::grey(&img);
+    let t_grey = ms(t0);
+    let t0 = std::time::Instant::now();
+    let sigma = deskew::noise_sigma(&g);
+    let a = deskew::skew_deg(&g, sigma);
+    let t_skew = ms(t0);
+    let t0 = std::time::Instant::now();
+    let level = deskew::Rotation::new(a, g.width(), g.height()).apply(&g);
+    let t_rot = ms(t0);
+    let t0 = std::time::Instant::now();
+    let hr = rules::find(&level, rules::Axis::Horizontal, sigma);
+    let vr = rules::find(&level, rules::Axis::Vertical, sigma);
+    let t_rules = ms(t0);
+    eprintln!(
+        "stages: grey {t_grey:.1} ms, skew {t_skew:.1} ms, rotate {t_rot:.1} ms, rules {t_rules:.1} \
+         ms ({} + {})",
+        hr.len(),
+        vr.len()
+    );
     let mut times: Vec<f32> = (0..15)
         .map(|_| {
             let t0 = std::time::Instant::now();
