@@ -254,7 +254,40 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Eval(a) => {
             let lab = open(&here, "eval")?;
-            let out = commands::eval::eval(&lab, &a.model, &on(&a.on), &bars)?;
+            if commands::train::load_any(&lab, &a.model)
+                .is_ok_and(|m| matches!(m, commands::train::Parent::Doc(_)))
+            {
+                let out = commands::extract::eval_doc(&lab, &a.model, &on(&a.on), a.noise, &bars)?;
+                say(json, out.text(), &out)?;
+            } else {
+                let out = commands::eval::eval(&lab, &a.model, &on(&a.on), &bars)?;
+                say(json, out.text(), &out)?;
+            }
+        }
+        Command::Extract(a) => {
+            let lab = open(&here, "extract")?;
+            let out = commands::extract::extract_images(
+                &lab,
+                &a.images,
+                Some(&a.ocr),
+                Some(&a.model),
+                a.out.as_deref(),
+                &bars,
+            )?;
+            say(json, out.text(), &out)?;
+            if out.failed > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::EvalExtract(a) => {
+            let lab = open(&here, "eval-extract")?;
+            let out = commands::extract::eval_extract(
+                &lab,
+                &on(&a.on),
+                Some(&a.ocr),
+                Some(&a.model),
+                &bars,
+            )?;
             say(json, out.text(), &out)?;
         }
         Command::Compare(a) => {
@@ -497,6 +530,27 @@ fn train_cmd(
             ov.target_modules = target_modules;
             ov.merge = merge;
             (Recipe::OcrLora, common, ov)
+        }
+        TrainCmd::DocBase { common, init_from } => {
+            let mut ov = overrides(&common);
+            ov.init_from = init_from;
+            (Recipe::DocBase, common, ov)
+        }
+        TrainCmd::DocLora {
+            common,
+            base,
+            rank,
+            alpha,
+            target_modules,
+            merge,
+        } => {
+            let mut ov = overrides(&common);
+            ov.base = base;
+            ov.rank = rank;
+            ov.lora_alpha = alpha;
+            ov.target_modules = target_modules;
+            ov.merge = merge;
+            (Recipe::DocLora, common, ov)
         }
     };
     commands::train::train(

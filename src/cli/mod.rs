@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod train;
-pub use train::{CommonTrain, CompareArgs, EvalArgs, EvalOn, OcrArgs, SweepArgs, TrainCmd};
+pub use train::{
+    CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, OcrArgs, SweepArgs,
+    TrainCmd,
+};
 
 const HELP_TEMPLATE: &str = "\
 {about-with-newline}
@@ -19,11 +22,13 @@ Data:
   data          Render the default dataset; snapshot, list, diff, check out versions
 
 Train and evaluate:
-  train         Train a recipe: ocr-teacher, ocr-distill, ocr-lora (each a run, outputs NAME@N)
+  train         Train a recipe: ocr-teacher, ocr-distill, ocr-lora, doc-base, doc-lora
   sweep         Grid or seeded random search over a recipe config; picks the best trial
-  eval          Score a model on a snapshot's split (accuracy, CER, char F1, latency)
+  eval          Score a model on a snapshot's split (OCR: accuracy, CER; doc: field F1)
   compare       Score several models (and tesseract, if installed) in one table
   ocr           Read line images with a model
+  extract       Timetable images in, entries {day, start, end, subject, room, teacher} out
+  eval-extract  Score extraction end to end: entry and per-field F1, latency per image
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -173,6 +178,8 @@ pub enum Command {
     Eval(EvalArgs),
     Compare(CompareArgs),
     Ocr(OcrArgs),
+    Extract(ExtractArgs),
+    EvalExtract(EvalExtractArgs),
     /// Rebuild a recorded training run from the log alone and check it bit for bit
     ///
     /// Restores the dataset snapshot, effective settings and parent model from blobs, trains

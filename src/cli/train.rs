@@ -37,9 +37,11 @@ pub struct CommonTrain {
 
 /// Train a built-in recipe; each is a run in the log that outputs a model `NAME@N`
 ///
-/// Recipes read configs/ocr_teacher.toml, ocr_student.toml and ocr_lora.toml. Example:
+/// Recipes read configs/ocr_teacher.toml, ocr_student.toml, ocr_lora.toml, doc_base.toml and
+/// doc_lora.toml. Example:
 ///
 ///   lab train ocr-teacher && lab train ocr-distill --teacher ocr_teacher && lab train ocr-lora
+///   lab train doc-base && lab train doc-lora --base doc_base
 #[derive(Debug, Subcommand)]
 #[command(verbatim_doc_comment)]
 pub enum TrainCmd {
@@ -96,6 +98,48 @@ pub enum TrainCmd {
         #[arg(long)]
         merge: bool,
     },
+    /// Train the document model: a cell's OCR text and headers in, the entry as JSON out
+    ///
+    /// A small Llama-family decoder with a BPE tokenizer trained on the snapshot's truth, fed
+    /// OCR-noised text (configs/doc_base.toml). Example:
+    ///
+    ///   lab train doc-base --epochs 4
+    ///   lab train doc-base --init-from ~/models/tiny-llama   (config.json, model.safetensors, tokenizer.json)
+    #[command(verbatim_doc_comment)]
+    DocBase {
+        #[command(flatten)]
+        common: CommonTrain,
+        /// Start from a local Hugging Face Llama checkpoint directory (config.json,
+        /// model.safetensors, tokenizer.json with <pad>, <s>, </s>, <sep>): its shape and
+        /// tokenizer replace [doc].
+        #[arg(long, value_name = "DIR")]
+        init_from: Option<PathBuf>,
+    },
+    /// Adapt a frozen document model with LoRA adapters (configs/doc_lora.toml)
+    ///
+    /// Example:
+    ///
+    ///   lab train doc-lora --base doc_base --rank 32 --alpha 64
+    #[command(verbatim_doc_comment)]
+    DocLora {
+        #[command(flatten)]
+        common: CommonTrain,
+        /// The base model: NAME, NAME@N, a run id or a model hash prefix.
+        #[arg(long)]
+        base: Option<String>,
+        /// Adapter rank r.
+        #[arg(long)]
+        rank: Option<usize>,
+        /// LoRA alpha (the update is scaled by alpha / r).
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// Comma-separated: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
+        #[arg(long, value_delimiter = ',')]
+        target_modules: Option<Vec<String>>,
+        /// Also write the merged weights as a full model.
+        #[arg(long)]
+        merge: bool,
+    },
 }
 
 /// Run a grid or seeded random search over a recipe config
@@ -130,10 +174,13 @@ pub struct SweepArgs {
 
 /// Evaluate a model on a snapshot's split, recorded as an Evaluated event
 ///
-/// Line accuracy (exact match), CER, character F1, latency per line (p50, p95) and
-/// throughput. Metrics are keyed SPLIT.METRIC (test.accuracy). Example:
+/// OCR models: line accuracy (exact match), CER, character F1, latency per line (p50, p95)
+/// and throughput. Document models: per-field precision, recall and F1, exact records and
+/// unreadable answers on the split's cells with OCR noise injected (--noise). Metrics are
+/// keyed SPLIT.METRIC (test.accuracy, test.field_f1). Examples:
 ///
 ///   lab eval ocr_teacher --dataset timetables --split test_heldout
+///   lab eval doc_base --noise 0.1
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct EvalArgs {
@@ -141,6 +188,54 @@ pub struct EvalArgs {
     pub model: String,
     #[command(flatten)]
     pub on: EvalOn,
+    /// Document models: the largest OCR character error rate injected into the cell text
+    /// (each cell draws its rate from [0, noise), seeded).
+    #[arg(long, default_value_t = 0.1)]
+    pub noise: f64,
+}
+
+/// Extract timetable entries from images: layout, OCR, document model
+///
+/// Prints each image's entries {day, start, end, subject, room, teacher}; directories are
+/// walked for PNG and JPEG files. An image without a timetable is reported and counted; the
+/// exit code is 1 when any image failed. Examples:
+///
+///   lab extract timetable.png
+///   lab extract scans/ --json --out entries.jsonl --ocr ocr_lora --model doc_lora
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ExtractArgs {
+    #[arg(required = true, value_name = "IMAGE|DIR")]
+    pub images: Vec<PathBuf>,
+    /// The document model: NAME, NAME@N, a run id or a hash prefix.
+    #[arg(long, default_value = "doc_base")]
+    pub model: String,
+    /// The OCR model.
+    #[arg(long, default_value = "ocr_student")]
+    pub ocr: String,
+    /// Also write every entry as a JSON line {image, day, start, end, subject, room, teacher}.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub out: Option<PathBuf>,
+}
+
+/// Score extraction end to end on a snapshot's timetable images, recorded as Evaluated
+///
+/// Entry-level precision, recall and F1 (an entry counts when all six fields are right),
+/// per-field precision, recall and F1, failed images and latency per image (p50, p95).
+/// Example:
+///
+///   lab eval-extract --dataset timetables --split test_heldout
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct EvalExtractArgs {
+    #[command(flatten)]
+    pub on: EvalOn,
+    /// The document model.
+    #[arg(long, default_value = "doc_base")]
+    pub model: String,
+    /// The OCR model.
+    #[arg(long, default_value = "ocr_student")]
+    pub ocr: String,
 }
 
 #[derive(Debug, Args)]
@@ -151,7 +246,7 @@ pub struct EvalOn {
     /// The split (lines/SPLIT.jsonl).
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Score at most N lines (0 = all).
+    /// Score at most N lines, cells or timetables (0 = all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
 }

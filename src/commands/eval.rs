@@ -73,7 +73,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-fn snapshot_of(lab: &Lab, on: &On) -> Result<data::Snapshot> {
+pub(crate) fn snapshot_of(lab: &Lab, on: &On) -> Result<data::Snapshot> {
     let rows = lab.store.read_views(|v| v.datasets())?;
     let name = on.dataset.unwrap_or(&lab.project.config.data.default);
     let row = crate::dataset::resolve(&rows, name).map_err(|e| anyhow!("--dataset {name}: {e}"))?;

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod data;
 pub mod eval;
+pub mod extract;
 pub mod hooks;
 pub mod log;
 pub mod pipeline;

@@ -1,9 +1,11 @@
 //! `lab pipeline`: the whole default flow on the embedded default, end to end:
 //! init if needed → render the default timetables and the shifted domain → snapshot both →
 //! OCR teacher → distilled student → LoRA of the teacher on the shifted domain → evaluations
-//! (test split, held-out fonts, shifted domain before and after LoRA) → HTML/PNG report →
-//! verify → one summary.
-//! Every step is an ordinary verb's use case; training reads configs/ocr_*.toml.
+//! (test split, held-out fonts, shifted domain before and after LoRA) → document model →
+//! its LoRA on the shifted domain → its evaluation on OCR-noised cells → extraction end to
+//! end from the test images (and held-out fonts, and the shifted domain with both LoRA
+//! models) → HTML/PNG report → verify → one summary.
+//! Every step is an ordinary verb's use case; training reads configs/{ocr,doc}_*.toml.
 
 use std::path::Path;
 use std::time::Instant;
@@ -19,6 +21,10 @@ use crate::project::{Project, ProjectError};
 
 /// How many timetables the embedded default has.
 pub const DEFAULT_COUNT: u32 = 400;
+/// The OCR noise the document models are scored under (largest character error rate; each
+/// cell draws its own from [0, this)).
+pub const DOC_EVAL_NOISE: f64 = 0.1;
+
 /// How many timetables the shifted domain (LoRA adaptation) has.
 pub const SHIFTED_COUNT: u32 = 160;
 
@@ -35,6 +41,10 @@ pub struct PipelineOut {
     pub steps: Vec<Step>,
     /// The evaluations, one row per (model, split).
     pub evals: Vec<super::eval::EvalOut>,
+    /// The document models on OCR-noised cells.
+    pub doc_evals: Vec<super::extract::DocEval>,
+    /// Extraction end to end from images.
+    pub extract_evals: Vec<super::extract::ExtractEval>,
     pub ok: bool,
 }
 
@@ -63,6 +73,54 @@ impl PipelineOut {
                     e.cer,
                     e.latency_p50_ms,
                     e.lines_per_s
+                ));
+            }
+        }
+        if !self.doc_evals.is_empty() {
+            s.push_str(&format!(
+                "\n{:<18} {:<24} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+                "DOC MODEL",
+                "DATA (OCR NOISE)",
+                "PARAMS",
+                "FIELD_F1",
+                "EXACT",
+                "INVALID",
+                "CELLS/S"
+            ));
+            for e in &self.doc_evals {
+                s.push_str(&format!(
+                    "{:<18} {:<24} {:>9} {:>9.4} {:>8.4} {:>8.4} {:>9.0}\n",
+                    e.model,
+                    format!("{}:{} ({:.0}%)", e.dataset, e.split, e.noise * 100.0),
+                    e.params,
+                    e.field_f1,
+                    e.exact,
+                    e.invalid,
+                    e.cells_per_s
+                ));
+            }
+        }
+        if !self.extract_evals.is_empty() {
+            s.push_str(&format!(
+                "\n{:<32} {:<26} {:>8} {:>8} {:>9} {:>7} {:>7}\n",
+                "EXTRACTION (OCR + DOC)",
+                "DATA",
+                "ENTRY_F1",
+                "FIELD_F1",
+                "FAILED",
+                "P50_MS",
+                "P95_MS"
+            ));
+            for e in &self.extract_evals {
+                s.push_str(&format!(
+                    "{:<32} {:<26} {:>8.4} {:>8.4} {:>9} {:>7.0} {:>7.0}\n",
+                    e.models,
+                    format!("{}:{}", e.dataset, e.split),
+                    e.entry_f1,
+                    e.field_f1,
+                    format!("{}/{}", e.failed, e.images),
+                    e.latency_p50_ms,
+                    e.latency_p95_ms
                 ));
             }
         }
@@ -161,13 +219,17 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
         timed(steps, step, || {
             let t = super::train::train(&lab, recipe, None, &ov, false, reporter)?;
             let text = t.text().lines().next().unwrap_or("").to_string();
+            let val = match (t.val.get("accuracy"), t.val.get("field_f1")) {
+                (Some(a), _) => format!("val accuracy {a:.4}"),
+                (None, Some(f)) => format!("val field F1 {f:.4}"),
+                _ => String::new(),
+            };
             Ok((
                 t.model.clone(),
                 format!(
-                    "{text}; {} params ({:.1}% trained), val accuracy {:.4}, {:.0} samples/s",
+                    "{text}; {} params ({:.1}% trained), {val}, {:.0} samples/s",
                     t.params,
                     t.trainable_fraction * 100.0,
-                    t.val_accuracy,
                     t.samples_per_s
                 ),
             ))
@@ -197,7 +259,20 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
         },
         &mut steps,
     )?;
+    let doc = train("doc-base", Recipe::DocBase, data.clone(), &mut steps)?;
+    let doc_lora = train(
+        "doc-lora",
+        Recipe::DocLora,
+        Overrides {
+            dataset: Some(shifted.clone()),
+            base: Some(doc.clone()),
+            ..Overrides::default()
+        },
+        &mut steps,
+    )?;
     let mut evals = Vec::new();
+    let mut doc_evals = Vec::new();
+    let mut extract_evals = Vec::new();
     timed(&mut steps, "eval", || {
         for (model, ds, split) in [
             (&teacher, &name, "test"),
@@ -214,9 +289,53 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
             };
             evals.push(super::eval::eval(&lab, model, &on, reporter)?);
         }
+        for (model, ds) in [(&doc, &name), (&doc_lora, &shifted)] {
+            let on = super::eval::On {
+                dataset: Some(ds),
+                split: "test",
+                limit: 0,
+            };
+            doc_evals.push(super::extract::eval_doc(
+                &lab,
+                model,
+                &on,
+                DOC_EVAL_NOISE,
+                reporter,
+            )?);
+        }
         Ok((
             (),
-            format!("{} evaluations recorded (table below)", evals.len()),
+            format!(
+                "{} evaluations recorded (tables below)",
+                evals.len() + doc_evals.len()
+            ),
+        ))
+    })?;
+    timed(&mut steps, "extract", || {
+        for (ocr, doc, ds, split) in [
+            (&student, &doc, &name, "test"),
+            (&student, &doc, &name, "test_heldout"),
+            (&lora, &doc_lora, &shifted, "test"),
+        ] {
+            let on = super::eval::On {
+                dataset: Some(ds),
+                split,
+                limit: 0,
+            };
+            extract_evals.push(super::extract::eval_extract(
+                &lab,
+                &on,
+                Some(ocr),
+                Some(doc),
+                reporter,
+            )?);
+        }
+        Ok((
+            (),
+            format!(
+                "{} end-to-end evaluations from images (table below)",
+                extract_evals.len()
+            ),
         ))
     })?;
     timed(&mut steps, "report", || {
@@ -231,6 +350,8 @@ pub fn run(here: &Path, seed: Option<u64>, reporter: &dyn Reporter) -> Result<Pi
         root: lab.project.root.display().to_string(),
         steps,
         evals,
+        doc_evals,
+        extract_evals,
         ok,
     };
     if !ok {

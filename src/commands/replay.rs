@@ -67,9 +67,7 @@ impl ReplayOut {
 }
 
 fn recipe_of(id: &str) -> Option<Recipe> {
-    [Recipe::OcrTeacher, Recipe::OcrDistill, Recipe::OcrLora]
-        .into_iter()
-        .find(|r| r.id() == id)
+    Recipe::ALL.into_iter().find(|r| r.id() == id)
 }
 
 /// The runs `what` names (a run or a model), or every finished recipe run with `--all`.
@@ -160,12 +158,12 @@ fn job_of(lab: &Lab, row: &RunRow) -> std::result::Result<job::Job, String> {
     let ds = input("dataset").ok_or("the run recorded no dataset")?;
     let snap = data::snapshot_of(lab, &ds.name, ds.hash)
         .map_err(|e| format!("dataset {} manifest: {e:#}", ds.name))?;
-    let parent = match input("teacher").or(input("base")) {
+    let parent = match input("teacher").or(input("base")).or(input("init")) {
         Some(p) => {
-            let role = if p.role == "teacher" {
-                "teacher"
-            } else {
-                "base"
+            let role = match p.role.as_str() {
+                "teacher" => "teacher",
+                "init" => "init",
+                _ => "base",
             };
             let m = job::load_bundle(lab, &p.name, p.hash, None)
                 .map_err(|e| format!("parent model {}: {e:#}", p.name))?;

@@ -17,6 +17,7 @@
 pub mod adamw;
 pub mod ctc;
 pub mod doc;
+pub mod extract;
 pub mod fused;
 pub mod init;
 pub mod layout;

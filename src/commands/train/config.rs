@@ -19,6 +19,11 @@ pub enum Recipe {
     OcrDistill,
     /// `train.ocr-lora`: LoRA adapters on a frozen base.
     OcrLora,
+    /// `train.doc-base`: the document model (cell text → record JSON) from scratch or from a
+    /// local Hugging Face Llama checkpoint.
+    DocBase,
+    /// `train.doc-lora`: LoRA adapters on a frozen document model.
+    DocLora,
 }
 
 impl Recipe {
@@ -27,7 +32,22 @@ impl Recipe {
             Recipe::OcrTeacher => "train.ocr-teacher",
             Recipe::OcrDistill => "train.ocr-distill",
             Recipe::OcrLora => "train.ocr-lora",
+            Recipe::DocBase => "train.doc-base",
+            Recipe::DocLora => "train.doc-lora",
         }
+    }
+
+    pub const ALL: [Recipe; 5] = [
+        Recipe::OcrTeacher,
+        Recipe::OcrDistill,
+        Recipe::OcrLora,
+        Recipe::DocBase,
+        Recipe::DocLora,
+    ];
+
+    /// Whether the recipe trains the document model (else the OCR model).
+    pub fn is_doc(self) -> bool {
+        matches!(self, Recipe::DocBase | Recipe::DocLora)
     }
 
     /// The config file a recipe reads by default, and its embedded text.
@@ -45,12 +65,27 @@ impl Recipe {
                 "ocr_lora.toml",
                 include_str!("../../../configs/ocr_lora.toml"),
             ),
+            Recipe::DocBase => (
+                "doc_base.toml",
+                include_str!("../../../configs/doc_base.toml"),
+            ),
+            Recipe::DocLora => (
+                "doc_lora.toml",
+                include_str!("../../../configs/doc_lora.toml"),
+            ),
         }
     }
 
-    /// The recipe a config file is for: `[distill]` → distillation, `[lora]` → LoRA, else teacher.
+    /// The recipe a config file is for: `[doc]` or `[noise]` → the document model (`[lora]` →
+    /// its LoRA), else OCR: `[distill]` → distillation, `[lora]` → LoRA, else teacher.
     pub fn of(config: &RecipeConfig) -> Recipe {
-        if config.lora.is_some() {
+        if config.doc.is_some() || config.noise.is_some() {
+            if config.lora.is_some() {
+                Recipe::DocLora
+            } else {
+                Recipe::DocBase
+            }
+        } else if config.lora.is_some() {
             Recipe::OcrLora
         } else if config.distill.is_some() {
             Recipe::OcrDistill
@@ -135,11 +170,55 @@ pub struct LoraSection {
     pub merge: bool,
 }
 
+/// The document model's shape (`[doc]`, Hugging Face Llama names).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocSection {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    /// Tokens of the BPE tokenizer trained on the corpus (specials included).
+    pub vocab_size: usize,
+    pub max_position_embeddings: usize,
+}
+
+impl DocSection {
+    pub fn llama(&self, vocab_size: usize) -> crate::ml::doc::llama::LlamaConfig {
+        serde_json::from_value(serde_json::json!({
+            "vocab_size": vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "max_position_embeddings": self.max_position_embeddings,
+            "bos_token_id": 1,
+            "eos_token_id": 2,
+            "pad_token_id": 0,
+        }))
+        .expect("a complete Llama config")
+    }
+}
+
+/// OCR noise injected into the document model's training text (`[noise]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseSection {
+    /// Largest character error rate; each example draws its rate from [0, rate).
+    pub rate: f64,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecipeConfig {
     #[serde(default)]
     pub model: Option<ModelSection>,
+    #[serde(default)]
+    pub doc: Option<DocSection>,
+    #[serde(default)]
+    pub noise: Option<NoiseSection>,
     pub train: TrainSection,
     #[serde(default)]
     pub distill: Option<DistillSection>,
@@ -152,7 +231,7 @@ pub struct RecipeConfig {
 pub fn write_defaults(project: &Project) -> Result<Vec<String>> {
     let dir = project.configs_dir();
     let mut out = Vec::new();
-    for r in [Recipe::OcrTeacher, Recipe::OcrDistill, Recipe::OcrLora] {
+    for r in Recipe::ALL {
         let (file, text) = r.default_config();
         let p = dir.join(file);
         if !p.exists() {
@@ -219,6 +298,29 @@ pub fn load(project: &Project, recipe: Option<Recipe>, path: Option<&Path>) -> R
                 "{shown}: [model] does not belong in a LoRA config — the base model fixes the shape"
             )
         }
+        Recipe::DocBase | Recipe::DocLora if config.noise.is_none() => {
+            bail!("{shown}: missing [noise] section (rate) — a document model recipe needs it")
+        }
+        Recipe::DocBase if config.doc.is_none() => {
+            bail!(
+                "{shown}: missing [doc] section (hidden_size, intermediate_size, num_hidden_layers, \
+                 num_attention_heads, num_key_value_heads, vocab_size, max_position_embeddings)"
+            )
+        }
+        Recipe::DocLora if config.lora.is_none() => {
+            bail!("{shown}: missing [lora] section (base, rank, alpha, target_modules)")
+        }
+        Recipe::DocLora if config.doc.is_some() => {
+            bail!(
+                "{shown}: [doc] does not belong in a LoRA config — the base model fixes the shape"
+            )
+        }
+        r if !r.is_doc() && (config.doc.is_some() || config.noise.is_some()) => {
+            bail!(
+                "{shown}: [doc] and [noise] are document-model sections; this is a {} config",
+                r.id()
+            )
+        }
         _ => {}
     }
     check(&config).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
@@ -281,11 +383,52 @@ pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
             return Err(format!("distill.alpha must be in [0, 1], not {}", d.alpha));
         }
     }
+    if let Some(d) = &c.doc {
+        let kv = d.num_key_value_heads;
+        if d.num_attention_heads == 0
+            || d.hidden_size % d.num_attention_heads != 0
+            || (d.hidden_size / d.num_attention_heads) % 2 != 0
+        {
+            return Err(format!(
+                "doc.hidden_size ({}) must be doc.num_attention_heads ({}) × an even head size",
+                d.hidden_size, d.num_attention_heads
+            ));
+        }
+        if kv == 0 || d.num_attention_heads % kv != 0 {
+            return Err(format!(
+                "doc.num_attention_heads ({}) must be a multiple of doc.num_key_value_heads ({kv})",
+                d.num_attention_heads
+            ));
+        }
+        if d.vocab_size < 260 + crate::ml::doc::tok::SPECIALS.len() {
+            return Err(format!(
+                "doc.vocab_size ({}) must be at least 264: the 256 byte tokens, the specials and some merges",
+                d.vocab_size
+            ));
+        }
+        if d.num_hidden_layers == 0 || d.intermediate_size == 0 || d.max_position_embeddings < 32 {
+            return Err(
+                "doc: num_hidden_layers, intermediate_size ≥ 1 and max_position_embeddings ≥ 32"
+                    .into(),
+            );
+        }
+    }
+    if let Some(n) = &c.noise {
+        if !(0.0..=0.5).contains(&n.rate) {
+            return Err(format!("noise.rate must be in [0, 0.5], not {}", n.rate));
+        }
+    }
     if let Some(l) = &c.lora {
         if l.rank == 0 {
             return Err("lora.rank must be at least 1".into());
         }
-        crate::ml::ocr_model::check_targets(&l.target_modules).map_err(|e| format!("lora.{e}"))?;
+        if c.noise.is_some() {
+            crate::ml::doc::train::check_targets(&l.target_modules)
+                .map_err(|e| format!("lora.{e}"))?;
+        } else {
+            crate::ml::ocr_model::check_targets(&l.target_modules)
+                .map_err(|e| format!("lora.{e}"))?;
+        }
     }
     Ok(())
 }

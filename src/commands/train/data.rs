@@ -26,6 +26,17 @@ pub struct Split {
     pub lines: Vec<Line>,
 }
 
+/// A timetable image's truth: which split, and its entries.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct TimetableTruth {
+    pub id: String,
+    pub image: String,
+    pub split: String,
+    pub entries: Vec<crate::ml::doc::record::Record>,
+    #[serde(default)]
+    pub render: serde_json::Value,
+}
+
 /// The snapshot's files by path.
 pub struct Snapshot {
     pub label: String,
@@ -80,6 +91,38 @@ impl Snapshot {
             .collect();
         v.sort();
         v
+    }
+
+    /// The timetables of split `split` with their truth (`images/*.json` as `lab data synth`
+    /// writes them), sorted by id.
+    pub fn timetables(&self, lab: &Lab, split: &str) -> Result<Vec<TimetableTruth>> {
+        let mut paths: Vec<&str> = self
+            .files
+            .keys()
+            .filter_map(|p| std::str::from_utf8(p).ok())
+            .filter(|p| p.starts_with("images/") && p.ends_with(".json"))
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            bail!(
+                "snapshot {} has no timetable truth (images/*.json): the document model and \
+                 extraction need a timetable dataset as `lab data synth` writes it",
+                self.label
+            );
+        }
+        let mut out = Vec::new();
+        for p in paths {
+            let t: TimetableTruth = serde_json::from_slice(&self.read(lab, p)?).map_err(|e| {
+                anyhow!(
+                    "{p} in {}: {e} — expected a timetable truth with id, image, split, entries",
+                    self.label
+                )
+            })?;
+            if t.split == split {
+                out.push(t);
+            }
+        }
+        Ok(out)
     }
 
     /// Reads and preprocesses split `split` (at most `limit` lines, 0 = all).

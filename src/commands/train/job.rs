@@ -9,6 +9,7 @@ use super::config::{self, Recipe, RecipeConfig};
 use super::data;
 use crate::event::Hash;
 use crate::lab::Lab;
+use crate::ml::doc;
 use crate::ml::ocr::OcrConfig;
 use crate::ml::ocr_model::{self, AdapterConfig};
 use crate::ml::ocr_train::{self, Hyper, LineSet, Mode, Observer, Trained};
@@ -28,27 +29,86 @@ pub struct OcrModel {
     pub vocab_json: Vec<u8>,
 }
 
+/// A loaded document model with where it came from.
+pub struct DocModel {
+    pub name: String,
+    pub hash: Hash,
+    pub run: Option<String>,
+    pub bundle: models::Bundle,
+    pub loaded: doc::model::Loaded,
+    /// The base's config and tokenizer files.
+    pub config_json: Vec<u8>,
+    pub tokenizer_json: Vec<u8>,
+}
+
+/// A parent model of a run: an OCR model (teacher, LoRA base) or a document model (LoRA base,
+/// `--init-from` checkpoint).
+pub enum Parent {
+    Ocr(OcrModel),
+    Doc(DocModel),
+}
+
+impl Parent {
+    pub fn name(&self) -> &str {
+        match self {
+            Parent::Ocr(m) => &m.name,
+            Parent::Doc(m) => &m.name,
+        }
+    }
+    pub fn hash(&self) -> Hash {
+        match self {
+            Parent::Ocr(m) => m.hash,
+            Parent::Doc(m) => m.hash,
+        }
+    }
+    fn kind(&self) -> &str {
+        match self {
+            Parent::Ocr(m) => &m.bundle.kind,
+            Parent::Doc(m) => &m.bundle.kind,
+        }
+    }
+}
+
 /// Resolves and loads an OCR model by reference (`NAME`, `NAME@N`, run id, hash prefix).
 pub fn load_model(lab: &Lab, reference: &str) -> Result<OcrModel> {
+    match load_any(lab, reference)? {
+        Parent::Ocr(m) => Ok(m),
+        Parent::Doc(m) => bail!(
+            "model {} is a document model; an OCR model is needed here",
+            m.name
+        ),
+    }
+}
+
+/// Resolves and loads a document model by reference.
+pub fn load_doc_model(lab: &Lab, reference: &str) -> Result<DocModel> {
+    match load_any(lab, reference)? {
+        Parent::Doc(m) => Ok(m),
+        Parent::Ocr(m) => bail!(
+            "model {} is an OCR model; a document model (doc_base, doc_lora) is needed here",
+            m.name
+        ),
+    }
+}
+
+/// Resolves and loads a model of either family by reference.
+pub fn load_any(lab: &Lab, reference: &str) -> Result<Parent> {
     let runs = lab.store.read_views(|v| v.runs_all())?;
     let m = models::resolve(&runs, reference).map_err(|e| anyhow!(e))?;
     load_bundle(lab, &m.name, m.hash, Some(m.run))
 }
 
-/// Loads an OCR model from its bundle hash.
-pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Result<OcrModel> {
+/// Loads a model from its bundle hash.
+pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Result<Parent> {
     let blobs = &lab.store.blobs;
     let b = models::bundle(blobs, &hash)?;
     let ctx = |e: ocr_model::ModelError| anyhow!("model {name} ({}): {e}", hash.short());
     let (base_hash, base) = match (&b.kind[..], b.base) {
-        ("ocr", _) => (hash, b.clone()),
-        ("ocr-lora", Some(bh)) => (bh, models::bundle(blobs, &bh)?),
-        (k, _) => bail!("model {name} is a `{k}` model, not an OCR model"),
+        ("ocr" | "doc", _) => (hash, b.clone()),
+        ("ocr-lora" | "doc-lora", Some(bh)) => (bh, models::bundle(blobs, &bh)?),
+        (k, _) => bail!("model {name} is a `{k}` model, which lab cannot load"),
     };
-    let config_json = models::file(blobs, &base_hash, &base, "config.json")?;
-    let vocab_json = models::file(blobs, &base_hash, &base, "vocab.json")?;
-    let weights = models::file(blobs, &base_hash, &base, "model.safetensors")?;
-    let adapter = if b.kind == "ocr-lora" {
+    let adapter = if b.kind.ends_with("-lora") {
         Some((
             models::file(blobs, &hash, &b, "adapter_config.json")?,
             models::file(blobs, &hash, &b, "adapter.safetensors")?,
@@ -56,14 +116,26 @@ pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Re
     } else {
         None
     };
-    let loaded = ocr_model::load(
-        &config_json,
-        &vocab_json,
-        &weights,
-        adapter.as_ref().map(|(a, w)| (&a[..], &w[..])),
-    )
-    .map_err(ctx)?;
-    Ok(OcrModel {
+    let adapter_refs = adapter.as_ref().map(|(a, w)| (&a[..], &w[..]));
+    let config_json = models::file(blobs, &base_hash, &base, "config.json")?;
+    let weights = models::file(blobs, &base_hash, &base, "model.safetensors")?;
+    if b.kind.starts_with("doc") {
+        let tokenizer_json = models::file(blobs, &base_hash, &base, "tokenizer.json")?;
+        let loaded =
+            doc::model::load(&config_json, &tokenizer_json, &weights, adapter_refs).map_err(ctx)?;
+        return Ok(Parent::Doc(DocModel {
+            name: name.to_string(),
+            hash,
+            run,
+            bundle: b,
+            loaded,
+            config_json,
+            tokenizer_json,
+        }));
+    }
+    let vocab_json = models::file(blobs, &base_hash, &base, "vocab.json")?;
+    let loaded = ocr_model::load(&config_json, &vocab_json, &weights, adapter_refs).map_err(ctx)?;
+    Ok(Parent::Ocr(OcrModel {
         name: name.to_string(),
         hash,
         run,
@@ -71,7 +143,7 @@ pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Re
         loaded,
         config_json,
         vocab_json,
-    })
+    }))
 }
 
 /// Everything a recipe run consumes.
@@ -81,27 +153,49 @@ pub struct Job {
     pub cfg: RecipeConfig,
     pub seed: u64,
     pub snap: data::Snapshot,
-    /// `("teacher" | "base", model)`.
-    pub parent: Option<(&'static str, OcrModel)>,
+    /// `("teacher" | "base" | "init", model)`.
+    pub parent: Option<(&'static str, Parent)>,
 }
 
 impl Job {
     /// The parent model a config names, loaded.
-    pub fn parent_of(lab: &Lab, cfg: &RecipeConfig) -> Result<Option<(&'static str, OcrModel)>> {
+    pub fn parent_of(
+        lab: &Lab,
+        recipe: Recipe,
+        cfg: &RecipeConfig,
+    ) -> Result<Option<(&'static str, Parent)>> {
         Ok(match (&cfg.distill, &cfg.lora) {
-            (Some(d), _) => Some(("teacher", load_model(lab, &d.teacher)?)),
+            (Some(d), _) => Some(("teacher", Parent::Ocr(load_model(lab, &d.teacher)?))),
             (_, Some(l)) => {
-                let m = load_model(lab, &l.base)?;
-                if m.bundle.kind != "ocr" {
+                let m = if recipe.is_doc() {
+                    Parent::Doc(load_doc_model(lab, &l.base)?)
+                } else {
+                    Parent::Ocr(load_model(lab, &l.base)?)
+                };
+                if m.kind().ends_with("-lora") {
                     bail!(
                         "base model {} is a LoRA adapter; adapt a full model (or one written with --merge)",
-                        m.name
+                        m.name()
                     );
                 }
                 Some(("base", m))
             }
             _ => None,
         })
+    }
+
+    fn ocr_parent(&self) -> Option<&OcrModel> {
+        match &self.parent {
+            Some((_, Parent::Ocr(m))) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn doc_parent(&self) -> Option<&DocModel> {
+        match &self.parent {
+            Some((_, Parent::Doc(m))) => Some(m),
+            _ => None,
+        }
     }
 
     /// The effective settings as recorded with a run (JSON).
@@ -112,16 +206,46 @@ impl Job {
     }
 
     fn height(&self) -> usize {
-        match (&self.cfg.model, &self.parent) {
+        match (&self.cfg.model, self.ocr_parent()) {
             (Some(m), _) => m.height,
-            (None, Some((_, p))) => p.loaded.model.config.height,
+            (None, Some(p)) => p.loaded.model.config.height,
             (None, None) => 32,
         }
     }
 }
 
-/// The job's data, preprocessed and encoded.
-pub struct Data {
+/// The job's data: OCR lines or document-model examples.
+pub enum Data {
+    Ocr(OcrData),
+    Doc(DocData),
+}
+
+impl Data {
+    /// Training examples (lines or cells).
+    pub fn train_len(&self) -> usize {
+        match self {
+            Data::Ocr(d) => d.train.len(),
+            Data::Doc(d) => d.train.len(),
+        }
+    }
+    pub fn skipped(&self) -> usize {
+        match self {
+            Data::Ocr(d) => d.skipped,
+            Data::Doc(_) => 0,
+        }
+    }
+}
+
+/// The document model's examples, tokenizer and shape.
+pub struct DocData {
+    pub train: Vec<doc::train::Example>,
+    pub val: Vec<doc::train::Example>,
+    pub tok: doc::tok::Tok,
+    pub config: doc::llama::LlamaConfig,
+}
+
+/// OCR lines, preprocessed and encoded.
+pub struct OcrData {
     pub train: LineSet,
     pub val: LineSet,
     pub vocab: Vocab,
@@ -159,11 +283,14 @@ fn encode(split: data::Split, vocab: &Vocab, drop_unknown: bool) -> (LineSet, us
 /// Reads the train and val splits of the job's snapshot (from blobs) and encodes them.
 pub fn load_data(lab: &Lab, job: &Job, reporter: &dyn Reporter) -> Result<Data> {
     reporter.status(&format!("loading {} (train, val)", job.snap.label));
+    if job.recipe.is_doc() {
+        return Ok(Data::Doc(load_doc_data(lab, job)?));
+    }
     let height = job.height();
     let train_split = job.snap.split(lab, "train", height, 0)?;
     let val_split = job.snap.split(lab, "val", height, 0)?;
-    let vocab = match &job.parent {
-        Some((_, p)) => p.loaded.vocab.clone(),
+    let vocab = match job.ocr_parent() {
+        Some(p) => p.loaded.vocab.clone(),
         None => Vocab::from_texts(train_split.items.iter().map(|i| i.text.as_str())),
     };
     let (train, skipped) = encode(train_split, &vocab, true);
@@ -174,17 +301,72 @@ pub fn load_data(lab: &Lab, job: &Job, reporter: &dyn Reporter) -> Result<Data> 
             job.snap.label
         );
     }
-    let ocr_config = match (&job.cfg.model, &job.parent) {
+    let ocr_config = match (&job.cfg.model, job.ocr_parent()) {
         (Some(m), _) => m.with_vocab(vocab.size()),
-        (None, Some((_, p))) => p.loaded.model.config.clone(),
+        (None, Some(p)) => p.loaded.model.config.clone(),
         (None, None) => bail!("the config has no [model] section and no parent model"),
     };
-    Ok(Data {
+    Ok(Data::Ocr(OcrData {
         train,
         val,
         vocab,
         ocr_config,
         skipped,
+    }))
+}
+
+/// The cells of the train and val timetables as examples; the tokenizer of the parent
+/// (LoRA base, `--init-from` checkpoint) or one trained on the train split's text.
+fn load_doc_data(lab: &Lab, job: &Job) -> Result<DocData> {
+    let examples = |split: &str| -> Result<Vec<doc::train::Example>> {
+        Ok(job
+            .snap
+            .timetables(lab, split)?
+            .iter()
+            .flat_map(|t| t.entries.iter().map(doc::train::Example::of))
+            .collect())
+    };
+    let train = examples("train")?;
+    let val = examples("val")?;
+    if train.is_empty() {
+        bail!(
+            "snapshot {} has no entries in its train split",
+            job.snap.label
+        );
+    }
+    let rate = job.cfg.noise.as_ref().map_or(0.0, |n| n.rate);
+    let (tok, config) = match (job.doc_parent(), &job.cfg.doc) {
+        (Some(p), _) => (p.loaded.tok.clone(), p.loaded.config.clone()),
+        (None, Some(d)) => {
+            // The corpus: every training cell once with noise, and every answer.
+            let corpus: Vec<String> = train
+                .iter()
+                .enumerate()
+                .flat_map(|(i, e)| {
+                    let mut rng = doc::train::noise_rng(job.seed, 0, i);
+                    [e.noisy_prompt(rate, &mut rng), e.record.to_json()]
+                })
+                .collect();
+            let tok = doc::tok::Tok::train(&corpus, d.vocab_size)?;
+            let config = d.llama(tok.vocab_size());
+            (tok, config)
+        }
+        (None, None) => bail!("the config has no [doc] section and no parent model"),
+    };
+    let val_n = match job.cfg.train.val_lines {
+        0 => val.len(),
+        n => n.min(val.len()),
+    };
+    let val: Vec<doc::train::Example> = doc::train::shuffled(val.len(), job.seed)
+        .into_iter()
+        .take(val_n)
+        .map(|i| val[i].clone())
+        .collect();
+    Ok(DocData {
+        train,
+        val,
+        tok,
+        config,
     })
 }
 
@@ -196,6 +378,10 @@ pub fn fit(
     obs: &mut dyn Observer,
 ) -> Result<Trained> {
     let cfg = &job.cfg;
+    let data = match data {
+        Data::Doc(d) => return fit_doc(job, d, checkpoint, obs),
+        Data::Ocr(d) => d,
+    };
     let hyper = Hyper {
         epochs: cfg.train.epochs,
         batch_size: cfg.train.batch_size,
@@ -206,13 +392,13 @@ pub fn fit(
         val_lines: cfg.train.val_lines,
         augment: cfg.train.augment,
     };
-    let mode = match (&cfg.distill, &cfg.lora, &job.parent) {
-        (Some(d), _, Some((_, p))) => Mode::Distill {
+    let mode = match (&cfg.distill, &cfg.lora, job.ocr_parent()) {
+        (Some(d), _, Some(p)) => Mode::Distill {
             teacher: &p.loaded.model,
             temperature: d.temperature,
             alpha: d.alpha,
         },
-        (_, Some(l), Some((_, p))) => Mode::Lora {
+        (_, Some(l), Some(p)) => Mode::Lora {
             base: &p.loaded.tensors,
             rank: l.rank,
             alpha: l.alpha,
@@ -222,6 +408,47 @@ pub fn fit(
     };
     ocr_train::train(
         &data.ocr_config,
+        &mode,
+        &hyper,
+        &data.train,
+        &data.val,
+        checkpoint,
+        obs,
+    )
+}
+
+fn fit_doc(
+    job: &Job,
+    data: &DocData,
+    checkpoint: Option<&[u8]>,
+    obs: &mut dyn Observer,
+) -> Result<Trained> {
+    let cfg = &job.cfg;
+    let hyper = doc::train::Hyper {
+        epochs: cfg.train.epochs,
+        batch_size: cfg.train.batch_size,
+        learning_rate: cfg.train.learning_rate,
+        warmup_steps: cfg.train.warmup_steps,
+        weight_decay: cfg.train.weight_decay,
+        seed: job.seed,
+        noise: cfg.noise.as_ref().map_or(0.0, |n| n.rate),
+        val_examples: 0,
+    };
+    let mode = match (&cfg.lora, job.doc_parent()) {
+        (Some(l), Some(p)) => doc::train::Mode::Lora {
+            base: &p.loaded.tensors,
+            rank: l.rank,
+            alpha: l.alpha,
+            targets: l.target_modules.clone(),
+        },
+        (None, p) => doc::train::Mode::Full {
+            init: p.map(|p| &p.loaded.tensors),
+        },
+        (Some(_), None) => bail!("a LoRA recipe without its base model"),
+    };
+    doc::train::train(
+        &data.config,
+        &data.tok,
         &mode,
         &hyper,
         &data.train,
@@ -259,7 +486,7 @@ impl BundleFiles {
 
     /// The weights file (the adapter for LoRA).
     pub fn weights(&self) -> &[u8] {
-        let name = if self.kind == "ocr-lora" {
+        let name = if self.kind.ends_with("-lora") {
             "adapter.safetensors"
         } else {
             "model.safetensors"
@@ -279,8 +506,14 @@ pub fn outputs(
     data: &Data,
     trained: &Trained,
 ) -> Result<(BundleFiles, Option<BundleFiles>)> {
-    match (&job.cfg.lora, &job.parent) {
-        (Some(l), Some((_, p))) => {
+    if let Data::Doc(d) = data {
+        return doc_outputs(job, d, trained);
+    }
+    let Data::Ocr(data) = data else {
+        unreachable!()
+    };
+    match (&job.cfg.lora, job.ocr_parent()) {
+        (Some(l), Some(p)) => {
             let acfg = AdapterConfig {
                 r: l.rank,
                 lora_alpha: l.alpha,
@@ -331,6 +564,69 @@ pub fn outputs(
             },
             None,
         )),
+    }
+}
+
+fn doc_outputs(
+    job: &Job,
+    data: &DocData,
+    trained: &Trained,
+) -> Result<(BundleFiles, Option<BundleFiles>)> {
+    match (&job.cfg.lora, job.doc_parent()) {
+        (Some(l), Some(p)) if job.recipe == Recipe::DocLora => {
+            let acfg = AdapterConfig {
+                r: l.rank,
+                lora_alpha: l.alpha,
+                target_modules: l.target_modules.clone(),
+            };
+            let model = BundleFiles {
+                kind: "doc-lora",
+                files: vec![
+                    ("adapter_config.json", serde_json::to_vec_pretty(&acfg)?),
+                    ("adapter.safetensors", trained.weights.clone()),
+                ],
+                base: Some(p.hash),
+            };
+            let merged = if l.merge {
+                let adapters = candle_core::safetensors::load_buffer(
+                    &trained.weights,
+                    &candle_core::Device::Cpu,
+                )?;
+                let w = ocr_train::to_safetensors(ocr_model::merge(
+                    &p.loaded.tensors,
+                    &adapters,
+                    &acfg,
+                )?)?;
+                Some(BundleFiles {
+                    kind: "doc",
+                    files: vec![
+                        ("config.json", p.config_json.clone()),
+                        ("tokenizer.json", p.tokenizer_json.clone()),
+                        ("model.safetensors", w),
+                    ],
+                    base: None,
+                })
+            } else {
+                None
+            };
+            Ok((model, merged))
+        }
+        _ => {
+            let mut config = serde_json::to_vec_pretty(&data.config)?;
+            config.push(b'\n');
+            Ok((
+                BundleFiles {
+                    kind: "doc",
+                    files: vec![
+                        ("config.json", config),
+                        ("tokenizer.json", data.tok.to_json()),
+                        ("model.safetensors", trained.weights.clone()),
+                    ],
+                    base: None,
+                },
+                None,
+            ))
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use crate::progress::Reporter;
 use crate::store::RunRow;
 use crate::store::views::Query;
 pub use config::Recipe;
-pub use job::{Job, OcrModel, load_bundle, load_model};
+pub use job::{DocModel, Job, OcrModel, Parent, load_any, load_bundle, load_doc_model, load_model};
 
 /// Command-line overrides of a recipe config.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +45,8 @@ pub struct Overrides {
     pub lora_alpha: Option<f64>,
     pub target_modules: Option<Vec<String>>,
     pub merge: bool,
+    /// A local Hugging Face checkpoint directory to start from (document model).
+    pub init_from: Option<std::path::PathBuf>,
     /// Tags recorded as params (`sweep=…`).
     pub tags: BTreeMap<String, String>,
 }
@@ -71,13 +73,20 @@ pub struct TrainOut {
     pub val_loss: f64,
     pub resumed_from: Option<String>,
     pub skipped_lines: usize,
+    /// Every validation metric of the last epoch by name (`accuracy`, `cer`, `field_f1`, …).
+    pub val: BTreeMap<String, f64>,
 }
 
 impl TrainOut {
     pub fn text(&self) -> String {
+        let val: Vec<String> = self
+            .val
+            .iter()
+            .map(|(k, v)| format!("val {} {v:.4}", k.replace('_', " ")))
+            .collect();
         let mut s = format!(
             "{} {} → {} (model {})\n  dataset {}, {} epochs, {} steps in {:.1}s ({:.0} samples/s)\n  \
-             val accuracy {:.4}, val CER {:.4}\n  parameters {} ({} trainable, {:.2}%), weights file {}",
+             {}, val loss {:.4}\n  parameters {} ({} trainable, {:.2}%), weights file {}",
             self.recipe,
             self.run,
             self.model,
@@ -87,8 +96,8 @@ impl TrainOut {
             self.steps,
             self.seconds,
             self.samples_per_s,
-            self.val_accuracy,
-            self.val_cer,
+            val.join(", "),
+            self.val_loss,
             self.params,
             self.trainable_params,
             self.trainable_fraction * 100.0,
@@ -213,7 +222,10 @@ pub fn train(
         };
         anyhow!("dataset `{}` (train.dataset in {shown}): {e}{hint}", cfg.train.dataset)
     })?;
-    let parent = Job::parent_of(lab, &cfg)?;
+    let parent = match &ov.init_from {
+        Some(dir) => Some(("init", import_checkpoint(lab, recipe, dir)?)),
+        None => Job::parent_of(lab, recipe, &cfg)?,
+    };
     let job = Job {
         recipe,
         seed,
@@ -247,8 +259,8 @@ pub fn train(
     if let Some((role, p)) = &job.parent {
         inputs.push(DataRef {
             role: role.to_string(),
-            name: p.name.clone(),
-            hash: p.hash,
+            name: p.name().to_string(),
+            hash: p.hash(),
         });
     }
     let mut params = flatten(cfg);
@@ -359,14 +371,54 @@ pub fn train(
         steps,
         seconds,
         samples_per_s: (steps as f64 * cfg.train.batch_size as f64)
-            .min(data.train.len() as f64 * cfg.train.epochs as f64)
+            .min(data.train_len() as f64 * cfg.train.epochs as f64)
             / seconds.max(1e-9),
         val_accuracy: last.map_or(0.0, |l| l.metric("accuracy")),
         val_cer: last.map_or(0.0, |l| l.metric("cer")),
         val_loss: last.map_or(0.0, |l| l.val_loss),
         resumed_from: resume_from.map(|r| r.0),
-        skipped_lines: data.skipped,
+        skipped_lines: data.skipped(),
+        val: last.map_or_else(BTreeMap::new, |l| {
+            l.val.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        }),
     })
+}
+
+/// Imports a local Hugging Face checkpoint directory (`config.json`, `model.safetensors`,
+/// `tokenizer.json`) as a model bundle in the blob store, so the run records it as an input
+/// and a replay finds it without the directory.
+fn import_checkpoint(lab: &Lab, recipe: Recipe, dir: &Path) -> Result<Parent> {
+    if recipe != Recipe::DocBase {
+        bail!(
+            "--init-from works with `lab train doc-base` (a Llama checkpoint): lab's OCR family is \
+             its own CTC transformer, not TrOCR, so there is no Hugging Face layout to start it from"
+        );
+    }
+    if !dir.is_dir() {
+        bail!(
+            "--init-from {}: not a directory — give a Hugging Face checkpoint directory with \
+             config.json, model.safetensors and tokenizer.json",
+            dir.display()
+        );
+    }
+    let mut files = Vec::new();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        let p = dir.join(f);
+        let bytes = std::fs::read(&p).map_err(|e| {
+            anyhow!(
+                "--init-from: {}: {e} — a checkpoint directory needs config.json, \
+                 model.safetensors and tokenizer.json",
+                p.display()
+            )
+        })?;
+        files.push((f, bytes));
+    }
+    crate::ml::doc::model::load(&files[0].1, &files[1].1, &files[2].1, None)
+        .map_err(|e| anyhow!("--init-from {}: {e}", dir.display()))?;
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, &b[..])).collect();
+    let hash = models::save(&lab.store.blobs, "doc", &refs, None)?;
+    let name = format!("checkpoint {}", dir.display());
+    load_bundle(lab, &name, hash, None)
 }
 
 /// Every effective setting as a flat `section.key` map (recorded as the run's params).

@@ -1,0 +1,490 @@
+//! `lab extract` (timetable images → entries), `lab eval-extract` (end to end against a
+//! snapshot's truth) and the document model's own evaluation on OCR-noised cell text (what
+//! `lab eval` runs for a document model). Evaluations are recorded as `Evaluated` events with
+//! metrics keyed `SPLIT.METRIC` (`test.entry_f1`, `test.subject.f1`, `test.latency_p50_ms`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+
+use super::eval::On;
+use super::train::{DocModel, OcrModel, data, load_doc_model, load_model};
+use crate::event::{Event, Hash};
+use crate::lab::Lab;
+use crate::ml::doc::record::{FieldMetrics, FieldScore, Record};
+use crate::ml::doc::train::{Example, evaluate};
+use crate::ml::extract::{self, Extracted, Models};
+use crate::progress::Reporter;
+
+/// The models extraction uses by default: the newest `ocr_student` (fast) and `doc_base`.
+pub const DEFAULT_OCR: &str = "ocr_student";
+pub const DEFAULT_DOC: &str = "doc_base";
+
+/// The loaded pair.
+pub struct Pair {
+    pub ocr: OcrModel,
+    pub doc: DocModel,
+}
+
+impl Pair {
+    pub fn load(lab: &Lab, ocr: Option<&str>, doc: Option<&str>) -> Result<Pair> {
+        let ocr = load_model(lab, ocr.unwrap_or(DEFAULT_OCR)).map_err(|e| {
+            anyhow!("{e:#} — train one (lab train ocr-distill) or name another with --ocr")
+        })?;
+        let doc = load_doc_model(lab, doc.unwrap_or(DEFAULT_DOC)).map_err(|e| {
+            anyhow!("{e:#} — train one (lab train doc-base) or name another with --model")
+        })?;
+        Ok(Pair { ocr, doc })
+    }
+
+    fn models(&self) -> Models<'_> {
+        Models {
+            ocr: &self.ocr.loaded.model,
+            vocab: &self.ocr.loaded.vocab,
+            doc: &self.doc.loaded.model,
+            tok: &self.doc.loaded.tok,
+        }
+    }
+
+    /// `ocr_student@1 + doc_base@1`.
+    pub fn label(&self) -> String {
+        format!("{} + {}", self.ocr.name, self.doc.name)
+    }
+}
+
+/// One image's result.
+#[derive(Debug, Serialize)]
+pub struct ImageOut {
+    pub image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub extracted: Option<Extracted>,
+    pub ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExtractOut {
+    pub models: String,
+    pub images: Vec<ImageOut>,
+    pub failed: usize,
+}
+
+impl ExtractOut {
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for im in &self.images {
+            match (&im.error, &im.extracted) {
+                (Some(e), _) => s.push_str(&format!("{}: {e}\n", im.image)),
+                (None, Some(x)) => {
+                    s.push_str(&format!(
+                        "{}: {} entries ({}×{} grid, {:.0} ms)\n",
+                        im.image,
+                        x.entries.len(),
+                        x.rows,
+                        x.cols,
+                        im.ms
+                    ));
+                    for f in &x.entries {
+                        let r = &f.record;
+                        s.push_str(&format!(
+                            "  {:<10} {}–{}  {:<20} {:<9} {}\n",
+                            r.day, r.start, r.end, r.subject, r.room, r.teacher
+                        ));
+                    }
+                    for (row, col, why) in &x.invalid {
+                        s.push_str(&format!(
+                            "  cell r{row} c{col}: unreadable answer ({why})\n"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        s.push_str(&format!(
+            "{} images, {} failed (models {})",
+            self.images.len(),
+            self.failed,
+            self.models
+        ));
+        s
+    }
+}
+
+/// Image files among `paths`, directories walked (sorted).
+fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|f| {
+                    f.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+                        ["png", "jpg", "jpeg"].contains(&x.to_lowercase().as_str())
+                    })
+                })
+                .collect();
+            if found.is_empty() {
+                bail!("{}: no PNG or JPEG files in this directory", p.display());
+            }
+            out.append(&mut found);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such file or directory", p.display());
+        }
+    }
+    Ok(out)
+}
+
+fn extract_bytes(bytes: &[u8], m: &Models) -> std::result::Result<Extracted, String> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| format!("not a readable PNG or JPEG image ({e})"))?;
+    extract::extract(&img, m).map_err(|e| e.to_string())
+}
+
+/// Extracts the entries of every image; failures are reported per image and counted.
+pub fn extract_images(
+    lab: &Lab,
+    paths: &[PathBuf],
+    ocr: Option<&str>,
+    doc: Option<&str>,
+    out_file: Option<&Path>,
+    reporter: &dyn Reporter,
+) -> Result<ExtractOut> {
+    let files = image_files(paths)?;
+    let pair = Pair::load(lab, ocr, doc)?;
+    let m = pair.models();
+    reporter.begin("extract", files.len() as u64, false);
+    let mut images = Vec::new();
+    for f in &files {
+        let t = Instant::now();
+        let r = std::fs::read(f)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|b| extract_bytes(&b, &m));
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let (error, extracted) = match r {
+            Ok(x) => (None, Some(x)),
+            Err(e) => (Some(e), None),
+        };
+        images.push(ImageOut {
+            image: f.display().to_string(),
+            error,
+            extracted,
+            ms,
+        });
+        reporter.advance(1);
+    }
+    reporter.end();
+    if let Some(p) = out_file {
+        let mut buf = Vec::new();
+        for im in &images {
+            if let Some(x) = &im.extracted {
+                for e in &x.entries {
+                    #[derive(Serialize)]
+                    struct Row<'a> {
+                        image: &'a str,
+                        #[serde(flatten)]
+                        record: &'a Record,
+                    }
+                    serde_json::to_writer(
+                        &mut buf,
+                        &Row {
+                            image: &im.image,
+                            record: &e.record,
+                        },
+                    )?;
+                    buf.push(b'\n');
+                }
+            }
+        }
+        let tmp = p.with_extension("jsonl.tmp");
+        let mut f =
+            std::fs::File::create(&tmp).map_err(|e| anyhow!("--out {}: {e}", p.display()))?;
+        f.write_all(&buf)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, p).map_err(|e| anyhow!("--out {}: {e}", p.display()))?;
+    }
+    let failed = images.iter().filter(|i| i.error.is_some()).count();
+    Ok(ExtractOut {
+        models: pair.label(),
+        images,
+        failed,
+    })
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExtractEval {
+    pub models: String,
+    pub dataset: String,
+    pub split: String,
+    pub images: usize,
+    pub failed: usize,
+    pub entries: usize,
+    pub entry_precision: f64,
+    pub entry_recall: f64,
+    pub entry_f1: f64,
+    pub field_f1: f64,
+    pub invalid: usize,
+    pub fields: Vec<FieldMetrics>,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+}
+
+impl ExtractEval {
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{} on {} ({}, {} images, {} entries)\n  entry P {:.4} R {:.4} F1 {:.4}   field F1 {:.4}   \
+             images failed {}   unreadable answers {}\n  latency per image p50 {:.0} ms, p95 {:.0} ms\n",
+            self.models,
+            self.dataset,
+            self.split,
+            self.images,
+            self.entries,
+            self.entry_precision,
+            self.entry_recall,
+            self.entry_f1,
+            self.field_f1,
+            self.failed,
+            self.invalid,
+            self.latency_p50_ms,
+            self.latency_p95_ms
+        );
+        s.push_str(&fields_table(&self.fields));
+        s
+    }
+}
+
+fn fields_table(fields: &[FieldMetrics]) -> String {
+    let mut s = format!(
+        "  {:<8} {:>9} {:>9} {:>9}\n",
+        "FIELD", "PRECISION", "RECALL", "F1"
+    );
+    for f in fields {
+        s.push_str(&format!(
+            "  {:<8} {:>9.4} {:>9.4} {:>9.4}\n",
+            f.field, f.precision, f.recall, f.f1
+        ));
+    }
+    s.trim_end().to_string()
+}
+
+fn record_eval(
+    lab: &Lab,
+    model: String,
+    hash: Hash,
+    snap: &data::Snapshot,
+    split: &str,
+    values: Vec<(String, f64)>,
+) -> Result<()> {
+    let metrics: BTreeMap<String, f64> = values
+        .into_iter()
+        .map(|(k, v)| (format!("{split}.{k}"), v))
+        .collect();
+    lab.append(vec![Event::Evaluated {
+        model,
+        model_hash: hash,
+        dataset: snap.manifest,
+        metrics,
+        run: None,
+    }])?;
+    Ok(())
+}
+
+/// Extraction end to end on a snapshot's timetable images against their truth.
+pub fn eval_extract(
+    lab: &Lab,
+    on: &On,
+    ocr: Option<&str>,
+    doc: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<ExtractEval> {
+    let snap = super::eval::snapshot_of(lab, on)?;
+    let mut tts = snap.timetables(lab, on.split)?;
+    if tts.is_empty() {
+        bail!(
+            "snapshot {} has no timetables in split `{}`",
+            snap.label,
+            on.split
+        );
+    }
+    if on.limit > 0 {
+        tts.truncate(on.limit);
+    }
+    let pair = Pair::load(lab, ocr, doc)?;
+    let m = pair.models();
+    let mut score = FieldScore::default();
+    let (mut exact, mut predicted, mut truth_n, mut failed, mut invalid) = (0, 0, 0, 0, 0);
+    let mut lat = Vec::new();
+    reporter.begin("eval-extract", tts.len() as u64, false);
+    for t in &tts {
+        let bytes = snap.read(lab, &t.image)?;
+        let t0 = Instant::now();
+        let r = extract_bytes(&bytes, &m);
+        lat.push(t0.elapsed().as_secs_f64() * 1e3);
+        let pred: Vec<Record> = match &r {
+            Ok(x) => {
+                invalid += x.invalid.len();
+                x.entries.iter().map(|f| f.record.clone()).collect()
+            }
+            Err(_) => {
+                failed += 1;
+                Vec::new()
+            }
+        };
+        predicted += pred.len();
+        truth_n += t.entries.len();
+        exact += extract::score_image(&pred, &t.entries, &mut score);
+        reporter.advance(1);
+    }
+    reporter.end();
+    lat.sort_by(f64::total_cmp);
+    let (p, r, f1) = crate::ml::doc::record::prf(exact, predicted, truth_n);
+    let out = ExtractEval {
+        models: pair.label(),
+        dataset: snap.label.clone(),
+        split: on.split.to_string(),
+        images: tts.len(),
+        failed,
+        entries: truth_n,
+        entry_precision: p,
+        entry_recall: r,
+        entry_f1: f1,
+        field_f1: score.field_f1(),
+        invalid,
+        fields: score.per_field(),
+        latency_p50_ms: percentile(&lat, 0.5),
+        latency_p95_ms: percentile(&lat, 0.95),
+    };
+    let mut values = vec![
+        ("entry_precision".to_string(), p),
+        ("entry_recall".to_string(), r),
+        ("entry_f1".to_string(), f1),
+        ("field_f1".to_string(), out.field_f1),
+        ("images_failed".to_string(), failed as f64),
+        ("latency_p50_ms".to_string(), out.latency_p50_ms),
+        ("latency_p95_ms".to_string(), out.latency_p95_ms),
+    ];
+    values.extend(out.fields.iter().map(|f| (format!("{}.f1", f.field), f.f1)));
+    // The pair is one "model" in the log: its name says both, its hash the pair's bundles.
+    let mut both = pair.ocr.hash.0.to_vec();
+    both.extend_from_slice(&pair.doc.hash.0);
+    record_eval(
+        lab,
+        out.models.clone(),
+        Hash::of(&both),
+        &snap,
+        on.split,
+        values,
+    )?;
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct DocEval {
+    pub model: String,
+    pub model_hash: Hash,
+    pub dataset: String,
+    pub split: String,
+    pub records: usize,
+    pub noise: f64,
+    pub field_f1: f64,
+    pub exact: f64,
+    pub invalid: f64,
+    pub fields: Vec<FieldMetrics>,
+    pub cells_per_s: f64,
+    pub params: usize,
+}
+
+impl DocEval {
+    pub fn text(&self) -> String {
+        format!(
+            "{} on {} ({}, {} cells, OCR noise up to {:.0}% of characters)\n  field F1 {:.4}   \
+             exact records {:.4}   unreadable answers {:.4}   {:.0} cells/s\n{}",
+            self.model,
+            self.dataset,
+            self.split,
+            self.records,
+            self.noise * 100.0,
+            self.field_f1,
+            self.exact,
+            self.invalid,
+            self.cells_per_s,
+            fields_table(&self.fields)
+        )
+    }
+}
+
+/// The document model alone on a split's cells, their text noised like OCR output at up to
+/// `noise` (a fixed seeded draw).
+pub fn eval_doc(
+    lab: &Lab,
+    model: &str,
+    on: &On,
+    noise: f64,
+    reporter: &dyn Reporter,
+) -> Result<DocEval> {
+    if !(0.0..=0.5).contains(&noise) {
+        bail!("--noise must be in [0, 0.5], not {noise}");
+    }
+    let snap = super::eval::snapshot_of(lab, on)?;
+    let m = load_doc_model(lab, model)?;
+    let mut ex: Vec<Example> = snap
+        .timetables(lab, on.split)?
+        .iter()
+        .flat_map(|t| t.entries.iter().map(Example::of))
+        .collect();
+    if ex.is_empty() {
+        bail!(
+            "snapshot {} has no entries in split `{}`",
+            snap.label,
+            on.split
+        );
+    }
+    if on.limit > 0 {
+        ex.truncate(on.limit);
+    }
+    reporter.status(&format!("evaluating {} on {} cells", m.name, ex.len()));
+    let t = Instant::now();
+    let ev = evaluate(&m.loaded.model, &m.loaded.tok, &ex, noise, 0, 64)?;
+    let secs = t.elapsed().as_secs_f64();
+    let out = DocEval {
+        model: m.name.clone(),
+        model_hash: m.hash,
+        dataset: snap.label.clone(),
+        split: on.split.to_string(),
+        records: ev.score.records,
+        noise,
+        field_f1: ev.score.field_f1(),
+        exact: ev.score.exact_match(),
+        invalid: ev.score.invalid as f64 / ev.score.records.max(1) as f64,
+        fields: ev.score.per_field(),
+        cells_per_s: ex.len() as f64 / secs.max(1e-9),
+        params: m.loaded.params,
+    };
+    let mut values = vec![
+        ("field_f1".to_string(), out.field_f1),
+        ("exact".to_string(), out.exact),
+        ("invalid".to_string(), out.invalid),
+        ("noise".to_string(), noise),
+        ("cells_per_s".to_string(), out.cells_per_s),
+    ];
+    values.extend(out.fields.iter().map(|f| (format!("{}.f1", f.field), f.f1)));
+    record_eval(lab, out.model.clone(), m.hash, &snap, on.split, values)?;
+    Ok(out)
+}

@@ -1,0 +1,249 @@
+//! End-to-end timetable extraction, pure compute: image → grid (`layout`) → every text line
+//! read by the OCR model in batches → for every non-empty cell, the document model answers
+//! the record from the cell's lines and its day and time headers.
+
+use std::time::Instant;
+
+use image::DynamicImage;
+use serde::Serialize;
+
+use super::doc::llama::Llama;
+use super::doc::record::{self, Record};
+use super::doc::tok::Tok;
+use super::layout;
+use super::lines::{self, Line};
+use super::ocr::Ocr;
+use super::vocab::Vocab;
+
+/// The two models extraction runs.
+pub struct Models<'a> {
+    pub ocr: &'a Ocr,
+    pub vocab: &'a Vocab,
+    pub doc: &'a Llama,
+    pub tok: &'a Tok,
+}
+
+/// One extracted entry with where it was found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Found {
+    pub row: usize,
+    pub col: usize,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// What one image gave.
+#[derive(Clone, Debug, Serialize)]
+pub struct Extracted {
+    pub entries: Vec<Found>,
+    /// Cells whose answer failed the record schema: (row, col, why).
+    pub invalid: Vec<(usize, usize, String)>,
+    pub rows: usize,
+    pub cols: usize,
+    pub skew_deg: f32,
+    /// Wall time of layout, OCR and the document model, milliseconds.
+    pub layout_ms: f64,
+    pub ocr_ms: f64,
+    pub doc_ms: f64,
+}
+
+/// Why an image gave no entries.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{0}")]
+    NoTimetable(String),
+    #[error("{0}")]
+    Model(#[from] candle_core::Error),
+}
+
+/// Lines per OCR batch (sorted by width, so little padding).
+const OCR_BATCH: usize = 64;
+
+/// Reads `lines` with the OCR model, batched by similar width; texts in input order.
+pub fn read_lines(ocr: &Ocr, vocab: &Vocab, lines: &[Line]) -> candle_core::Result<Vec<String>> {
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by_key(|&i| (lines[i].width, i));
+    let mut out = vec![String::new(); lines.len()];
+    for chunk in order.chunks(OCR_BATCH) {
+        let refs: Vec<&Line> = chunk.iter().map(|&i| &lines[i]).collect();
+        let (x, w) = lines::batch(&refs, ocr.config.height, &candle_core::Device::Cpu)?;
+        let (lp, steps) = ocr.forward(&x, &w)?;
+        for (&i, ids) in chunk.iter().zip(super::ocr_train::decode(&lp, &steps)?) {
+            out[i] = vocab.decode(&ids);
+        }
+    }
+    Ok(out)
+}
+
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// Whether OCR text reads like a day name (within two edits, or a three-letter abbreviation).
+fn looks_like_day(s: &str) -> bool {
+    let s: Vec<char> = s.trim().to_lowercase().chars().collect();
+    DAYS.iter().any(|d| {
+        let d: Vec<char> = d.to_lowercase().chars().collect();
+        super::textmetrics::align(&s, &d).0 <= 2 || (s.len() >= 3 && d.starts_with(&s[..3]))
+    })
+}
+
+/// Whether OCR text reads like a time range (at least three digits).
+fn looks_like_time(s: &str) -> bool {
+    s.chars().filter(char::is_ascii_digit).count() >= 3
+}
+
+/// Extracts the entries of one timetable image.
+pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError> {
+    let t0 = Instant::now();
+    let table = layout::find_table(img).map_err(|e| ExtractError::NoTimetable(e.to_string()))?;
+    // Every line crop of the table, remembered by (cell index, line index).
+    let mut crops = Vec::new();
+    let mut owner = Vec::new();
+    for (ci, cell) in table.cells.iter().enumerate() {
+        for (li, g) in cell.lines.iter().enumerate() {
+            crops.push(lines::prepare(g, m.ocr.config.height));
+            owner.push((ci, li));
+        }
+    }
+    let layout_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = Instant::now();
+    let texts = read_lines(m.ocr, m.vocab, &crops)?;
+    let ocr_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let mut cell_text: Vec<Vec<String>> = table.cells.iter().map(|_| Vec::new()).collect();
+    for ((ci, _), t) in owner.iter().zip(texts) {
+        cell_text[*ci].push(t);
+    }
+    let at = |r: usize, c: usize| table.cells.iter().position(|x| x.row == r && x.col == c);
+    let joined = |r: usize, c: usize| at(r, c).map(|i| cell_text[i].join(" ")).unwrap_or_default();
+    let headers: Vec<String> = (1..table.cols).map(|c| joined(0, c)).collect();
+    let times: Vec<String> = (1..table.rows).map(|r| joined(r, 0)).collect();
+    if !headers.iter().any(|h| looks_like_day(h)) {
+        return Err(ExtractError::NoTimetable(format!(
+            "no timetable found: no header row of days (row 0 reads {:?})",
+            headers
+        )));
+    }
+    if !times.iter().any(|t| looks_like_time(t)) {
+        return Err(ExtractError::NoTimetable(format!(
+            "no timetable found: no first column of time ranges (column 0 reads {:?})",
+            times
+        )));
+    }
+    let mut prompts = Vec::new();
+    let mut where_ = Vec::new();
+    for (ci, cell) in table.cells.iter().enumerate() {
+        if cell.row == 0 || cell.col == 0 || cell_text[ci].iter().all(|t| t.trim().is_empty()) {
+            continue;
+        }
+        prompts.push(record::prompt(
+            &headers[cell.col - 1],
+            &times[cell.row - 1],
+            &cell_text[ci],
+        ));
+        where_.push((cell.row, cell.col));
+    }
+    let t2 = Instant::now();
+    let answers = super::doc::train::read(m.doc, m.tok, &prompts, 64)?;
+    let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
+    let mut entries = Vec::new();
+    let mut invalid = Vec::new();
+    for ((row, col), a) in where_.into_iter().zip(answers) {
+        match a {
+            Ok(record) => entries.push(Found { row, col, record }),
+            Err(why) => invalid.push((row, col, why)),
+        }
+    }
+    Ok(Extracted {
+        entries,
+        invalid,
+        rows: table.rows,
+        cols: table.cols,
+        skew_deg: table.angle_deg,
+        layout_ms,
+        ocr_ms,
+        doc_ms,
+    })
+}
+
+/// Scores one image's extracted entries against its truth: each prediction is paired with
+/// the unpaired truth entry sharing most fields (at least one); fields are counted over the
+/// pairs, unpaired predictions and unpaired truths. Returns the entries that match exactly.
+pub fn score_image(pred: &[Record], truth: &[Record], s: &mut record::FieldScore) -> usize {
+    let mut used = vec![false; truth.len()];
+    let mut exact = 0;
+    for p in pred {
+        let best = truth
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used[*i])
+            .map(|(i, t)| {
+                let same = record::FIELDS
+                    .iter()
+                    .filter(|f| !t.field(f).is_empty() && p.field(f) == t.field(f))
+                    .count();
+                (same, i)
+            })
+            .max_by_key(|&(same, i)| (same, std::cmp::Reverse(i)));
+        match best {
+            Some((same, i)) if same > 0 => {
+                used[i] = true;
+                exact += (p == &truth[i]) as usize;
+                s.add(Ok(p), &truth[i]);
+            }
+            _ => s.add(Ok(p), &Record::default()),
+        }
+    }
+    for (i, t) in truth.iter().enumerate() {
+        if !used[i] {
+            s.add(Err("missed"), t);
+        }
+    }
+    exact
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(day: &str, start: &str, subject: &str) -> Record {
+        Record {
+            day: day.into(),
+            start: start.into(),
+            end: "23:00".into(),
+            subject: subject.into(),
+            room: String::new(),
+            teacher: String::new(),
+        }
+    }
+
+    #[test]
+    fn scoring_pairs_by_shared_fields_and_counts_misses() {
+        let truth = vec![r("Monday", "09:00", "Art"), r("Tuesday", "09:00", "Latin")];
+        let pred = vec![r("Tuesday", "09:00", "Latn"), r("Monday", "09:00", "Art")];
+        let mut s = record::FieldScore::default();
+        assert_eq!(score_image(&pred, &truth, &mut s), 1);
+        // subject: one right of two predicted, of two true.
+        let f = s.per_field();
+        assert_eq!((f[3].precision, f[3].recall), (0.5, 0.5));
+        assert_eq!(f[0].f1, 1.0);
+        let mut s = record::FieldScore::default();
+        assert_eq!(score_image(&[], &truth, &mut s), 0);
+        assert_eq!(s.per_field()[0].recall, 0.0);
+    }
+
+    #[test]
+    fn header_checks_accept_ocr_slips_and_refuse_other_text() {
+        assert!(looks_like_day("Mondav"));
+        assert!(looks_like_day("Wed"));
+        assert!(!looks_like_day("Physics"));
+        assert!(looks_like_time("O9:30-10:45"));
+        assert!(!looks_like_time("Room"));
+    }
+}
