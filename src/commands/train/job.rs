@@ -43,6 +43,7 @@ pub struct DocModel {
 
 /// A parent model of a run: an OCR model (teacher, LoRA base) or a document model (LoRA base,
 /// `--init-from` checkpoint).
+#[allow(clippy::large_enum_variant)] // one or two per process
 pub enum Parent {
     Ocr(OcrModel),
     Doc(DocModel),
@@ -215,6 +216,7 @@ impl Job {
 }
 
 /// The job's data: OCR lines or document-model examples.
+#[allow(clippy::large_enum_variant)] // one per process
 pub enum Data {
     Ocr(OcrData),
     Doc(DocData),

@@ -1,0 +1,387 @@
+//! The document model and extraction through the real binary on a tiny rendered dataset:
+//! `lab train doc-base` / `doc-lora` (records, determinism, resume, adapters only),
+//! `--init-from` a tiny Hugging Face Llama checkpoint written here in that exact layout (then
+//! replayed bit for bit), `lab eval` of a document model, `lab extract` and `lab eval-extract`,
+//! and bad input: images without a timetable counted per file, bad checkpoints named.
+
+mod common;
+
+use std::fs;
+
+use common::{Project, TINY_OCR};
+
+const TINY_DOC: &str = r#"
+[doc]
+hidden_size = 16
+intermediate_size = 32
+num_hidden_layers = 1
+num_attention_heads = 2
+num_key_value_heads = 1
+vocab_size = 300
+max_position_embeddings = 128
+
+[noise]
+rate = 0.1
+
+[train]
+dataset = "tt"
+epochs = 2
+batch_size = 16
+learning_rate = 0.003
+warmup_steps = 5
+val_lines = 20
+output = "doc_base"
+"#;
+
+const TINY_DOC_LORA: &str = r#"
+[noise]
+rate = 0.1
+
+[lora]
+base = "doc_base@1"
+rank = 2
+alpha = 4.0
+target_modules = ["q_proj", "v_proj"]
+
+[train]
+dataset = "tt"
+epochs = 1
+batch_size = 16
+learning_rate = 0.003
+warmup_steps = 5
+val_lines = 20
+output = "doc_lora"
+"#;
+
+fn project() -> Project {
+    let p = Project::with_tiny_dataset();
+    fs::write(p.path("configs/doc_base.toml"), TINY_DOC).unwrap();
+    fs::write(p.path("configs/doc_lora.toml"), TINY_DOC_LORA).unwrap();
+    let student = TINY_OCR.replace("output = \"ocr_teacher\"", "output = \"ocr_student\"");
+    fs::write(p.path("configs/ocr_student.toml"), student).unwrap();
+    p
+}
+
+fn bundle(p: &Project, hash: &str) -> serde_json::Value {
+    serde_json::from_slice(&p.blob(hash)).unwrap()
+}
+
+fn file_hash<'a>(b: &'a serde_json::Value, name: &str) -> &'a str {
+    b["files"][name].as_str().unwrap()
+}
+
+#[test]
+fn doc_models_train_deterministically_adapt_and_extract() {
+    let p = project();
+    let d1 = p.ok(&["--json", "train", "doc-base"]).json();
+    assert_eq!(d1["model"], "doc_base@1", "{d1}");
+    assert_eq!(d1["recipe"], "train.doc-base");
+    for k in ["field_f1", "exact", "invalid"] {
+        let v = d1["val"][k].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{k} {v}");
+    }
+    let hash = d1["model_hash"].as_str().unwrap();
+    let b = bundle(&p, hash);
+    assert_eq!(b["kind"], "doc");
+    let files: Vec<&String> = b["files"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        files,
+        ["config.json", "model.safetensors", "tokenizer.json"]
+    );
+    // config.json in the Hugging Face Llama layout.
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&p.blob(file_hash(&b, "config.json"))).unwrap();
+    assert_eq!(cfg["model_type"], "llama");
+    assert_eq!(cfg["architectures"][0], "LlamaForCausalLM");
+    assert_eq!(cfg["num_key_value_heads"], 1);
+    let tok: serde_json::Value =
+        serde_json::from_slice(&p.blob(file_hash(&b, "tokenizer.json"))).unwrap();
+    assert_eq!(tok["model"]["type"], "BPE");
+    let run = d1["run"].as_str().unwrap();
+    for key in ["train_loss", "val_field_f1", "val_exact", "val_loss"] {
+        assert!(
+            !p.ok(&["--json", "metrics", run, key])
+                .json_lines()
+                .is_empty(),
+            "{key}"
+        );
+    }
+
+    // Same seed, same bytes; killed after epoch 1 and resumed, same bytes.
+    let d2 = p.ok(&["--json", "train", "doc-base"]).json();
+    assert_eq!(
+        d2["model_hash"], d1["model_hash"],
+        "doc training is not deterministic"
+    );
+    let killed = p.lab_env(
+        &[("LAB_FAULT_KILL_AFTER_EPOCH", "1")],
+        &["train", "doc-base"],
+    );
+    assert!(!killed.ok(), "{killed}");
+    let resumed = p.ok(&["--json", "train", "doc-base", "--resume"]).json();
+    assert_eq!(
+        resumed["model_hash"], d1["model_hash"],
+        "resume changed the result"
+    );
+
+    // LoRA: adapters only, base untouched.
+    let base_weights = file_hash(&b, "model.safetensors").to_string();
+    let before = p.blob(&base_weights);
+    let l = p.ok(&["--json", "train", "doc-lora"]).json();
+    assert_eq!(l["model"], "doc_lora@1", "{l}");
+    assert!(l["trainable_fraction"].as_f64().unwrap() < 0.5, "{l}");
+    let lb = bundle(&p, l["model_hash"].as_str().unwrap());
+    assert_eq!(lb["kind"], "doc-lora");
+    assert_eq!(lb["base"], d1["model_hash"]);
+    let files: Vec<&String> = lb["files"].as_object().unwrap().keys().collect();
+    assert_eq!(files, ["adapter.safetensors", "adapter_config.json"]);
+    assert_eq!(
+        p.blob(&base_weights),
+        before,
+        "LoRA changed the base weights"
+    );
+
+    // The document model scored alone on noised cells: six fields, recorded.
+    let e = p
+        .ok(&[
+            "--json",
+            "eval",
+            "doc_lora",
+            "--dataset",
+            "tt",
+            "--split",
+            "val",
+        ])
+        .json();
+    assert_eq!(e["fields"].as_array().unwrap().len(), 6, "{e}");
+    assert!(e["records"].as_u64().unwrap() > 0);
+    let evals = p.ok(&["--json", "log", "--kind", "evaluated"]).json_lines();
+    assert!(!evals.is_empty());
+
+    // Extraction end to end with tiny (barely trained) models: it runs, reports and records.
+    p.ok(&["train", "ocr-teacher", "--output", "ocr_student"]);
+    let image = fs::read_dir(p.path("datasets/tt/images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|x| x != "json"))
+        .unwrap();
+    let x = p.lab(&[
+        "--json",
+        "extract",
+        image.to_str().unwrap(),
+        "--out",
+        "entries.jsonl",
+    ]);
+    let j = x.json();
+    assert_eq!(j["images"].as_array().unwrap().len(), 1, "{x}");
+    // The layout is found; a barely trained OCR may not read the day headers, which is then
+    // the reported reason.
+    let im = &j["images"][0];
+    assert!(
+        im["rows"].as_u64().is_some_and(|r| r >= 2)
+            || im["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no header row of days")),
+        "{x}"
+    );
+    assert!(p.path("entries.jsonl").exists());
+    let ee = p
+        .ok(&[
+            "--json",
+            "eval-extract",
+            "--dataset",
+            "tt",
+            "--split",
+            "val",
+        ])
+        .json();
+    for k in ["entry_f1", "field_f1", "latency_p50_ms"] {
+        assert!(ee[k].is_number(), "{k}: {ee}");
+    }
+    assert_eq!(ee["fields"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn images_without_a_timetable_fail_per_file_and_the_batch_goes_on() {
+    let p = project();
+    p.ok(&[
+        "train",
+        "ocr-teacher",
+        "--output",
+        "ocr_student",
+        "--epochs",
+        "1",
+    ]);
+    p.ok(&["train", "doc-base", "--epochs", "1"]);
+    let dir = p.path("in");
+    fs::create_dir_all(&dir).unwrap();
+    image::GrayImage::from_pixel(800, 600, image::Luma([240]))
+        .save(dir.join("blank.png"))
+        .unwrap();
+    fs::write(dir.join("notes.png"), b"this is not a picture").unwrap();
+    let good = fs::read_dir(p.path("datasets/tt/images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|x| x == "png"))
+        .unwrap();
+    fs::copy(&good, dir.join("tt.png")).unwrap();
+    let out = p.lab(&["extract", "in"]);
+    assert_eq!(out.code, 1, "failed images make the exit code 1:\n{out}");
+    assert!(
+        out.stdout.contains("blank.png: no timetable found"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("notes.png: not a readable PNG or JPEG image"),
+        "{out}"
+    );
+    // The timetable itself is processed (a barely trained OCR may not read its day headers).
+    assert!(out.stdout.contains("in/tt.png:"), "{out}");
+    assert!(out.stdout.contains("3 images, "), "{out}");
+    // Naming a file that is not there, or a directory without images: an error.
+    p.fails(&["extract", "missing.png"])
+        .stderr_has(&["missing.png"]);
+    fs::create_dir_all(p.path("empty")).unwrap();
+    p.fails(&["extract", "empty"])
+        .stderr_has(&["no PNG or JPEG"]);
+    // An OCR model where a document model is needed, and the reverse.
+    p.fails(&["extract", "in", "--model", "ocr_student"])
+        .stderr_has(&["is an OCR model"]);
+}
+
+/// A tiny Llama checkpoint in the Hugging Face layout, written without lab: config.json with
+/// grouped-query attention and tied embeddings, model.safetensors, tokenizer.json.
+fn write_checkpoint(dir: &std::path::Path) {
+    fs::create_dir_all(dir).unwrap();
+    let corpus: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "day: Monday\ntime: {:02}:00\u{2013}{:02}:45\nline: Art\n{{\"day\":\"Monday\",\"start\":\"{:02}:00\"}}",
+                i % 20,
+                i % 20,
+                i % 20
+            )
+        })
+        .collect();
+    let tok = lab::ml::doc::tok::Tok::train(&corpus, 290).unwrap();
+    fs::write(dir.join("tokenizer.json"), tok.to_json()).unwrap();
+    let vocab = 300;
+    let (h, f, kv, layers) = (16usize, 24usize, 8usize, 1usize);
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": "float32",
+        "vocab_size": vocab, "hidden_size": h, "intermediate_size": f,
+        "num_hidden_layers": layers, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+        "tie_word_embeddings": true, "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2
+    });
+    fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let mut shapes = vec![("model.embed_tokens.weight".to_string(), vec![vocab, h])];
+    for i in 0..layers {
+        for (n, s) in [
+            ("input_layernorm.weight", vec![h]),
+            ("self_attn.q_proj.weight", vec![h, h]),
+            ("self_attn.k_proj.weight", vec![kv, h]),
+            ("self_attn.v_proj.weight", vec![kv, h]),
+            ("self_attn.o_proj.weight", vec![h, h]),
+            ("post_attention_layernorm.weight", vec![h]),
+            ("mlp.gate_proj.weight", vec![f, h]),
+            ("mlp.up_proj.weight", vec![f, h]),
+            ("mlp.down_proj.weight", vec![h, f]),
+        ] {
+            shapes.push((format!("model.layers.{i}.{n}"), s));
+        }
+    }
+    shapes.push(("model.norm.weight".into(), vec![h]));
+    let mut state = 12345u64;
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = shapes
+        .into_iter()
+        .map(|(n, s)| {
+            let count: usize = s.iter().product();
+            let bytes: Vec<u8> = (0..count)
+                .flat_map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let v = if n.contains("norm") {
+                        1.0f32
+                    } else {
+                        ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+                    };
+                    v.to_le_bytes()
+                })
+                .collect();
+            (n, s, bytes)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    safetensors::tensor::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+}
+
+#[test]
+fn init_from_a_hugging_face_checkpoint_and_replay_it() {
+    let p = project();
+    let ck = p.path("ckpt");
+    write_checkpoint(&ck);
+    let t = p
+        .ok(&[
+            "--json",
+            "train",
+            "doc-base",
+            "--init-from",
+            "ckpt",
+            "--epochs",
+            "1",
+            "--output",
+            "tuned",
+        ])
+        .json();
+    assert_eq!(t["model"], "tuned@1", "{t}");
+    let show = p
+        .ok(&["--json", "runs", "show", t["run"].as_str().unwrap()])
+        .json();
+    let init = show["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["role"] == "init")
+        .unwrap_or_else(|| panic!("no init input: {show}"));
+    assert!(init["name"].as_str().unwrap().contains("ckpt"), "{init}");
+    // The checkpoint's shape and tokenizer are the model's.
+    let b = bundle(&p, t["model_hash"].as_str().unwrap());
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&p.blob(file_hash(&b, "config.json"))).unwrap();
+    assert_eq!(cfg["tie_word_embeddings"], true);
+    assert_eq!(
+        p.blob(file_hash(&b, "tokenizer.json")),
+        fs::read(ck.join("tokenizer.json")).unwrap()
+    );
+    // Replay rebuilds it from the log alone (the checkpoint directory gone).
+    fs::remove_dir_all(&ck).unwrap();
+    let r = p.ok(&["--json", "replay", "tuned@1"]);
+    assert!(r.stdout.contains("identical"), "{r}");
+
+    // Bad checkpoints are named.
+    write_checkpoint(&ck);
+    fs::remove_file(ck.join("tokenizer.json")).unwrap();
+    p.fails(&["train", "doc-base", "--init-from", "ckpt"])
+        .stderr_has(&["tokenizer.json"]);
+    write_checkpoint(&ck);
+    let cfg = fs::read_to_string(ck.join("config.json"))
+        .unwrap()
+        .replace("\"intermediate_size\": 24", "\"intermediate_size\": 20");
+    fs::write(ck.join("config.json"), cfg).unwrap();
+    p.fails(&["train", "doc-base", "--init-from", "ckpt"])
+        .stderr_has(&["model.safetensors", "mlp.gate_proj.weight", "shape"]);
+}
