@@ -1,4 +1,4 @@
-//! Fused layer norm and softmax as candle custom ops with their own backward pass.
+//! Fused layer norm, RMS norm, rotary positions and softmax as candle custom ops with their own backward pass.
 //!
 //! candle's fused `layer_norm` / `softmax_last_dim` have no backward (they silently train
 //! nothing), and the differentiable compositions (`layer_norm_slow`, `ops::softmax`) cost a
@@ -106,6 +106,164 @@ impl CustomOp3 for LayerNorm {
             Some(Tensor::from_vec(db, w.shape(), dev)?),
         ))
     }
+}
+
+struct RmsNorm {
+    eps: f32,
+}
+
+fn rstd(x: &[f32], eps: f32) -> f32 {
+    1.0 / (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32 + eps).sqrt()
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "lab-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, "rms_norm")?;
+        let w = slice(s2, l2, "rms_norm")?;
+        let h = w.len();
+        if h == 0 || x.len() % h != 0 {
+            bail!("rms_norm: shapes do not match");
+        }
+        let mut y = vec![0f32; x.len()];
+        for (xr, yr) in x.chunks_exact(h).zip(y.chunks_exact_mut(h)) {
+            let r = rstd(xr, self.eps);
+            for i in 0..h {
+                yr[i] = xr[i] * r * w[i];
+            }
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let xv = vec_of(x)?;
+        let wv = vec_of(w)?;
+        let gv = vec_of(grad)?;
+        let h = wv.len();
+        let mut dx = vec![0f32; xv.len()];
+        let mut dw = vec![0f32; h];
+        for ((xr, gr), dxr) in xv
+            .chunks_exact(h)
+            .zip(gv.chunks_exact(h))
+            .zip(dx.chunks_exact_mut(h))
+        {
+            let r = rstd(xr, self.eps);
+            let mut m = 0f32;
+            for i in 0..h {
+                let xhat = xr[i] * r;
+                m += gr[i] * wv[i] * xhat;
+                dw[i] += gr[i] * xhat;
+            }
+            m /= h as f32;
+            for i in 0..h {
+                dxr[i] = r * (gr[i] * wv[i] - xr[i] * r * m);
+            }
+        }
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            Some(Tensor::from_vec(dw, w.shape(), dev)?),
+        ))
+    }
+}
+
+/// RMS norm over the last dimension: x / sqrt(mean(x²) + eps) · w, trainable.
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, RmsNorm { eps: eps as f32 })
+}
+
+/// Rotary positions in the rotate-half layout on x: (B, H, T, D) contiguous, with cos and sin
+/// tables of (B or 1) × T × D.
+struct Rope {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    /// Rows of the tables: 1 (shared by the batch) or B.
+    rows: usize,
+}
+
+impl Rope {
+    /// y = x·cos + rot(x)·sin (sign −1: the transpose, for the backward pass), where
+    /// rot([x1, x2]) = [−x2, x1].
+    fn apply(&self, x: &[f32], dims: &[usize], sign: f32) -> Vec<f32> {
+        let (b, h, t, d) = (dims[0], dims[1], dims[2], dims[3]);
+        let half = d / 2;
+        let mut y = vec![0f32; x.len()];
+        for bi in 0..b {
+            let tb = if self.rows == 1 { 0 } else { bi };
+            for hi in 0..h {
+                for ti in 0..t {
+                    let o = ((bi * h + hi) * t + ti) * d;
+                    let c = &self.cos[(tb * t + ti) * d..(tb * t + ti + 1) * d];
+                    let sn = &self.sin[(tb * t + ti) * d..(tb * t + ti + 1) * d];
+                    let xr = &x[o..o + d];
+                    let yr = &mut y[o..o + d];
+                    for j in 0..half {
+                        let k = j + half;
+                        if sign > 0.0 {
+                            // y1 = x1·c1 − x2·s1, y2 = x2·c2 + x1·s2
+                            yr[j] = xr[j] * c[j] - xr[k] * sn[j];
+                            yr[k] = xr[k] * c[k] + xr[j] * sn[k];
+                        } else {
+                            // the transpose: g1·c1 + g2·s2, g2·c2 − g1·s1
+                            yr[j] = xr[j] * c[j] + xr[k] * sn[k];
+                            yr[k] = xr[k] * c[k] - xr[j] * sn[j];
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+}
+
+impl CustomOp1 for Rope {
+    fn name(&self) -> &'static str {
+        "lab-rope"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, "rope")?;
+        let dims = l1.shape().dims();
+        if dims.len() != 4 || dims[3] % 2 != 0 {
+            bail!("rope: x must be (B, H, T, even D)");
+        }
+        Ok((
+            CpuStorage::F32(self.apply(x, dims, 1.0)),
+            l1.shape().clone(),
+        ))
+    }
+
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let g = vec_of(grad)?;
+        let dx = self.apply(&g, grad.dims(), -1.0);
+        Ok(Some(Tensor::from_vec(dx, grad.shape(), grad.device())?))
+    }
+}
+
+/// Rotary position embedding (rotate-half layout) of x: (B, H, T, D); `cos` and `sin` hold
+/// `rows` × T × D values (`rows` 1 or B). Trainable through x.
+pub fn rope(x: &Tensor, cos: Vec<f32>, sin: Vec<f32>, rows: usize) -> Result<Tensor> {
+    let dims = x.dims();
+    if dims.len() != 4 || cos.len() != rows * dims[2] * dims[3] || sin.len() != cos.len() {
+        bail!("rope: tables do not match x {dims:?}");
+    }
+    x.contiguous()?.apply_op1(Rope { cos, sin, rows })
 }
 
 fn moments(x: &[f32], eps: f32) -> (f32, f32) {
@@ -317,6 +475,59 @@ mod tests {
                 let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
                 assert!(d < 1e-3, "backward {rows}x{h}: {d}");
             }
+        }
+    }
+
+    #[test]
+    fn rms_norm_matches_the_composition_forward_and_backward() {
+        let dev = Device::Cpu;
+        for (rows, h) in [(1, 1), (3, 7), (5, 33), (2, 128)] {
+            let x = Var::from_vec(data(rows * h, 5), (rows, h), &dev).unwrap();
+            let w = Var::from_vec(data(h, 6), h, &dev).unwrap();
+            let up = Tensor::from_vec(data(rows * h, 7), (rows, h), &dev).unwrap();
+            let ours = rms_norm(&x, &w, 1e-5).unwrap();
+            let theirs = candle_nn::ops::rms_norm_slow(&x, &w, 1e-5).unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-4, "forward {rows}x{h}");
+            let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for v in [&x, &w] {
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 1e-3, "backward {rows}x{h}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn rope_matches_the_composition_forward_and_backward() {
+        let dev = Device::Cpu;
+        for (b, h, t, d, rows) in [(1, 1, 1, 2, 1), (2, 3, 5, 8, 1), (3, 2, 4, 6, 3)] {
+            let x = Var::from_vec(data(b * h * t * d, 8), (b, h, t, d), &dev).unwrap();
+            let cos = data(rows * t * d, 9);
+            let sin = data(rows * t * d, 10);
+            let up = Tensor::from_vec(data(b * h * t * d, 11), (b, h, t, d), &dev).unwrap();
+            let ct = Tensor::from_vec(cos.clone(), (rows, 1, t, d), &dev).unwrap();
+            let st = Tensor::from_vec(sin.clone(), (rows, 1, t, d), &dev).unwrap();
+            let half = d / 2;
+            let x1 = x.narrow(D::Minus1, 0, half).unwrap();
+            let x2 = x.narrow(D::Minus1, half, half).unwrap();
+            let rot = Tensor::cat(&[&x2.neg().unwrap(), &x1], D::Minus1).unwrap();
+            let theirs = (x.broadcast_mul(&ct).unwrap() + rot.broadcast_mul(&st).unwrap()).unwrap();
+            let ours = rope(&x, cos, sin, rows).unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-5, "forward {b}x{h}x{t}x{d}");
+            let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let dd = max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap());
+            assert!(dd < 1e-4, "backward {b}x{h}x{t}x{d}: {dd}");
         }
     }
 

@@ -8,7 +8,7 @@
 //! [`Lin`]s, which can carry LoRA adapters. `forward` serves training (whole sequences),
 //! prefill and cached single-token decoding alike.
 
-use candle_core::{D, DType, Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
@@ -178,11 +178,7 @@ impl Lin {
     }
 }
 
-/// RMSNorm from differentiable primitives: x / sqrt(mean(x²) + eps) · w.
-fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)
-}
+use crate::ml::fused::rms_norm;
 
 struct Layer {
     in_norm: Tensor,
@@ -295,13 +291,13 @@ impl Llama {
         }
     }
 
-    /// cos and sin for `positions` (B rows × T), shaped (B, 1, T, head_dim).
-    fn rope_for(&self, positions: &[Vec<usize>], dev: &Device) -> Result<(Tensor, Tensor)> {
+    /// cos and sin tables for `positions` (rows × T × head_dim).
+    fn rope_for(&self, positions: &[Vec<usize>]) -> (Vec<f32>, Vec<f32>) {
         let dh = self.config.head_dim();
-        let (b, t) = (positions.len(), positions.first().map_or(0, Vec::len));
         let max = self.config.max_position_embeddings;
-        let mut cos = Vec::with_capacity(b * t * dh);
-        let mut sin = Vec::with_capacity(b * t * dh);
+        let n: usize = positions.iter().map(Vec::len).sum();
+        let mut cos = Vec::with_capacity(n * dh);
+        let mut sin = Vec::with_capacity(n * dh);
         for row in positions {
             for &p in row {
                 let p = p.min(max - 1);
@@ -309,10 +305,7 @@ impl Llama {
                 sin.extend_from_slice(&self.rope.1[p * dh..(p + 1) * dh]);
             }
         }
-        Ok((
-            Tensor::from_vec(cos, (b, 1, t, dh), dev)?,
-            Tensor::from_vec(sin, (b, 1, t, dh), dev)?,
-        ))
+        (cos, sin)
     }
 
     /// Hidden states (B, T, H) after the final norm. `ids` (B, T); `positions` per row (one
@@ -333,13 +326,9 @@ impl Llama {
             self.embed
                 .index_select(&ids.flatten_all()?, 0)?
                 .reshape((b, t, c.hidden_size))?;
-        let (cos, sin) = self.rope_for(positions, ids.device())?;
+        let (cos, sin) = self.rope_for(positions);
         let rope = |x: &Tensor| -> Result<Tensor> {
-            let half = dh / 2;
-            let x1 = x.narrow(D::Minus1, 0, half)?;
-            let x2 = x.narrow(D::Minus1, half, half)?;
-            let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-            x.broadcast_mul(&cos)? + rot.broadcast_mul(&sin)?
+            crate::ml::fused::rope(x, cos.clone(), sin.clone(), positions.len())
         };
         if let Some(cache) = cache.as_deref_mut() {
             cache.kv.resize_with(self.layers.len(), || {
