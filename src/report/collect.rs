@@ -60,7 +60,8 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
             } => {
                 let mut splits: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
                 for (k, v) in metrics {
-                    if let Some((split, name)) = k.rsplit_once('.') {
+                    // `SPLIT.METRIC`, the metric itself may hold dots (`test.subject.f1`).
+                    if let Some((split, name)) = k.split_once('.') {
                         splits
                             .entry(split)
                             .or_default()

@@ -162,7 +162,7 @@ pub fn group_charts(i: usize, g: &Group) -> Vec<(String, BarChart)> {
         file_stem(&g.split)
     );
     let title_of = |what: &str| format!("{what} · {} · {}", g.dataset_label, g.split);
-    let specs: [(&str, &str, String, usize, Option<f64>); 3] = [
+    let specs: [(&str, &str, String, usize, Option<f64>); 5] = [
         (
             "accuracy",
             "Accuracy",
@@ -180,9 +180,23 @@ pub fn group_charts(i: usize, g: &Group) -> Vec<(String, BarChart)> {
         (
             "latency_p50_ms",
             "Latency p50",
-            "ms per line, median (lower is better)".into(),
+            "ms per line (OCR) or per image (extraction), median (lower is better)".into(),
             2,
             None,
+        ),
+        (
+            "entry_f1",
+            "Entry F1",
+            "extracted entries with all six fields right, F1 (higher is better)".into(),
+            4,
+            Some(1.0),
+        ),
+        (
+            "field_f1",
+            "Field F1",
+            "record fields right, micro F1 (higher is better)".into(),
+            4,
+            Some(1.0),
         ),
     ];
     let mut out = Vec::new();
@@ -208,6 +222,32 @@ pub fn group_charts(i: usize, g: &Group) -> Vec<(String, BarChart)> {
                 bars,
                 decimals,
                 x_at_least,
+            },
+        ));
+    }
+    // Per-field F1 of the document model and of extraction: one bar per (model, field).
+    let fields = ["day", "start", "end", "subject", "room", "teacher"];
+    let bars: Vec<Bar> = g
+        .evals
+        .iter()
+        .flat_map(|e| {
+            fields.iter().filter_map(move |f| {
+                e.metrics.get(&format!("{f}.f1")).map(|v| Bar {
+                    label: format!("{} · {f}", e.model),
+                    value: *v,
+                })
+            })
+        })
+        .collect();
+    if !bars.is_empty() {
+        out.push((
+            format!("{stem}-field-f1-by-field.png"),
+            BarChart {
+                title: title_of("F1 per field"),
+                x_desc: "F1 of each record field (higher is better)".into(),
+                bars,
+                decimals: 4,
+                x_at_least: Some(1.0),
             },
         ));
     }
