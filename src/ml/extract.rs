@@ -150,12 +150,15 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
         where_.push((cell.row, cell.col));
     }
     let t2 = Instant::now();
-    let answers = super::doc::train::read(m.doc, m.tok, &prompts, 64)?;
+    let answers = super::doc::train::answers(m.doc, m.tok, &prompts, 64)?;
     let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
+    let shaped: Vec<Result<Record, String>> =
+        answers.iter().map(|a| Record::parse_shape(a)).collect();
+    let agreed = consensus(&where_, &shaped);
     let mut entries = Vec::new();
     let mut invalid = Vec::new();
-    for ((row, col), a) in where_.into_iter().zip(answers) {
-        match a {
+    for ((row, col), a) in where_.into_iter().zip(agreed) {
+        match a.and_then(Record::validate) {
             Ok(record) => entries.push(Found { row, col, record }),
             Err(why) => invalid.push((row, col, why)),
         }
@@ -170,6 +173,71 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
         ocr_ms,
         doc_ms,
     })
+}
+
+/// The grid's own constraint on the answers: every cell of a column has that column's day,
+/// every cell of a row that row's times. Each cell is read on its own, so a misread can make
+/// one answer disagree with its neighbours; where most answers of a column agree on the day
+/// (or of a row on a valid start–end pair), every answer there takes it.
+fn consensus(
+    at: &[(usize, usize)],
+    answers: &[Result<Record, String>],
+) -> Vec<Result<Record, String>> {
+    use std::collections::HashMap;
+    fn majority<K: Clone + Eq + std::hash::Hash + Ord>(votes: &[K]) -> Option<K> {
+        let mut n: HashMap<&K, usize> = HashMap::new();
+        for v in votes {
+            *n.entry(v).or_default() += 1;
+        }
+        let mut ranked: Vec<(&K, usize)> = n.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        match ranked.as_slice() {
+            [(k, c), rest @ ..] if rest.first().is_none_or(|r| r.1 < *c) => Some((*k).clone()),
+            _ => None,
+        }
+    }
+    let mut days: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut times: HashMap<usize, Vec<(String, String)>> = HashMap::new();
+    for (&(row, col), a) in at.iter().zip(answers) {
+        if let Ok(r) = a {
+            days.entry(col).or_default().push(r.day.clone());
+            let ok = Record {
+                day: "d".into(),
+                subject: "s".into(),
+                ..r.clone()
+            }
+            .validate()
+            .is_ok();
+            if ok {
+                times
+                    .entry(row)
+                    .or_default()
+                    .push((r.start.clone(), r.end.clone()));
+            }
+        }
+    }
+    let day_of: HashMap<usize, String> = days
+        .iter()
+        .filter_map(|(c, v)| majority(v).map(|d| (*c, d)))
+        .collect();
+    let time_of: HashMap<usize, (String, String)> = times
+        .iter()
+        .filter_map(|(r, v)| majority(v).map(|t| (*r, t)))
+        .collect();
+    at.iter()
+        .zip(answers)
+        .map(|(&(row, col), a)| {
+            let mut r = a.clone()?;
+            if let Some(d) = day_of.get(&col) {
+                r.day = d.clone();
+            }
+            if let Some((s, e)) = time_of.get(&row) {
+                r.start = s.clone();
+                r.end = e.clone();
+            }
+            Ok(r)
+        })
+        .collect()
 }
 
 /// Scores one image's extracted entries against its truth: each prediction is paired with
@@ -236,6 +304,33 @@ mod tests {
         let mut s = record::FieldScore::default();
         assert_eq!(score_image(&[], &truth, &mut s), 0);
         assert_eq!(s.per_field()[0].recall, 0.0);
+    }
+
+    #[test]
+    fn the_grid_overrules_a_cell_that_disagrees_with_its_row_and_column() {
+        let mut a = r("Monday", "09:00", "Art");
+        a.end = "10:00".into();
+        let mut b = a.clone();
+        b.subject = "Latin".into();
+        let mut c = a.clone();
+        c.day = "Friday".into();
+        c.start = "10:30".into(); // start after end: invalid alone
+        let mut lone = r("Tuesday", "11:00", "Music");
+        lone.end = "12:00".into();
+        let at = [(1, 1), (1, 1), (1, 1), (2, 2)];
+        let got = consensus(&at, &[Ok(a.clone()), Ok(b), Ok(c), Ok(lone.clone())]);
+        let c2 = got[2].clone().unwrap().validate().unwrap();
+        assert_eq!((c2.day.as_str(), c2.start.as_str()), ("Monday", "09:00"));
+        assert_eq!(
+            got[3].as_ref().unwrap(),
+            &lone,
+            "a lone answer keeps its own"
+        );
+        // A tie decides nothing.
+        let mut d = a.clone();
+        d.day = "Friday".into();
+        let got = consensus(&[(1, 1), (2, 1)], &[Ok(a.clone()), Ok(d.clone())]);
+        assert_eq!(got[1].as_ref().unwrap().day, "Friday");
     }
 
     #[test]

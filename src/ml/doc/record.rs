@@ -40,8 +40,18 @@ impl Record {
     /// Parses and validates a generated answer: JSON of exactly the six fields, `start` and
     /// `end` as `HH:MM` with `start < end`, `day` and `subject` not empty.
     pub fn parse(text: &str) -> Result<Record, String> {
-        let r: Record = serde_json::from_str(text.trim())
-            .map_err(|e| format!("not a record: {e} in `{}`", clip(text)))?;
+        Record::parse_shape(text)?.validate()
+    }
+
+    /// The answer as JSON of the six fields, values not yet checked.
+    pub fn parse_shape(text: &str) -> Result<Record, String> {
+        serde_json::from_str(text.trim())
+            .map_err(|e| format!("not a record: {e} in `{}`", clip(text)))
+    }
+
+    /// Checks the values: times `HH:MM` with `start < end`, `day` and `subject` not empty.
+    pub fn validate(self) -> Result<Record, String> {
+        let r = self;
         for (k, v) in [("start", &r.start), ("end", &r.end)] {
             if !is_hhmm(v) {
                 return Err(format!("{k} `{v}` is not a time HH:MM"));

@@ -424,11 +424,24 @@ pub fn read(
     prompts: &[String],
     batch: usize,
 ) -> candle_core::Result<Vec<Result<Record, String>>> {
+    Ok(answers(model, tok, prompts, batch)?
+        .iter()
+        .map(|a| Record::parse(a))
+        .collect())
+}
+
+/// The greedy answers to prompts, as text.
+pub fn answers(
+    model: &Llama,
+    tok: &Tok,
+    prompts: &[String],
+    batch: usize,
+) -> candle_core::Result<Vec<String>> {
     let mut out = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(batch.max(1)) {
         let ids: Vec<Vec<u32>> = chunk.iter().map(|p| prompt_ids(tok, p)).collect();
         for ans in generate::greedy(model, &ids, tok.pad, tok.eos, MAX_ANSWER)? {
-            out.push(Record::parse(&tok.decode(&ans)));
+            out.push(tok.decode(&ans));
         }
     }
     Ok(out)
