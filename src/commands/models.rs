@@ -1,0 +1,553 @@
+//! `lab models`: the model registry. `register` adds a version of a name (pointing at a bundle
+//! and its source run), `ls` and `show` read the registry view, `promote` moves a version to a
+//! stage (the previous production version of the name is archived, as its own event), `alias`
+//! points a free alias at a version (moving it from another), `export` writes a bundle in the
+//! Hugging Face layout.
+//!
+//! Training outputs are versions too (`ocr_teacher@1` is version 1 of `ocr_teacher`): see
+//! `store::registry` for the one namespace of versions.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+
+use crate::event::{DataRef, Event, Hash, Stage, fmt_time};
+use crate::lab::Lab;
+use crate::models::{self, parse_stage, stage_name};
+use crate::store::views::Query;
+use crate::store::{StoreError, VersionRow};
+
+/// Aliases that would read as something else in `NAME@X`.
+const RESERVED: [&str; 5] = ["none", "staging", "production", "archived", "latest"];
+
+/// Checks a registered model name or alias: letters, digits, `_`, `-`, `.`.
+fn check_word(what: &str, s: &str) -> Result<()> {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        bail!("bad {what} `{s}`: use letters, digits, `_`, `-` and `.` (no `@`)");
+    }
+    Ok(())
+}
+
+/// A version as listed.
+#[derive(Debug, Serialize)]
+pub struct VersionOut {
+    pub name: String,
+    pub version: u32,
+    pub model: Hash,
+    pub stage: &'static str,
+    pub aliases: Vec<String>,
+    pub source: &'static str,
+    pub run: Option<String>,
+    pub description: String,
+    pub meta: BTreeMap<String, String>,
+    pub time: String,
+}
+
+impl VersionOut {
+    fn of(v: &VersionRow) -> VersionOut {
+        VersionOut {
+            name: v.name.clone(),
+            version: v.version,
+            model: v.model,
+            stage: stage_name(v.stage),
+            aliases: v.aliases.clone(),
+            source: match v.source {
+                crate::store::Source::Trained => "trained",
+                crate::store::Source::Registered => "registered",
+            },
+            run: v.run.clone(),
+            description: v.description.clone(),
+            meta: v.meta.clone(),
+            time: fmt_time(v.time_ns),
+        }
+    }
+}
+
+/// What to register: a run (its model output), a bundle hash, or a model reference.
+pub fn register(
+    lab: &Lab,
+    what: &str,
+    name: &str,
+    description: &str,
+    meta: BTreeMap<String, String>,
+) -> Result<VersionOut> {
+    check_word("model name", name)?;
+    let (hash, run) = source_of(lab, what)?;
+    let (_, row) = lab.append_with(|v| {
+        let reg = v.registry()?;
+        let version = models::next_version(&reg, name);
+        let ev = Event::ModelRegistered {
+            name: name.to_string(),
+            version,
+            model: hash,
+            run: run.clone(),
+            description: description.to_string(),
+            meta: meta.clone(),
+        };
+        Ok((vec![ev], version))
+    })?;
+    let reg = lab.store.read_views(|v| v.registry())?;
+    let v = reg
+        .iter()
+        .find(|v| v.name == name && v.version == row)
+        .ok_or_else(|| anyhow!("registered {name}@{row}, but the view lacks it: lab reindex"))?;
+    Ok(VersionOut::of(v))
+}
+
+/// The bundle and run `what` names: a run id / prefix / name (its model output), a model
+/// reference, or the full hash of a bundle in the blob store.
+fn source_of(lab: &Lab, what: &str) -> Result<(Hash, Option<String>)> {
+    if !what.contains('@') {
+        if let Ok(r) = super::runs::find(lab, what) {
+            let Some(o) = r.outputs.iter().find(|o| o.role == "model") else {
+                bail!(
+                    "run {} ({}) produced no model: register a run of `lab train`, a model NAME@N or a bundle hash",
+                    r.id,
+                    r.name
+                );
+            };
+            return Ok((o.hash, Some(r.id.clone())));
+        }
+    }
+    match models::resolve_in(&lab.store, what) {
+        Ok(m) => Ok((m.hash, m.run)),
+        Err(models::ResolveError::Store(e)) => Err(e.into()),
+        Err(models::ResolveError::Unknown(msg)) => {
+            if let Some(h) = Hash::from_hex(what) {
+                if lab.store.blobs.contains(&h) {
+                    models::bundle(&lab.store.blobs, &h)
+                        .with_context(|| format!("{what} is a blob but not a model bundle"))?;
+                    return Ok((h, None));
+                }
+            }
+            bail!("`{what}` is neither a run (lab runs ls) nor a model: {msg}")
+        }
+    }
+}
+
+/// Every version, or those of one name.
+pub fn list(lab: &Lab, name: Option<&str>) -> Result<Vec<VersionOut>> {
+    let reg = lab.store.read_views(|v| v.registry())?;
+    if let Some(n) = name {
+        if !reg.iter().any(|v| v.name == n) {
+            models::resolve_version(&reg, n).map_err(|e| anyhow!(e))?;
+        }
+    }
+    Ok(reg
+        .iter()
+        .filter(|v| name.is_none_or(|n| v.name == n))
+        .map(VersionOut::of)
+        .collect())
+}
+
+pub fn list_text(rows: &[VersionOut]) -> String {
+    if rows.is_empty() {
+        return "no models yet — train one (lab train ocr-teacher) or register one (lab models register)".into();
+    }
+    let mut s = format!(
+        "{:<20} {:>4} {:<11} {:<16} {:<10} {:<12} {:<8} {}\n",
+        "NAME", "VER", "STAGE", "ALIASES", "SOURCE", "MODEL", "RUN", "DESCRIPTION"
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{:<20} {:>4} {:<11} {:<16} {:<10} {:<12} {:<8} {}\n",
+            r.name,
+            r.version,
+            r.stage,
+            if r.aliases.is_empty() {
+                "-".to_string()
+            } else {
+                r.aliases.join(",")
+            },
+            r.source,
+            r.model.short(),
+            r.run.as_deref().map_or("-", |x| &x[..x.len().min(8)]),
+            r.description
+        ));
+    }
+    s.trim_end().to_string()
+}
+
+/// One evaluation of a version's bundle.
+#[derive(Debug, Serialize)]
+pub struct EvalRow {
+    pub seq: u64,
+    pub time: String,
+    pub model: String,
+    pub dataset: String,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// A parent model of the version's run.
+#[derive(Debug, Serialize)]
+pub struct ParentRow {
+    pub role: String,
+    pub name: String,
+    pub hash: Hash,
+    /// The registry versions of the parent's bundle (`ocr_teacher@1`, `ocr_prod@2`).
+    pub versions: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShowOut {
+    #[serde(flatten)]
+    pub version: VersionOut,
+    pub recipe: Option<String>,
+    pub datasets: Vec<DataRef>,
+    /// The run's latest value of each metric.
+    pub run_metrics: BTreeMap<String, f64>,
+    pub evaluations: Vec<EvalRow>,
+    pub parents: Vec<ParentRow>,
+    /// Other versions of the same bundle.
+    pub same_bundle: Vec<String>,
+}
+
+/// One version in full: run, dataset, metrics, evaluations, lineage.
+pub fn show(lab: &Lab, reference: &str) -> Result<ShowOut> {
+    let (reg, runs, datasets) = lab
+        .store
+        .read_views(|v| Ok((v.registry()?, v.runs_all()?, v.datasets()?)))?;
+    let v = models::resolve_version(&reg, reference).map_err(|e| anyhow!(e))?;
+    let run = v
+        .run
+        .as_deref()
+        .and_then(|id| runs.iter().find(|r| r.id == id));
+    let labels_of = |h: Hash| -> Vec<String> {
+        reg.iter()
+            .filter(|x| x.model == h)
+            .map(|x| x.label())
+            .collect()
+    };
+    let ds_label = |h: Hash| {
+        datasets
+            .iter()
+            .find(|d| d.manifest == h)
+            .map_or(h.short(), |d| format!("{}@{}", d.name, d.version))
+    };
+    let mut evaluations = Vec::new();
+    lab.store.scan(0, |rec| {
+        if let Event::Evaluated {
+            model,
+            model_hash,
+            dataset,
+            metrics,
+            ..
+        } = &rec.envelope.body
+        {
+            if *model_hash == v.model {
+                evaluations.push(EvalRow {
+                    seq: rec.envelope.seq,
+                    time: fmt_time(rec.envelope.time_ns),
+                    model: model.clone(),
+                    dataset: ds_label(*dataset),
+                    metrics: metrics.clone(),
+                });
+            }
+        }
+        Ok::<_, StoreError>(true)
+    })?;
+    let parents = run
+        .map(|r| {
+            r.inputs
+                .iter()
+                .filter(|i| matches!(i.role.as_str(), "teacher" | "base" | "init"))
+                .map(|i| ParentRow {
+                    role: i.role.clone(),
+                    name: i.name.clone(),
+                    hash: i.hash,
+                    versions: labels_of(i.hash),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ShowOut {
+        version: VersionOut::of(v),
+        recipe: run.map(|r| r.recipe.clone()),
+        datasets: run
+            .map(|r| {
+                r.inputs
+                    .iter()
+                    .filter(|i| i.role == "dataset")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+        run_metrics: run
+            .map(|r| r.latest.iter().map(|(k, p)| (k.clone(), p.value)).collect())
+            .unwrap_or_default(),
+        evaluations,
+        parents,
+        same_bundle: labels_of(v.model)
+            .into_iter()
+            .filter(|l| *l != v.label())
+            .collect(),
+    })
+}
+
+pub fn show_text(s: &ShowOut) -> String {
+    let v = &s.version;
+    let mut t = format!(
+        "{}@{}  stage {}  aliases {}\n  model    {}\n  source   {}{}\n",
+        v.name,
+        v.version,
+        v.stage,
+        if v.aliases.is_empty() {
+            "-".to_string()
+        } else {
+            v.aliases.join(", ")
+        },
+        v.model,
+        v.source,
+        match (&v.run, &s.recipe) {
+            (Some(r), Some(rc)) => format!(", run {r} ({rc})"),
+            (Some(r), None) => format!(", run {r}"),
+            _ => String::new(),
+        }
+    );
+    if !v.description.is_empty() {
+        t.push_str(&format!("  about    {}\n", v.description));
+    }
+    for (k, val) in &v.meta {
+        t.push_str(&format!("  meta     {k} = {val}\n"));
+    }
+    for d in &s.datasets {
+        t.push_str(&format!("  dataset  {} ({})\n", d.name, d.hash.short()));
+    }
+    if !s.same_bundle.is_empty() {
+        t.push_str(&format!("  also     {}\n", s.same_bundle.join(", ")));
+    }
+    for p in &s.parents {
+        t.push_str(&format!(
+            "  parent   {} {} ({}){}\n",
+            p.role,
+            p.name,
+            p.hash.short(),
+            if p.versions.is_empty() {
+                String::new()
+            } else {
+                format!(" = {}", p.versions.join(", "))
+            }
+        ));
+    }
+    if !s.run_metrics.is_empty() {
+        t.push_str("  run metrics\n");
+        for (k, val) in &s.run_metrics {
+            t.push_str(&format!("    {k:<24} {val:.4}\n"));
+        }
+    }
+    for e in &s.evaluations {
+        t.push_str(&format!(
+            "  evaluated #{} on {} ({})\n",
+            e.seq, e.dataset, e.time
+        ));
+        for (k, val) in &e.metrics {
+            t.push_str(&format!("    {k:<24} {val:.4}\n"));
+        }
+    }
+    t.trim_end().to_string()
+}
+
+/// The registry row of `name` version `version`, or a message naming what exists.
+fn version_of<'a>(reg: &'a [VersionRow], name: &str, version: &str) -> Result<&'a VersionRow> {
+    let n: u32 = version
+        .parse()
+        .map_err(|_| anyhow!("bad version `{version}`: give a number, e.g. {name} 3"))?;
+    models::resolve_version(reg, &format!("{name}@{n}")).map_err(|e| anyhow!(e))
+}
+
+#[derive(Debug, Serialize)]
+pub struct PromoteOut {
+    pub name: String,
+    pub version: u32,
+    pub stage: &'static str,
+    /// Versions moved to archived because this one became production.
+    pub archived: Vec<u32>,
+    pub changed: bool,
+}
+
+/// Moves a version to a stage; promoting to production archives the previous production.
+pub fn promote(lab: &Lab, name: &str, version: &str, to: &str) -> Result<PromoteOut> {
+    let stage = parse_stage(to).ok_or_else(|| {
+        anyhow!("unknown stage `{to}`: use none, staging, production or archived")
+    })?;
+    let reg = lab.store.read_views(|v| v.registry())?;
+    let target = version_of(&reg, name, version)?.version;
+    let (_, out) = lab.append_with(|v| {
+        let reg = v.registry()?;
+        let mut events = Vec::new();
+        let mut archived = Vec::new();
+        let Some(row) = reg.iter().find(|r| r.name == name && r.version == target) else {
+            return Err(StoreError::NotFound(format!(
+                "model {name}@{target} does not exist"
+            )));
+        };
+        if stage == Stage::Production {
+            for r in reg
+                .iter()
+                .filter(|r| r.name == name && r.version != target && r.stage == Stage::Production)
+            {
+                archived.push(r.version);
+                events.push(Event::ModelPromoted {
+                    name: name.to_string(),
+                    version: r.version,
+                    stage: Stage::Archived,
+                });
+            }
+        }
+        if row.stage != stage {
+            events.push(Event::ModelPromoted {
+                name: name.to_string(),
+                version: target,
+                stage,
+            });
+        }
+        let changed = !events.is_empty();
+        Ok((
+            events,
+            PromoteOut {
+                name: name.to_string(),
+                version: target,
+                stage: stage_name(stage),
+                archived,
+                changed,
+            },
+        ))
+    })?;
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct AliasOut {
+    pub name: String,
+    pub version: u32,
+    pub alias: String,
+    /// The version the alias pointed at before, if another.
+    pub moved_from: Option<u32>,
+    pub changed: bool,
+}
+
+/// Points `alias` at a version of `name` (moving it from another version).
+pub fn alias(lab: &Lab, name: &str, version: &str, alias: &str) -> Result<AliasOut> {
+    check_word("alias", alias)?;
+    if RESERVED.contains(&alias.to_ascii_lowercase().as_str()) {
+        bail!(
+            "alias `{alias}` collides with a stage or `latest` in {name}@{alias}: choose another (e.g. champion)"
+        );
+    }
+    if alias.chars().all(|c| c.is_ascii_digit()) {
+        bail!("alias `{alias}` reads as a version number in {name}@{alias}: choose a word");
+    }
+    let reg = lab.store.read_views(|v| v.registry())?;
+    let target = version_of(&reg, name, version)?.version;
+    let (_, out) = lab.append_with(|v| {
+        let reg = v.registry()?;
+        let holder = reg
+            .iter()
+            .find(|r| r.name == name && r.aliases.iter().any(|a| a == alias))
+            .map(|r| r.version);
+        let changed = holder != Some(target);
+        let events = if changed {
+            vec![Event::ModelAliased {
+                name: name.to_string(),
+                version: target,
+                alias: alias.to_string(),
+            }]
+        } else {
+            Vec::new()
+        };
+        Ok((
+            events,
+            AliasOut {
+                name: name.to_string(),
+                version: target,
+                alias: alias.to_string(),
+                moved_from: holder.filter(|h| *h != target),
+                changed,
+            },
+        ))
+    })?;
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExportOut {
+    pub model: String,
+    pub hash: Hash,
+    pub dir: PathBuf,
+    pub files: Vec<String>,
+}
+
+/// Writes the bundle's files (Hugging Face layout) into `dir`; a LoRA adapter's base goes to
+/// `dir/base/`. Written into a temp directory beside `dir`, then renamed into place.
+pub fn export(lab: &Lab, reference: &str, dir: &Path, force: bool) -> Result<ExportOut> {
+    let m = models::resolve_in(&lab.store, reference)?;
+    let blobs = &lab.store.blobs;
+    let b = models::bundle(blobs, &m.hash)?;
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_none();
+        if !empty && !force {
+            bail!(
+                "{} is not empty: export into a new or empty directory, or give --force to replace it",
+                dir.display()
+            );
+        }
+    }
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for f in b.files.keys() {
+        files.push((f.clone(), models::file(blobs, &m.hash, &b, f)?));
+    }
+    if let Some(bh) = b.base {
+        let base = models::bundle(blobs, &bh)?;
+        for f in base.files.keys() {
+            files.push((format!("base/{f}"), models::file(blobs, &bh, &base, f)?));
+        }
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let leaf = dir
+        .file_name()
+        .ok_or_else(|| anyhow!("{} names no directory", dir.display()))?;
+    let tmp = parent.join(format!(
+        ".{}.lab-export-{}",
+        leaf.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let write = || -> Result<()> {
+        for (rel, bytes) in &files {
+            let p = tmp.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap())?;
+            let mut f = std::fs::File::create(&p)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()?;
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::rename(&tmp, dir)?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.context(format!("cannot export {} into {}", m.name, dir.display())));
+    }
+    Ok(ExportOut {
+        model: m.name,
+        hash: m.hash,
+        dir: dir.to_path_buf(),
+        files: files.into_iter().map(|(f, _)| f).collect(),
+    })
+}
