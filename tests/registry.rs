@@ -392,6 +392,11 @@ fn deploy_behind_gates_then_history_and_rollback() {
     );
     p.ok(&["deploy", "history", "--env", "production"])
         .stdout_has(&["rolled-back", "ocr_teacher@1"]);
+
+    // The deployments view is rebuilt from the log to the same state.
+    let before = p.ok(&["--json", "deploy", "status"]).stdout;
+    p.ok(&["reindex"]);
+    assert_eq!(before, p.ok(&["--json", "deploy", "status"]).stdout);
 }
 
 #[test]

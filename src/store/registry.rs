@@ -144,10 +144,11 @@ pub(super) fn fold(reg: &mut RegT, dep: &mut DepT, rec: &Record) -> Result<(), r
             description,
             meta,
         } => {
+            let mut row = new(name, *version, *model, run.clone(), Source::Registered);
+            row.description = description.clone();
+            row.meta = meta.clone();
+            // First writer wins: a version is never reassigned.
             if get_version(reg, name, *version)?.is_none() {
-                let mut row = new(name, *version, *model, run.clone(), Source::Registered);
-                row.description = description.clone();
-                row.meta = meta.clone();
                 put_version(reg, &row)?;
             }
         }

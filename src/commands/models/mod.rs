@@ -8,16 +8,20 @@
 //! `store::registry` for the one namespace of versions.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use crate::event::{DataRef, Event, Hash, Stage, fmt_time};
+use crate::event::{Event, Hash, Stage, fmt_time};
 use crate::lab::Lab;
 use crate::models::{self, parse_stage, stage_name};
 use crate::store::views::Query;
 use crate::store::{StoreError, VersionRow};
+
+mod export;
+mod show;
+pub use export::{ExportOut, export};
+pub use show::{EvalRow, ParentRow, ShowOut, show, show_text};
 
 /// Aliases that would read as something else in `NAME@X`.
 const RESERVED: [&str; 5] = ["none", "staging", "production", "archived", "latest"];
@@ -174,185 +178,6 @@ pub fn list_text(rows: &[VersionOut]) -> String {
     s.trim_end().to_string()
 }
 
-/// One evaluation of a version's bundle.
-#[derive(Debug, Serialize)]
-pub struct EvalRow {
-    pub seq: u64,
-    pub time: String,
-    pub model: String,
-    pub dataset: String,
-    pub metrics: BTreeMap<String, f64>,
-}
-
-/// A parent model of the version's run.
-#[derive(Debug, Serialize)]
-pub struct ParentRow {
-    pub role: String,
-    pub name: String,
-    pub hash: Hash,
-    /// The registry versions of the parent's bundle (`ocr_teacher@1`, `ocr_prod@2`).
-    pub versions: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ShowOut {
-    #[serde(flatten)]
-    pub version: VersionOut,
-    pub recipe: Option<String>,
-    pub datasets: Vec<DataRef>,
-    /// The run's latest value of each metric.
-    pub run_metrics: BTreeMap<String, f64>,
-    pub evaluations: Vec<EvalRow>,
-    pub parents: Vec<ParentRow>,
-    /// Other versions of the same bundle.
-    pub same_bundle: Vec<String>,
-}
-
-/// One version in full: run, dataset, metrics, evaluations, lineage.
-pub fn show(lab: &Lab, reference: &str) -> Result<ShowOut> {
-    let (reg, runs, datasets) = lab
-        .store
-        .read_views(|v| Ok((v.registry()?, v.runs_all()?, v.datasets()?)))?;
-    let v = models::resolve_version(&reg, reference).map_err(|e| anyhow!(e))?;
-    let run = v
-        .run
-        .as_deref()
-        .and_then(|id| runs.iter().find(|r| r.id == id));
-    let labels_of = |h: Hash| -> Vec<String> {
-        reg.iter()
-            .filter(|x| x.model == h)
-            .map(|x| x.label())
-            .collect()
-    };
-    let ds_label = |h: Hash| {
-        datasets
-            .iter()
-            .find(|d| d.manifest == h)
-            .map_or(h.short(), |d| format!("{}@{}", d.name, d.version))
-    };
-    let mut evaluations = Vec::new();
-    lab.store.scan(0, |rec| {
-        if let Event::Evaluated {
-            model,
-            model_hash,
-            dataset,
-            metrics,
-            ..
-        } = &rec.envelope.body
-        {
-            if *model_hash == v.model {
-                evaluations.push(EvalRow {
-                    seq: rec.envelope.seq,
-                    time: fmt_time(rec.envelope.time_ns),
-                    model: model.clone(),
-                    dataset: ds_label(*dataset),
-                    metrics: metrics.clone(),
-                });
-            }
-        }
-        Ok::<_, StoreError>(true)
-    })?;
-    let parents = run
-        .map(|r| {
-            r.inputs
-                .iter()
-                .filter(|i| matches!(i.role.as_str(), "teacher" | "base" | "init"))
-                .map(|i| ParentRow {
-                    role: i.role.clone(),
-                    name: i.name.clone(),
-                    hash: i.hash,
-                    versions: labels_of(i.hash),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(ShowOut {
-        version: VersionOut::of(v),
-        recipe: run.map(|r| r.recipe.clone()),
-        datasets: run
-            .map(|r| {
-                r.inputs
-                    .iter()
-                    .filter(|i| i.role == "dataset")
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default(),
-        run_metrics: run
-            .map(|r| r.latest.iter().map(|(k, p)| (k.clone(), p.value)).collect())
-            .unwrap_or_default(),
-        evaluations,
-        parents,
-        same_bundle: labels_of(v.model)
-            .into_iter()
-            .filter(|l| *l != v.label())
-            .collect(),
-    })
-}
-
-pub fn show_text(s: &ShowOut) -> String {
-    let v = &s.version;
-    let mut t = format!(
-        "{}@{}  stage {}  aliases {}\n  model    {}\n  source   {}{}\n",
-        v.name,
-        v.version,
-        v.stage,
-        if v.aliases.is_empty() {
-            "-".to_string()
-        } else {
-            v.aliases.join(", ")
-        },
-        v.model,
-        v.source,
-        match (&v.run, &s.recipe) {
-            (Some(r), Some(rc)) => format!(", run {r} ({rc})"),
-            (Some(r), None) => format!(", run {r}"),
-            _ => String::new(),
-        }
-    );
-    if !v.description.is_empty() {
-        t.push_str(&format!("  about    {}\n", v.description));
-    }
-    for (k, val) in &v.meta {
-        t.push_str(&format!("  meta     {k} = {val}\n"));
-    }
-    for d in &s.datasets {
-        t.push_str(&format!("  dataset  {} ({})\n", d.name, d.hash.short()));
-    }
-    if !s.same_bundle.is_empty() {
-        t.push_str(&format!("  also     {}\n", s.same_bundle.join(", ")));
-    }
-    for p in &s.parents {
-        t.push_str(&format!(
-            "  parent   {} {} ({}){}\n",
-            p.role,
-            p.name,
-            p.hash.short(),
-            if p.versions.is_empty() {
-                String::new()
-            } else {
-                format!(" = {}", p.versions.join(", "))
-            }
-        ));
-    }
-    if !s.run_metrics.is_empty() {
-        t.push_str("  run metrics\n");
-        for (k, val) in &s.run_metrics {
-            t.push_str(&format!("    {k:<24} {val:.4}\n"));
-        }
-    }
-    for e in &s.evaluations {
-        t.push_str(&format!(
-            "  evaluated #{} on {} ({})\n",
-            e.seq, e.dataset, e.time
-        ));
-        for (k, val) in &e.metrics {
-            t.push_str(&format!("    {k:<24} {val:.4}\n"));
-        }
-    }
-    t.trim_end().to_string()
-}
-
 /// The registry row of `name` version `version`, or a message naming what exists.
 fn version_of<'a>(reg: &'a [VersionRow], name: &str, version: &str) -> Result<&'a VersionRow> {
     let n: u32 = version
@@ -473,81 +298,4 @@ pub fn alias(lab: &Lab, name: &str, version: &str, alias: &str) -> Result<AliasO
         ))
     })?;
     Ok(out)
-}
-
-#[derive(Debug, Serialize)]
-pub struct ExportOut {
-    pub model: String,
-    pub hash: Hash,
-    pub dir: PathBuf,
-    pub files: Vec<String>,
-}
-
-/// Writes the bundle's files (Hugging Face layout) into `dir`; a LoRA adapter's base goes to
-/// `dir/base/`. Written into a temp directory beside `dir`, then renamed into place.
-pub fn export(lab: &Lab, reference: &str, dir: &Path, force: bool) -> Result<ExportOut> {
-    let m = models::resolve_in(&lab.store, reference)?;
-    let blobs = &lab.store.blobs;
-    let b = models::bundle(blobs, &m.hash)?;
-    if dir.exists() {
-        let empty = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .next()
-            .is_none();
-        if !empty && !force {
-            bail!(
-                "{} is not empty: export into a new or empty directory, or give --force to replace it",
-                dir.display()
-            );
-        }
-    }
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for f in b.files.keys() {
-        files.push((f.clone(), models::file(blobs, &m.hash, &b, f)?));
-    }
-    if let Some(bh) = b.base {
-        let base = models::bundle(blobs, &bh)?;
-        for f in base.files.keys() {
-            files.push((format!("base/{f}"), models::file(blobs, &bh, &base, f)?));
-        }
-    }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let leaf = dir
-        .file_name()
-        .ok_or_else(|| anyhow!("{} names no directory", dir.display()))?;
-    let tmp = parent.join(format!(
-        ".{}.lab-export-{}",
-        leaf.to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let write = || -> Result<()> {
-        for (rel, bytes) in &files {
-            let p = tmp.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap())?;
-            let mut f = std::fs::File::create(&p)?;
-            std::io::Write::write_all(&mut f, bytes)?;
-            f.sync_all()?;
-        }
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)?;
-        }
-        std::fs::rename(&tmp, dir)?;
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e.context(format!("cannot export {} into {}", m.name, dir.display())));
-    }
-    Ok(ExportOut {
-        model: m.name,
-        hash: m.hash,
-        dir: dir.to_path_buf(),
-        files: files.into_iter().map(|(f, _)| f).collect(),
-    })
 }
