@@ -474,3 +474,86 @@ fn bad_input_is_refused_clearly_with_the_log_untouched() {
     p.fails(&["deploy", "ocr_teacher@1"])
         .stderr_has(&["validation snapshot", "nope"]);
 }
+
+/// A tiny document model (as tests/doc.rs trains it).
+const TINY_DOC: &str = r#"
+[doc]
+hidden_size = 16
+intermediate_size = 32
+num_hidden_layers = 1
+num_attention_heads = 2
+num_key_value_heads = 1
+vocab_size = 300
+max_position_embeddings = 128
+
+[noise]
+rate = 0.1
+
+[train]
+dataset = "tt"
+epochs = 1
+batch_size = 16
+learning_rate = 0.003
+warmup_steps = 5
+val_lines = 20
+output = "doc_base"
+"#;
+
+#[test]
+fn document_models_deploy_export_and_resolve_by_alias_in_extract() {
+    let p = project();
+    fs::write(p.path("configs/doc_base.toml"), TINY_DOC).unwrap();
+    p.ok(&["train", "doc-base"]);
+    p.ok(&["models", "alias", "doc_base", "1", "champion"]);
+
+    // Gated by the document evaluation: accuracy is exact records, latency seconds per cell.
+    let d = p.ok(&["--json", "deploy", "doc_base@champion"]).json();
+    assert_eq!(d["deployed"], true, "{d}");
+    assert_eq!(d["model"], "doc_base");
+    assert!(d["metrics"]["field_f1"].is_number(), "{d}");
+    assert!(d["metrics"]["subject.f1"].is_number(), "{d}");
+    // An OCR-only metric is refused for a document model before anything is recorded.
+    fs::write(
+        p.path("configs/cer.toml"),
+        "[[gate]]\nmetric = \"cer\"\nop = \"<\"\nthreshold = 0.5\n",
+    )
+    .unwrap();
+    p.fails(&[
+        "deploy",
+        "doc_base@1",
+        "--env",
+        "staging",
+        "--config",
+        "configs/cer.toml",
+    ])
+    .stderr_has(&["metric `cer`", "document", "field_f1"]);
+
+    p.ok(&["models", "export", "doc_base@champion", "export/doc"]);
+    let mut names: Vec<String> = fs::read_dir(p.path("export/doc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["config.json", "model.safetensors", "tokenizer.json"]
+    );
+
+    // `lab extract --model doc_base@champion` names the aliased version.
+    train(&p, "7");
+    let image = fs::read_dir(p.path("datasets/tt/images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|x| x != "json"))
+        .unwrap();
+    let x = p.lab(&[
+        "--json",
+        "extract",
+        image.to_str().unwrap(),
+        "--ocr",
+        "ocr_teacher@latest",
+        "--model",
+        "doc_base@champion",
+    ]);
+    assert_eq!(x.json()["models"], "ocr_teacher@1 + doc_base@1", "{x}");
+}
