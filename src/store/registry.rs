@@ -229,3 +229,140 @@ pub(super) fn fold(reg: &mut RegT, dep: &mut DepT, rec: &Record) -> Result<(), r
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{DataRef, GitState};
+    use crate::store::views::Query;
+    use crate::store::{Author, Store};
+
+    fn author() -> Author {
+        Author {
+            actor: "test".into(),
+            git: GitState::NoRepo,
+            lab_version: "0".into(),
+        }
+    }
+
+    fn trained(run: &str, name: &str, hash: u8) -> Event {
+        Event::RunFinished {
+            run: run.into(),
+            status: RunStatus::Finished,
+            outputs: vec![DataRef {
+                role: "model".into(),
+                name: name.into(),
+                hash: Hash([hash; 32]),
+            }],
+            error: None,
+        }
+    }
+
+    /// A log written before these views existed gets them folded when it is next opened.
+    #[test]
+    fn an_older_log_gets_the_new_views_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.append(
+            &author(),
+            vec![
+                trained("r1", "ocr@1", 1),
+                Event::Deployed {
+                    env: "production".into(),
+                    model: "ocr".into(),
+                    version: 1,
+                },
+            ],
+        )
+        .unwrap();
+        let tx = s.db.begin_write().unwrap();
+        tx.delete_table(REGISTRY).unwrap();
+        tx.delete_table(DEPLOYMENTS).unwrap();
+        tx.commit().unwrap();
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        let (reg, deps) = s
+            .read_views(|v| Ok((v.registry()?, v.deployments()?)))
+            .unwrap();
+        assert_eq!(reg.len(), 1);
+        assert_eq!(
+            (reg[0].label(), reg[0].source),
+            ("ocr@1".into(), Source::Trained)
+        );
+        assert_eq!(deps[0].version, 1);
+    }
+
+    #[test]
+    fn versions_stages_aliases_and_deployments_fold() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let promote = |version, stage| Event::ModelPromoted {
+            name: "ocr".into(),
+            version,
+            stage,
+        };
+        let alias = |version| Event::ModelAliased {
+            name: "ocr".into(),
+            version,
+            alias: "champion".into(),
+        };
+        let deploy = |version| Event::Deployed {
+            env: "production".into(),
+            model: "ocr".into(),
+            version,
+        };
+        s.append(
+            &author(),
+            vec![
+                trained("r1", "ocr@1", 1),
+                // A failed run's output is no version.
+                Event::RunFinished {
+                    run: "r2".into(),
+                    status: RunStatus::Failed,
+                    outputs: vec![],
+                    error: Some("x".into()),
+                },
+                Event::ModelRegistered {
+                    name: "ocr".into(),
+                    version: 2,
+                    model: Hash([2; 32]),
+                    run: None,
+                    description: "d".into(),
+                    meta: BTreeMap::new(),
+                },
+                // A version is never reassigned.
+                trained("r3", "ocr@2", 9),
+                promote(1, Stage::Production),
+                promote(1, Stage::Archived),
+                promote(2, Stage::Production),
+                alias(1),
+                alias(2),
+                deploy(1),
+                deploy(2),
+                deploy(2),
+                Event::RolledBack {
+                    env: "production".into(),
+                    model: "ocr".into(),
+                    from_version: 2,
+                    to_version: 1,
+                },
+            ],
+        )
+        .unwrap();
+        let (reg, deps) = s
+            .read_views(|v| Ok((v.registry()?, v.deployments()?)))
+            .unwrap();
+        assert_eq!(reg.len(), 2);
+        assert_eq!((reg[0].stage, reg[0].aliases.len()), (Stage::Archived, 0));
+        assert_eq!(reg[1].stage, Stage::Production);
+        assert_eq!(reg[1].aliases, ["champion"]);
+        assert_eq!(
+            (reg[1].model, reg[1].source),
+            (Hash([2; 32]), Source::Registered)
+        );
+        assert_eq!((deps[0].version, deps[0].previous.len()), (1, 0));
+        let live = s.dump_views().unwrap();
+        s.reindex().unwrap();
+        assert_eq!(s.dump_views().unwrap(), live);
+    }
+}
