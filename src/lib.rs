@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod dataset;
+pub mod deploy;
 mod dispatch;
 pub mod event;
 pub mod git;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod models;
 mod train;
+pub use models::{DeployArgs, DeployCmd, ModelsCmd};
 pub use train::{
     CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, OcrArgs, SweepArgs,
     TrainCmd,
@@ -29,6 +31,10 @@ Train and evaluate:
   ocr           Read line images with a model
   extract       Timetable images in, entries {day, start, end, subject, room, teacher} out
   eval-extract  Score extraction end to end: entry and per-field F1, latency per image
+
+Registry and deployment:
+  models        Register versions, list, show lineage, promote to a stage, alias, export
+  deploy        Deploy a version behind validation gates; status, history, rollback
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -180,6 +186,9 @@ pub enum Command {
     Ocr(OcrArgs),
     Extract(ExtractArgs),
     EvalExtract(EvalExtractArgs),
+    #[command(subcommand)]
+    Models(ModelsCmd),
+    Deploy(DeployArgs),
     /// Rebuild a recorded training run from the log alone and check it bit for bit
     ///
     /// Restores the dataset snapshot, effective settings and parent model from blobs, trains

@@ -3,10 +3,12 @@
 
 pub mod bench;
 pub mod data;
+pub mod deploy;
 pub mod eval;
 pub mod extract;
 pub mod hooks;
 pub mod log;
+pub mod models;
 pub mod pipeline;
 pub mod replay;
 pub mod report;

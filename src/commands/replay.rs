@@ -88,8 +88,17 @@ fn select(lab: &Lab, what: Option<&str>, all: bool) -> Result<Vec<RunRow>> {
     if let Ok(r) = super::runs::find(lab, what) {
         return Ok(vec![r]);
     }
-    match crate::models::resolve(&runs, what) {
-        Ok(m) => Ok(runs.into_iter().filter(|r| r.id == m.run).collect()),
+    match crate::models::resolve_in(&lab.store, what) {
+        Ok(m) if m.run.is_none() => {
+            bail!(
+                "model {} was registered without a run: there is nothing to replay",
+                m.name
+            )
+        }
+        Ok(m) => Ok(runs
+            .into_iter()
+            .filter(|r| Some(&r.id) == m.run.as_ref())
+            .collect()),
         Err(e) => bail!("`{what}` is neither a run (see `lab runs ls`) nor a model: {e}"),
     }
 }

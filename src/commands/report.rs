@@ -60,11 +60,16 @@ pub fn report(lab: &Lab, what: Option<&str>) -> Result<ReportOut> {
                     let scope = format!("run {} ({})", &r.id[..r.id.len().min(8)], r.name);
                     (Some(r.id), scope)
                 }
-                Err(run_err) => match crate::models::resolve(&all_rows, w) {
+                Err(run_err) => match crate::models::resolve_in(&lab.store, w) {
                     Ok(m) => {
-                        let scope =
-                            format!("model {} (run {})", m.name, &m.run[..m.run.len().min(8)]);
-                        (Some(m.run), scope)
+                        let Some(run) = m.run else {
+                            bail!(
+                                "model {} was registered without a run: nothing to report",
+                                m.name
+                            );
+                        };
+                        let scope = format!("model {} (run {})", m.name, &run[..run.len().min(8)]);
+                        (Some(run), scope)
                     }
                     Err(model_err) if w.contains('@') => bail!("{model_err}"),
                     Err(model_err) => {

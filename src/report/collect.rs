@@ -35,9 +35,12 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
     let models = crate::models::all(req.all_runs);
     let producers: BTreeMap<String, RunId> = models
         .iter()
-        .map(|m| (m.name.clone(), m.run.clone()))
+        .filter_map(|m| Some((m.name.clone(), m.run.clone()?)))
         .collect();
-    let by_hash: HashMap<Hash, RunId> = models.iter().map(|m| (m.hash, m.run.clone())).collect();
+    let by_hash: HashMap<Hash, RunId> = models
+        .iter()
+        .filter_map(|m| Some((m.hash, m.run.clone()?)))
+        .collect();
     let mut labels: HashMap<Hash, String> = HashMap::new();
     for d in &datasets {
         labels

@@ -8,6 +8,7 @@
 
 pub mod blobs;
 pub mod codec;
+pub mod registry;
 mod staging;
 pub mod views;
 
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub use blobs::{BlobError, BlobStore};
+pub use registry::{DeploymentRow, Source, VersionRow};
 pub use views::{DatasetRow, RunRow, ViewTx};
 
 use crate::event::{Envelope, Event, GitState, Hash, Record};
@@ -114,6 +116,10 @@ impl Store {
         tx.open_table(EVENTS).map_err(self.err("initialised"))?;
         views::create_all(&tx).map_err(self.err("initialised"))?;
         tx.commit().map_err(self.err("committed"))?;
+        // A view this binary added after the log was written: fold the log into it.
+        if self.head()?.0 > 0 {
+            self.reindex()?;
+        }
         Ok(())
     }
 

@@ -25,7 +25,15 @@ const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("view_runs");
 /// (run id, metric key, seq of the event) → packed points (see `pack`).
 const METRICS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("view_metrics");
 
-const ALL: [&str; 3] = ["view_datasets", "view_runs", "view_metrics"];
+use super::registry::{DEPLOYMENTS, DeploymentRow, REGISTRY, VersionRow};
+
+const ALL: [&str; 5] = [
+    "view_datasets",
+    "view_runs",
+    "view_metrics",
+    "view_registry",
+    "view_deployments",
+];
 
 /// One dataset snapshot version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,17 +109,25 @@ pub(super) fn create_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.open_table(DATASETS)?;
     tx.open_table(RUNS)?;
     tx.open_table(METRICS)?;
+    tx.open_table(REGISTRY)?;
+    tx.open_table(DEPLOYMENTS)?;
     Ok(())
 }
 
 pub(super) fn all_exist(r: &ReadTransaction) -> bool {
-    r.open_table(DATASETS).is_ok() && r.open_table(RUNS).is_ok() && r.open_table(METRICS).is_ok()
+    r.open_table(DATASETS).is_ok()
+        && r.open_table(RUNS).is_ok()
+        && r.open_table(METRICS).is_ok()
+        && r.open_table(REGISTRY).is_ok()
+        && r.open_table(DEPLOYMENTS).is_ok()
 }
 
 pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.delete_table(DATASETS)?;
     tx.delete_table(RUNS)?;
     tx.delete_table(METRICS)?;
+    tx.delete_table(REGISTRY)?;
+    tx.delete_table(DEPLOYMENTS)?;
     Ok(())
 }
 
@@ -145,7 +161,25 @@ pub(super) fn dump(r: &ReadTransaction) -> Result<Vec<(String, String, Vec<u8>)>
             v.value().to_vec(),
         ));
     }
-    debug_assert_eq!(ALL.len(), 3);
+    let t = r.open_table(REGISTRY)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            REGISTRY.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
+    let t = r.open_table(DEPLOYMENTS)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            DEPLOYMENTS.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
+    debug_assert_eq!(ALL.len(), 5);
     Ok(out)
 }
 
@@ -158,6 +192,8 @@ pub(super) struct Tables<'txn> {
     datasets: Table<'txn, (&'static str, u32), &'static [u8]>,
     runs: Table<'txn, &'static str, &'static [u8]>,
     metrics: Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
+    registry: Table<'txn, (&'static str, u32), &'static [u8]>,
+    deployments: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     /// run id → (row, or None when the run does not exist; whether it changed).
     runs_cache: HashMap<String, (Option<RunRow>, bool)>,
     /// Reused for packing metric points.
@@ -170,6 +206,8 @@ impl<'txn> Tables<'txn> {
             datasets: tx.open_table(DATASETS)?,
             runs: tx.open_table(RUNS)?,
             metrics: tx.open_table(METRICS)?,
+            registry: tx.open_table(REGISTRY)?,
+            deployments: tx.open_table(DEPLOYMENTS)?,
             runs_cache: HashMap::new(),
             packed: Vec::new(),
         })
@@ -322,6 +360,7 @@ impl<'txn> Tables<'txn> {
             }
             _ => {}
         }
+        super::registry::fold(&mut self.registry, &mut self.deployments, rec)?;
         Ok(())
     }
 }
@@ -334,6 +373,20 @@ pub trait Query {
     fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
     #[doc(hidden)]
     fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError>;
+    #[doc(hidden)]
+    fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError>;
+    #[doc(hidden)]
+    fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError>;
+
+    /// Every model version, ordered by (name, version).
+    fn registry(&self) -> Result<Vec<VersionRow>, StoreError> {
+        self.registry_scan()
+    }
+
+    /// What each environment runs, ordered by (env, model name).
+    fn deployments(&self) -> Result<Vec<DeploymentRow>, StoreError> {
+        self.deployments_scan()
+    }
 
     /// Every run, in id order.
     fn all_runs(&self) -> Result<Vec<RunRow>, StoreError> {
@@ -378,6 +431,20 @@ fn decode_row<T: serde::de::DeserializeOwned>(
         what: "read",
         detail: format!("a view row does not decode ({e}): run `lab reindex`"),
     })
+}
+
+/// Every row of a view table, decoded.
+fn all_rows<K: redb::Key + 'static, R: serde::de::DeserializeOwned>(
+    t: &impl ReadableTable<K, &'static [u8]>,
+    path: &std::path::Path,
+) -> Result<Vec<R>, StoreError> {
+    let e = rerr(path);
+    let mut out = Vec::new();
+    for item in t.iter().map_err(|x| e(x.into()))? {
+        let (_, v) = item.map_err(|x| e(x.into()))?;
+        out.push(decode_row(v.value(), path)?);
+    }
+    Ok(out)
 }
 
 struct DsT<'a, T> {
@@ -443,6 +510,22 @@ impl Query for ViewTx<'_> {
             .map_err(|e| rerr(&self.path)(e.into()))?;
         let v = t.get(id).map_err(|e| rerr(&self.path)(e.into()))?;
         v.map(|v| decode_row(v.value(), &self.path)).transpose()
+    }
+
+    fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError> {
+        let t = self
+            .tx
+            .open_table(REGISTRY)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
+    fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError> {
+        let t = self
+            .tx
+            .open_table(DEPLOYMENTS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
     }
 
     fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
@@ -542,6 +625,22 @@ impl Query for ViewRead<'_> {
 
     fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
         self.runs_all()
+    }
+
+    fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError> {
+        let t = self
+            .r
+            .open_table(REGISTRY)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
+    fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError> {
+        let t = self
+            .r
+            .open_table(DEPLOYMENTS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
     }
 }
 

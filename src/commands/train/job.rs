@@ -94,9 +94,8 @@ pub fn load_doc_model(lab: &Lab, reference: &str) -> Result<DocModel> {
 
 /// Resolves and loads a model of either family by reference.
 pub fn load_any(lab: &Lab, reference: &str) -> Result<Parent> {
-    let runs = lab.store.read_views(|v| v.runs_all())?;
-    let m = models::resolve(&runs, reference).map_err(|e| anyhow!(e))?;
-    load_bundle(lab, &m.name, m.hash, Some(m.run))
+    let m = models::resolve_in(&lab.store, reference)?;
+    load_bundle(lab, &m.name, m.hash, m.run)
 }
 
 /// Loads a model from its bundle hash.

@@ -327,8 +327,8 @@ pub fn train(
     let merged_hash = merged.as_ref().map(|m| m.save(lab)).transpose()?;
     let output = cfg.train.output.clone();
     let (_, (model_name, merged_name)) = lab.append_with(|v| {
-        let runs = v.all_runs()?;
-        let name = format!("{output}@{}", models::next_version(&runs, &output));
+        let registry = v.registry()?;
+        let name = format!("{output}@{}", models::next_version(&registry, &output));
         let mut outs = vec![DataRef {
             role: "model".into(),
             name: name.clone(),
@@ -337,7 +337,7 @@ pub fn train(
         let mut merged_name = None;
         if let Some(mh) = merged_hash {
             let mo = format!("{output}_merged");
-            let n = format!("{mo}@{}", models::next_version(&runs, &mo));
+            let n = format!("{mo}@{}", models::next_version(&registry, &mo));
             outs.push(DataRef {
                 role: "model".into(),
                 name: n.clone(),
