@@ -80,14 +80,21 @@ pub(super) fn find(here: &Path, install: bool, skip: bool, note: &dyn Fn(&str)) 
     }
     if !venv_python.exists() {
         note(&format!("making {} (python3 -m venv)", venv.display()));
-        run_ok(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-            .context("cannot make the venv (is python3 with its venv module installed?)")?;
+        run_ok(
+            Command::new("python3")
+                .arg("-m")
+                .arg("venv")
+                .arg(&venv)
+                .stdout(Stdio::from(std::io::stderr())),
+        )
+        .context("cannot make the venv (is python3 with its venv module installed?)")?;
     }
     note("pip install torch (the Linux wheel pulls several GB of CUDA packages; minutes)");
     run_ok(
         Command::new(&venv_python)
             .args(["-m", "pip", "install", "torch"])
-            .stdout(Stdio::inherit()),
+            // pip's chatter goes to stderr: stdout holds the table or the JSON.
+            .stdout(Stdio::from(std::io::stderr())),
     )
     .context("`pip install torch` failed (no network, or no wheel for this Python?)")?;
     match version(&venv_python) {
