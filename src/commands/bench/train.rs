@@ -54,6 +54,20 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Every target met (None when nothing was compared).
     pub pass: Option<bool>,
+    /// The 1-minute load average before lab's measurements and after PyTorch's, and the
+    /// cores: other processes' load skews the ratio (lab and PyTorch run one after the other).
+    pub load_before: Option<f64>,
+    pub load_after: Option<f64>,
+    pub cores: usize,
+}
+
+fn load1() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// samples/s of `f` (one batch per call) on the spec's schedule.
@@ -81,6 +95,7 @@ pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool
         }
     };
     let spec = spec(quick)?;
+    let load_before = load1();
     let mut rows = Vec::new();
     for case in &spec.cases {
         note(&format!("lab: {}", case.name()));
@@ -133,6 +148,9 @@ pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool
         forward_target: FORWARD_TARGET,
         rows,
         pass,
+        load_before,
+        load_after: load1(),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
     };
     if json {
         serde_json::to_writer(std::io::stdout().lock(), &report)?;

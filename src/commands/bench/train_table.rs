@@ -79,7 +79,19 @@ pub(super) fn table(r: &Report) -> String {
             &ratio(row.forward_ratio, row.forward_pass),
         ]));
     }
-    out.push_str("(samples/s; ratio = lab / PyTorch)\n\n");
+    out.push_str("(samples/s; ratio = lab / PyTorch)\n");
+    if let (Some(a), Some(b)) = (r.load_before, r.load_after) {
+        out.push_str(&format!(
+            "1-min load average {a:.2} before, {b:.2} after, on {} cores{}\n",
+            r.cores,
+            if a >= 1.0 {
+                ": other processes were busy, the ratios are noisy (rerun on a quiet machine)"
+            } else {
+                ""
+            }
+        ));
+    }
+    out.push('\n');
     match r.pass {
         None => out.push_str(&format!(
             "comparison with PyTorch skipped: {}",
