@@ -470,6 +470,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCmd::Store { dir, scale_down }) => {
             commands::bench::store(dir.as_deref(), scale_down, json)?;
         }
+        Command::Bench(BenchCmd::Train {
+            torch,
+            no_torch,
+            quick,
+        }) => {
+            commands::bench::train::train(&here, quick, torch, no_torch, json)?;
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();

@@ -35,6 +35,10 @@ use crate::project::Project;
 use dataset::{Shape, TempDir, create_cost, prepare_data, sha256sum, warm};
 
 mod dataset;
+mod torch;
+pub mod train;
+mod train_spec;
+mod train_table;
 
 const EVENTS: u64 = 100_000;
 const POINTS: u64 = 1_000_000;

@@ -15,6 +15,7 @@
 //! (image processing only).
 
 pub mod adamw;
+pub mod bench;
 pub mod ctc;
 pub mod doc;
 pub mod extract;

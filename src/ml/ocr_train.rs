@@ -76,13 +76,13 @@ pub struct Trained {
 }
 
 /// A model ready to train: the forward module and its trainable variables.
-struct Built {
-    model: Ocr,
-    vars: VarMap,
+pub(crate) struct Built {
+    pub(crate) model: Ocr,
+    pub(crate) vars: VarMap,
     frozen_params: usize,
 }
 
-fn build(config: &OcrConfig, mode: &Mode, seed: u64, dev: &Device) -> Result<Built> {
+pub(crate) fn build(config: &OcrConfig, mode: &Mode, seed: u64, dev: &Device) -> Result<Built> {
     let vars = VarMap::new();
     match mode {
         Mode::Full | Mode::Distill { .. } => {
@@ -278,7 +278,7 @@ pub fn train(
 /// of cores (each shard runs its matmuls single-threaded; see `single_threaded_matmuls`).
 pub const SHARDS: usize = 2;
 
-fn shards(idx: &[usize]) -> Vec<Vec<usize>> {
+pub(crate) fn shards(idx: &[usize]) -> Vec<Vec<usize>> {
     let per = idx.len().div_ceil(SHARDS).max(1);
     idx.chunks(per).map(<[usize]>::to_vec).collect()
 }
@@ -350,7 +350,7 @@ fn teacher_outputs(
 
 /// Forward and backward of one shard: its mean loss and gradients.
 #[allow(clippy::too_many_arguments)]
-fn shard_step(
+pub(crate) fn shard_step(
     model: &Ocr,
     mode: &Mode,
     soft: Option<&[Vec<f32>]>,

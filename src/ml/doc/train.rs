@@ -164,13 +164,18 @@ pub fn check_targets(targets: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-struct Built {
-    model: Llama,
-    vars: VarMap,
+pub(crate) struct Built {
+    pub(crate) model: Llama,
+    pub(crate) vars: VarMap,
     frozen_params: usize,
 }
 
-fn build(config: &LlamaConfig, mode: &Mode, seed: u64, dev: &Device) -> anyhow::Result<Built> {
+pub(crate) fn build(
+    config: &LlamaConfig,
+    mode: &Mode,
+    seed: u64,
+    dev: &Device,
+) -> anyhow::Result<Built> {
     let vars = VarMap::new();
     match mode {
         Mode::Full { init } => {
@@ -225,7 +230,7 @@ fn build(config: &LlamaConfig, mode: &Mode, seed: u64, dev: &Device) -> anyhow::
 }
 
 /// Mean cross-entropy of the answer tokens of `seqs` (teacher forcing) and its gradients.
-fn seq_loss(
+pub(crate) fn seq_loss(
     model: &Llama,
     seqs: &[&(Vec<u32>, usize)],
     pad: u32,

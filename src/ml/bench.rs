@@ -1,0 +1,185 @@
+//! The training step and the forward pass of lab's two models on synthetic seeded inputs of
+//! the real shapes, for `lab bench train`. The step is the training loop's own: the batch split
+//! in [`SHARDS`] shards computed on their own threads (single-threaded matmuls), forward +
+//! backward per shard, then the shards' gradients summed into one AdamW update. The forward
+//! pass is the evaluation's: the model's output for the batch, split the same way.
+
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::adamw::AdamW;
+use super::doc::llama::{LlamaConfig, causal_mask};
+use super::lines::Line;
+use super::ocr::OcrConfig;
+use super::ocr_train::{self, LineSet, Mode, SHARDS, in_parallel, named_vars};
+
+const LR: f64 = 1e-3;
+
+/// A model ready to step: one training step or one forward pass of a whole batch.
+pub trait Bench {
+    /// Forward, backward and the AdamW update of one batch; returns the loss.
+    fn train_step(&mut self) -> anyhow::Result<f64>;
+    /// The model's output for one batch, without backward.
+    fn forward(&self) -> anyhow::Result<()>;
+    fn params(&self) -> usize;
+}
+
+/// The OCR model on a batch of `batch` lines `width` px wide with `target_len`-class targets.
+pub struct OcrBench {
+    built: ocr_train::Built,
+    config: OcrConfig,
+    opt: AdamW,
+    set: LineSet,
+}
+
+impl OcrBench {
+    pub fn new(
+        config: &OcrConfig,
+        batch: usize,
+        width: usize,
+        target_len: usize,
+        weight_decay: f64,
+        seed: u64,
+    ) -> anyhow::Result<OcrBench> {
+        let built = ocr_train::build(config, &Mode::Full, seed, &Device::Cpu)?;
+        let opt = AdamW::new(named_vars(&built.vars), weight_decay as f32);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut set = LineSet::default();
+        for _ in 0..batch {
+            let pixels = (0..config.height * width).map(|_| rng.random()).collect();
+            set.lines.push(Line { pixels, width });
+            set.targets.push(
+                (0..target_len)
+                    .map(|_| rng.random_range(1..config.vocab_size as u32))
+                    .collect(),
+            );
+        }
+        Ok(OcrBench {
+            built,
+            config: config.clone(),
+            opt,
+            set,
+        })
+    }
+}
+
+/// Sums the shards' gradients, weighted by their share of the batch, into one update.
+fn update(opt: &mut AdamW, outs: &[(f64, GradStore)], parts: &[Vec<usize>]) -> anyhow::Result<f64> {
+    let n: usize = parts.iter().map(Vec::len).sum();
+    let weighted: Vec<(&GradStore, f32)> = outs
+        .iter()
+        .zip(parts)
+        .map(|(o, p)| (&o.1, (p.len() as f64 / n as f64) as f32))
+        .collect();
+    opt.step_shards(&weighted, LR)?;
+    Ok(outs
+        .iter()
+        .zip(parts)
+        .map(|(o, p)| o.0 * p.len() as f64)
+        .sum::<f64>()
+        / n as f64)
+}
+
+impl Bench for OcrBench {
+    fn train_step(&mut self) -> anyhow::Result<f64> {
+        let idx: Vec<usize> = (0..self.set.len()).collect();
+        let parts = ocr_train::shards(&idx);
+        let dev = Device::Cpu;
+        let (model, config, set) = (&self.built.model, &self.config, &self.set);
+        let outs = in_parallel(&parts, |part| {
+            ocr_train::shard_step(model, &Mode::Full, None, config, set, part, None, &dev)
+        })?;
+        update(&mut self.opt, &outs, &parts)
+    }
+
+    fn forward(&self) -> anyhow::Result<()> {
+        let idx: Vec<usize> = (0..self.set.len()).collect();
+        let parts = ocr_train::shards(&idx);
+        in_parallel(&parts, |part| {
+            let refs: Vec<&Line> = part.iter().map(|&i| &self.set.lines[i]).collect();
+            let (x, w) = super::lines::batch(&refs, self.config.height, &Device::Cpu)?;
+            self.built.model.forward(&x, &w)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn params(&self) -> usize {
+        self.opt.param_count()
+    }
+}
+
+/// The document model on `batch` sequences of `len` tokens whose second half is the answer.
+pub struct DocBench {
+    built: super::doc::train::Built,
+    opt: AdamW,
+    seqs: Vec<(Vec<u32>, usize)>,
+}
+
+impl DocBench {
+    pub fn new(
+        config: &LlamaConfig,
+        batch: usize,
+        len: usize,
+        weight_decay: f64,
+        seed: u64,
+    ) -> anyhow::Result<DocBench> {
+        let mode = super::doc::train::Mode::Full { init: None };
+        let built = super::doc::train::build(config, &mode, seed, &Device::Cpu)?;
+        let opt = AdamW::new(named_vars(&built.vars), weight_decay as f32);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let seqs = (0..batch)
+            .map(|_| {
+                let ids = (0..len)
+                    .map(|_| rng.random_range(3..config.vocab_size as u32))
+                    .collect();
+                (ids, len / 2)
+            })
+            .collect();
+        Ok(DocBench { built, opt, seqs })
+    }
+
+    fn parts(&self) -> Vec<Vec<usize>> {
+        let per = self.seqs.len().div_ceil(SHARDS).max(1);
+        let idx: Vec<usize> = (0..self.seqs.len()).collect();
+        idx.chunks(per).map(<[usize]>::to_vec).collect()
+    }
+}
+
+impl Bench for DocBench {
+    fn train_step(&mut self) -> anyhow::Result<f64> {
+        let parts = self.parts();
+        let (model, seqs) = (&self.built.model, &self.seqs);
+        let outs = in_parallel(&parts, |part| -> anyhow::Result<(f64, GradStore)> {
+            let refs: Vec<&(Vec<u32>, usize)> = part.iter().map(|&i| &seqs[i]).collect();
+            let loss = super::doc::train::seq_loss(model, &refs, 0, &Device::Cpu)?;
+            Ok((loss.to_scalar::<f32>()? as f64, loss.backward()?))
+        })?;
+        update(&mut self.opt, &outs, &parts)
+    }
+
+    /// Logits of every position of the (input) sequences, as a teacher-forced pass computes.
+    fn forward(&self) -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let model = &self.built.model;
+        in_parallel(&self.parts(), |part| {
+            let t = self.seqs[0].0.len() - 1;
+            let ids: Vec<u32> = part
+                .iter()
+                .flat_map(|&i| self.seqs[i].0[..t].iter().copied())
+                .collect();
+            let ids = Tensor::from_vec(ids, (part.len(), t), &dev)?;
+            let positions = vec![(0..t).collect::<Vec<_>>()];
+            let h = model.hidden(&ids, &positions, &causal_mask(t, &dev)?, None)?;
+            model.logits(&h)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn params(&self) -> usize {
+        self.opt.param_count()
+    }
+}

@@ -1,0 +1,79 @@
+//! `lab bench train --quick`: the benchmark runs end to end on tiny configs (a debug build, in
+//! seconds) and reports the PyTorch comparison as skipped when torch is turned off.
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("LAB_BENCH_NO_TORCH", "1")
+        .env_remove("LAB_BENCH_PYTHON")
+        .output()
+        .expect("spawn lab")
+}
+
+#[test]
+fn quick_json_reports_every_config_and_the_skipped_comparison() {
+    let out = bench(&["--json", "bench", "train", "--quick"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["comparison"], "skipped");
+    assert!(
+        v["torch_note"]
+            .as_str()
+            .unwrap()
+            .contains("LAB_BENCH_NO_TORCH")
+    );
+    assert!(v["pass"].is_null());
+    assert_eq!(v["train_target"], 0.5);
+    assert_eq!(v["forward_target"], 1.0);
+    let rows = v["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["config"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ocr_teacher", "ocr_student", "doc_base"]);
+    for r in rows {
+        assert!(r["params"].as_u64().unwrap() > 0, "{r}");
+        for k in ["lab_train", "lab_forward"] {
+            let x = r[k].as_f64().unwrap();
+            assert!(x.is_finite() && x > 0.0, "{k} = {x}");
+        }
+        for k in [
+            "torch_train",
+            "torch_forward",
+            "train_ratio",
+            "forward_ratio",
+        ] {
+            assert!(r[k].is_null(), "{k} should be absent: {r}");
+        }
+    }
+    // The schedule and the cases the PyTorch script would read.
+    assert_eq!(v["spec"]["cases"][0]["kind"], "ocr");
+    assert_eq!(v["spec"]["cases"][2]["kind"], "doc");
+    assert_eq!(v["spec"]["threads"], 2);
+}
+
+#[test]
+fn quick_table_says_the_comparison_was_skipped() {
+    let out = bench(&["bench", "train", "--quick", "--no-torch"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "LAB TRAIN",
+        "TORCH TRAIN",
+        "ocr_teacher",
+        "ocr_student",
+        "doc_base",
+        "comparison with PyTorch skipped",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
+    }
+}
