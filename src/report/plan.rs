@@ -180,7 +180,7 @@ pub fn group_charts(i: usize, g: &Group) -> Vec<(String, BarChart)> {
         (
             "latency_p50_ms",
             "Latency p50",
-            "ms per line (OCR) or per image (extraction), median (lower is better)".into(),
+            "ms per line, median (lower is better)".into(),
             2,
             None,
         ),
@@ -204,6 +204,8 @@ pub fn group_charts(i: usize, g: &Group) -> Vec<(String, BarChart)> {
         let bars: Vec<Bar> = g
             .evals
             .iter()
+            // Extraction's latency is per image, not per line: it gets its own chart below.
+            .filter(|e| key != "latency_p50_ms" || !e.metrics.contains_key("entry_f1"))
             .filter_map(|e| {
                 e.metrics.get(key).map(|v| Bar {
                     label: e.model.clone(),
@@ -222,6 +224,29 @@ pub fn group_charts(i: usize, g: &Group) -> Vec<(String, BarChart)> {
                 bars,
                 decimals,
                 x_at_least,
+            },
+        ));
+    }
+    let per_image: Vec<Bar> = g
+        .evals
+        .iter()
+        .filter(|e| e.metrics.contains_key("entry_f1"))
+        .filter_map(|e| {
+            e.metrics.get("latency_p50_ms").map(|v| Bar {
+                label: e.model.clone(),
+                value: *v,
+            })
+        })
+        .collect();
+    if !per_image.is_empty() {
+        out.push((
+            format!("{stem}-latency-per-image.png"),
+            BarChart {
+                title: title_of("Extraction latency p50"),
+                x_desc: "ms per timetable image, median (lower is better)".into(),
+                bars: per_image,
+                decimals: 0,
+                x_at_least: None,
             },
         ));
     }
