@@ -16,6 +16,7 @@
 
 pub mod adamw;
 pub mod bench;
+pub mod checkpoint;
 pub mod ctc;
 pub mod doc;
 pub mod extract;

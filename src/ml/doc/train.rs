@@ -300,19 +300,7 @@ pub fn train(
     let max_len = config.max_position_embeddings;
     let mut start_epoch = 0u32;
     if let Some(bytes) = resume {
-        let st = candle_core::safetensors::load_buffer(bytes, &dev)?;
-        for (name, var) in &vars {
-            let t = st
-                .get(name)
-                .ok_or_else(|| anyhow::anyhow!("the checkpoint lacks weight `{name}`"))?;
-            var.set(t)?;
-        }
-        opt.load_state(&st)?;
-        let e: Vec<u32> = st
-            .get("checkpoint.epoch")
-            .ok_or_else(|| anyhow::anyhow!("the checkpoint lacks `checkpoint.epoch`"))?
-            .to_vec1()?;
-        start_epoch = e[0] + 1;
+        start_epoch = crate::ml::checkpoint::restore(bytes, &vars, &mut opt)?;
     }
     let mut last = None;
     for epoch in start_epoch..hyper.epochs {
@@ -387,16 +375,7 @@ pub fn train(
                 ),
             ],
         };
-        let mut ck: Vec<(String, Tensor)> = vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect();
-        ck.extend(opt.state()?);
-        ck.push((
-            "checkpoint.epoch".into(),
-            Tensor::from_slice(&[epoch], 1, &dev)?,
-        ));
-        obs.epoch(&info, to_safetensors(ck)?)?;
+        obs.epoch(&info, crate::ml::checkpoint::save(&vars, &opt, epoch)?)?;
         last = Some(info);
     }
     let named: Vec<(String, Tensor)> = vars
