@@ -17,134 +17,9 @@ use crate::ml::vocab::Vocab;
 use crate::models;
 use crate::progress::Reporter;
 
-/// A loaded OCR model with where it came from.
-pub struct OcrModel {
-    pub name: String,
-    pub hash: Hash,
-    pub run: Option<String>,
-    pub bundle: models::Bundle,
-    pub loaded: ocr_model::Loaded,
-    /// The base's config and vocabulary files (what a merged LoRA model carries over).
-    pub config_json: Vec<u8>,
-    pub vocab_json: Vec<u8>,
-}
-
-/// A loaded document model with where it came from.
-pub struct DocModel {
-    pub name: String,
-    pub hash: Hash,
-    pub run: Option<String>,
-    pub bundle: models::Bundle,
-    pub loaded: doc::model::Loaded,
-    /// The base's config and tokenizer files.
-    pub config_json: Vec<u8>,
-    pub tokenizer_json: Vec<u8>,
-}
-
-/// A parent model of a run: an OCR model (teacher, LoRA base) or a document model (LoRA base,
-/// `--init-from` checkpoint).
-#[allow(clippy::large_enum_variant)] // one or two per process
-pub enum Parent {
-    Ocr(OcrModel),
-    Doc(DocModel),
-}
-
-impl Parent {
-    pub fn name(&self) -> &str {
-        match self {
-            Parent::Ocr(m) => &m.name,
-            Parent::Doc(m) => &m.name,
-        }
-    }
-    pub fn hash(&self) -> Hash {
-        match self {
-            Parent::Ocr(m) => m.hash,
-            Parent::Doc(m) => m.hash,
-        }
-    }
-    fn kind(&self) -> &str {
-        match self {
-            Parent::Ocr(m) => &m.bundle.kind,
-            Parent::Doc(m) => &m.bundle.kind,
-        }
-    }
-}
-
-/// Resolves and loads an OCR model by reference (`NAME`, `NAME@N`, run id, hash prefix).
-pub fn load_model(lab: &Lab, reference: &str) -> Result<OcrModel> {
-    match load_any(lab, reference)? {
-        Parent::Ocr(m) => Ok(m),
-        Parent::Doc(m) => bail!(
-            "model {} is a document model; an OCR model is needed here",
-            m.name
-        ),
-    }
-}
-
-/// Resolves and loads a document model by reference.
-pub fn load_doc_model(lab: &Lab, reference: &str) -> Result<DocModel> {
-    match load_any(lab, reference)? {
-        Parent::Doc(m) => Ok(m),
-        Parent::Ocr(m) => bail!(
-            "model {} is an OCR model; a document model (doc_base, doc_lora) is needed here",
-            m.name
-        ),
-    }
-}
-
-/// Resolves and loads a model of either family by reference.
-pub fn load_any(lab: &Lab, reference: &str) -> Result<Parent> {
-    let m = models::resolve_in(&lab.store, reference)?;
-    load_bundle(lab, &m.name, m.hash, m.run)
-}
-
-/// Loads a model from its bundle hash.
-pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Result<Parent> {
-    let blobs = &lab.store.blobs;
-    let b = models::bundle(blobs, &hash)?;
-    let ctx = |e: ocr_model::ModelError| anyhow!("model {name} ({}): {e}", hash.short());
-    let (base_hash, base) = match (&b.kind[..], b.base) {
-        ("ocr" | "doc", _) => (hash, b.clone()),
-        ("ocr-lora" | "doc-lora", Some(bh)) => (bh, models::bundle(blobs, &bh)?),
-        (k, _) => bail!("model {name} is a `{k}` model, which lab cannot load"),
-    };
-    let adapter = if b.kind.ends_with("-lora") {
-        Some((
-            models::file(blobs, &hash, &b, "adapter_config.json")?,
-            models::file(blobs, &hash, &b, "adapter.safetensors")?,
-        ))
-    } else {
-        None
-    };
-    let adapter_refs = adapter.as_ref().map(|(a, w)| (&a[..], &w[..]));
-    let config_json = models::file(blobs, &base_hash, &base, "config.json")?;
-    let weights = models::file(blobs, &base_hash, &base, "model.safetensors")?;
-    if b.kind.starts_with("doc") {
-        let tokenizer_json = models::file(blobs, &base_hash, &base, "tokenizer.json")?;
-        let loaded =
-            doc::model::load(&config_json, &tokenizer_json, &weights, adapter_refs).map_err(ctx)?;
-        return Ok(Parent::Doc(DocModel {
-            name: name.to_string(),
-            hash,
-            run,
-            bundle: b,
-            loaded,
-            config_json,
-            tokenizer_json,
-        }));
-    }
-    let vocab_json = models::file(blobs, &base_hash, &base, "vocab.json")?;
-    let loaded = ocr_model::load(&config_json, &vocab_json, &weights, adapter_refs).map_err(ctx)?;
-    Ok(Parent::Ocr(OcrModel {
-        name: name.to_string(),
-        hash,
-        run,
-        bundle: b,
-        loaded,
-        config_json,
-        vocab_json,
-    }))
-}
+pub use super::load::{
+    DocModel, OcrModel, Parent, load_any, load_bundle, load_doc_model, load_model,
+};
 
 /// Everything a recipe run consumes.
 pub struct Job {
@@ -514,45 +389,17 @@ pub fn outputs(
         unreachable!()
     };
     match (&job.cfg.lora, job.ocr_parent()) {
-        (Some(l), Some(p)) => {
-            let acfg = AdapterConfig {
-                r: l.rank,
-                lora_alpha: l.alpha,
-                target_modules: l.target_modules.clone(),
-            };
-            let acfg_json = serde_json::to_vec_pretty(&acfg)?;
-            let model = BundleFiles {
-                kind: "ocr-lora",
-                files: vec![
-                    ("adapter_config.json", acfg_json),
-                    ("adapter.safetensors", trained.weights.clone()),
-                ],
-                base: Some(p.hash),
-            };
-            let merged = if l.merge {
-                let adapters = candle_core::safetensors::load_buffer(
-                    &trained.weights,
-                    &candle_core::Device::Cpu,
-                )?;
-                let w = ocr_train::to_safetensors(ocr_model::merge(
-                    &p.loaded.tensors,
-                    &adapters,
-                    &acfg,
-                )?)?;
-                Some(BundleFiles {
-                    kind: "ocr",
-                    files: vec![
-                        ("config.json", p.config_json.clone()),
-                        ("vocab.json", p.vocab_json.clone()),
-                        ("model.safetensors", w),
-                    ],
-                    base: None,
-                })
-            } else {
-                None
-            };
-            Ok((model, merged))
-        }
+        (Some(l), Some(p)) => lora_bundles(
+            ("ocr-lora", "ocr"),
+            l,
+            trained,
+            p.hash,
+            &p.loaded.tensors,
+            vec![
+                ("config.json", p.config_json.clone()),
+                ("vocab.json", p.vocab_json.clone()),
+            ],
+        ),
         _ => Ok((
             BundleFiles {
                 kind: "ocr",
@@ -568,50 +415,62 @@ pub fn outputs(
     }
 }
 
+/// A LoRA run's bundles: the adapter (naming its base), and with `merge` the base's files
+/// (`base_files`) with the adapters merged into its weights, as a full model.
+fn lora_bundles(
+    (adapter_kind, full_kind): (&'static str, &'static str),
+    l: &config::LoraSection,
+    trained: &Trained,
+    base: Hash,
+    base_tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    mut base_files: Vec<(&'static str, Vec<u8>)>,
+) -> Result<(BundleFiles, Option<BundleFiles>)> {
+    let acfg = AdapterConfig {
+        r: l.rank,
+        lora_alpha: l.alpha,
+        target_modules: l.target_modules.clone(),
+    };
+    let model = BundleFiles {
+        kind: adapter_kind,
+        files: vec![
+            ("adapter_config.json", serde_json::to_vec_pretty(&acfg)?),
+            ("adapter.safetensors", trained.weights.clone()),
+        ],
+        base: Some(base),
+    };
+    let merged = if l.merge {
+        let adapters =
+            candle_core::safetensors::load_buffer(&trained.weights, &candle_core::Device::Cpu)?;
+        let w = ocr_train::to_safetensors(ocr_model::merge(base_tensors, &adapters, &acfg)?)?;
+        base_files.push(("model.safetensors", w));
+        Some(BundleFiles {
+            kind: full_kind,
+            files: base_files,
+            base: None,
+        })
+    } else {
+        None
+    };
+    Ok((model, merged))
+}
+
 fn doc_outputs(
     job: &Job,
     data: &DocData,
     trained: &Trained,
 ) -> Result<(BundleFiles, Option<BundleFiles>)> {
     match (&job.cfg.lora, job.doc_parent()) {
-        (Some(l), Some(p)) if job.recipe == Recipe::DocLora => {
-            let acfg = AdapterConfig {
-                r: l.rank,
-                lora_alpha: l.alpha,
-                target_modules: l.target_modules.clone(),
-            };
-            let model = BundleFiles {
-                kind: "doc-lora",
-                files: vec![
-                    ("adapter_config.json", serde_json::to_vec_pretty(&acfg)?),
-                    ("adapter.safetensors", trained.weights.clone()),
-                ],
-                base: Some(p.hash),
-            };
-            let merged = if l.merge {
-                let adapters = candle_core::safetensors::load_buffer(
-                    &trained.weights,
-                    &candle_core::Device::Cpu,
-                )?;
-                let w = ocr_train::to_safetensors(ocr_model::merge(
-                    &p.loaded.tensors,
-                    &adapters,
-                    &acfg,
-                )?)?;
-                Some(BundleFiles {
-                    kind: "doc",
-                    files: vec![
-                        ("config.json", p.config_json.clone()),
-                        ("tokenizer.json", p.tokenizer_json.clone()),
-                        ("model.safetensors", w),
-                    ],
-                    base: None,
-                })
-            } else {
-                None
-            };
-            Ok((model, merged))
-        }
+        (Some(l), Some(p)) if job.recipe == Recipe::DocLora => lora_bundles(
+            ("doc-lora", "doc"),
+            l,
+            trained,
+            p.hash,
+            &p.loaded.tensors,
+            vec![
+                ("config.json", p.config_json.clone()),
+                ("tokenizer.json", p.tokenizer_json.clone()),
+            ],
+        ),
         _ => {
             let mut config = serde_json::to_vec_pretty(&data.config)?;
             config.push(b'\n');

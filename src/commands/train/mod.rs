@@ -9,6 +9,7 @@
 pub mod config;
 pub mod data;
 pub mod job;
+mod load;
 mod observe;
 
 use std::collections::BTreeMap;
