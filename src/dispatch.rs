@@ -639,6 +639,23 @@ fn overrides(c: &crate::cli::CommonTrain) -> commands::train::Overrides {
     }
 }
 
+fn lora(
+    recipe: commands::train::Recipe,
+    l: crate::cli::LoraArgs,
+) -> (
+    commands::train::Recipe,
+    crate::cli::CommonTrain,
+    commands::train::Overrides,
+) {
+    let mut ov = overrides(&l.common);
+    ov.base = l.base;
+    ov.rank = l.rank;
+    ov.lora_alpha = l.alpha;
+    ov.target_modules = l.target_modules;
+    ov.merge = l.merge;
+    (recipe, l.common, ov)
+}
+
 fn train_cmd(
     lab: &Lab,
     cmd: crate::cli::TrainCmd,
@@ -663,43 +680,13 @@ fn train_cmd(
             ov.alpha = alpha;
             (Recipe::OcrDistill, common, ov)
         }
-        TrainCmd::OcrLora {
-            common,
-            base,
-            rank,
-            alpha,
-            target_modules,
-            merge,
-        } => {
-            let mut ov = overrides(&common);
-            ov.base = base;
-            ov.rank = rank;
-            ov.lora_alpha = alpha;
-            ov.target_modules = target_modules;
-            ov.merge = merge;
-            (Recipe::OcrLora, common, ov)
-        }
+        TrainCmd::OcrLora(l) => lora(Recipe::OcrLora, l),
         TrainCmd::DocBase { common, init_from } => {
             let mut ov = overrides(&common);
             ov.init_from = init_from;
             (Recipe::DocBase, common, ov)
         }
-        TrainCmd::DocLora {
-            common,
-            base,
-            rank,
-            alpha,
-            target_modules,
-            merge,
-        } => {
-            let mut ov = overrides(&common);
-            ov.base = base;
-            ov.rank = rank;
-            ov.lora_alpha = alpha;
-            ov.target_modules = target_modules;
-            ov.merge = merge;
-            (Recipe::DocLora, common, ov)
-        }
+        TrainCmd::DocLora(l) => lora(Recipe::DocLora, l),
     };
     commands::train::train(
         lab,

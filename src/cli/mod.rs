@@ -8,8 +8,8 @@ mod models;
 mod train;
 pub use models::{DeployArgs, DeployCmd, ModelsCmd};
 pub use train::{
-    CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, OcrArgs, SweepArgs,
-    TrainCmd,
+    CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, LoraArgs, OcrArgs,
+    SweepArgs, TrainCmd,
 };
 
 const HELP_TEMPLATE: &str = "\

@@ -35,6 +35,29 @@ pub struct CommonTrain {
     pub resume: bool,
 }
 
+/// Flags of the LoRA recipes (OCR and document model); each overrides its config key.
+#[derive(Debug, Args, Clone)]
+pub struct LoraArgs {
+    #[command(flatten)]
+    pub common: CommonTrain,
+    /// The base model: NAME, NAME@N, a run id or a model hash prefix.
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Adapter rank r.
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// LoRA alpha (the update is scaled by alpha / r).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Comma-separated modules to adapt: query, key, value (OCR); q_proj, k_proj, v_proj,
+    /// o_proj, gate_proj, up_proj, down_proj (document model).
+    #[arg(long, value_delimiter = ',')]
+    pub target_modules: Option<Vec<String>>,
+    /// Also write the merged weights as a full model.
+    #[arg(long)]
+    pub merge: bool,
+}
+
 /// Train a built-in recipe; each is a run in the log that outputs a model `NAME@N`
 ///
 /// Recipes read configs/ocr_teacher.toml, ocr_student.toml, ocr_lora.toml, doc_base.toml and
@@ -79,25 +102,7 @@ pub enum TrainCmd {
     ///
     ///   lab train ocr-lora --base ocr_teacher --rank 16 --alpha 32 --target-modules query,key,value
     #[command(verbatim_doc_comment)]
-    OcrLora {
-        #[command(flatten)]
-        common: CommonTrain,
-        /// The base model: NAME, NAME@N, a run id or a model hash prefix.
-        #[arg(long)]
-        base: Option<String>,
-        /// Adapter rank r.
-        #[arg(long)]
-        rank: Option<usize>,
-        /// LoRA alpha (the update is scaled by alpha / r).
-        #[arg(long)]
-        alpha: Option<f64>,
-        /// Comma-separated: query, key, value.
-        #[arg(long, value_delimiter = ',')]
-        target_modules: Option<Vec<String>>,
-        /// Also write the merged weights as a full model.
-        #[arg(long)]
-        merge: bool,
-    },
+    OcrLora(LoraArgs),
     /// Train the document model: a cell's OCR text and headers in, the entry as JSON out
     ///
     /// A small Llama-family decoder with a BPE tokenizer trained on the snapshot's truth, fed
@@ -121,25 +126,7 @@ pub enum TrainCmd {
     ///
     ///   lab train doc-lora --base doc_base --rank 32 --alpha 64
     #[command(verbatim_doc_comment)]
-    DocLora {
-        #[command(flatten)]
-        common: CommonTrain,
-        /// The base model: NAME, NAME@N, a run id or a model hash prefix.
-        #[arg(long)]
-        base: Option<String>,
-        /// Adapter rank r.
-        #[arg(long)]
-        rank: Option<usize>,
-        /// LoRA alpha (the update is scaled by alpha / r).
-        #[arg(long)]
-        alpha: Option<f64>,
-        /// Comma-separated: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
-        #[arg(long, value_delimiter = ',')]
-        target_modules: Option<Vec<String>>,
-        /// Also write the merged weights as a full model.
-        #[arg(long)]
-        merge: bool,
-    },
+    DocLora(LoraArgs),
 }
 
 /// Run a grid or seeded random search over a recipe config
