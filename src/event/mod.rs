@@ -218,6 +218,21 @@ pub struct InferenceRecord {
     pub confidence: Option<f64>,
 }
 
+/// Ground truth sent back for a served inference (`POST /v1/feedback`), scored against what
+/// the model answered for that request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRecord {
+    pub request_id: String,
+    pub model: String,
+    pub version: u32,
+    pub arm: Option<String>,
+    pub time_ms: i64,
+    pub prediction: String,
+    pub truth: String,
+    /// The prediction equals the truth exactly.
+    pub correct: bool,
+}
+
 /// The verdict of a replay.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ReplayVerdict {
@@ -373,6 +388,10 @@ pub enum Event {
         /// Paths the commit changed against its first parent (all of them for a root commit).
         changed: Vec<String>,
     },
+    /// Ground truth for served inferences, in batches (`POST /v1/feedback`).
+    FeedbackRecorded {
+        records: Vec<FeedbackRecord>,
+    },
 }
 
 /// The kind names `lab log --kind` accepts, in enum order.
@@ -398,6 +417,7 @@ pub const KINDS: &[&str] = &[
     "alert-resolved",
     "replay",
     "commit",
+    "feedback",
 ];
 
 impl Event {
@@ -425,6 +445,7 @@ impl Event {
             Event::AlertResolved { .. } => 18,
             Event::ReplayVerified { .. } => 19,
             Event::GitCommitted { .. } => 20,
+            Event::FeedbackRecorded { .. } => 21,
         };
         KINDS[i]
     }

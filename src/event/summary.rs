@@ -103,6 +103,11 @@ impl Event {
             Event::InferencesRecorded { records } => {
                 format!("{} inferences recorded", records.len())
             }
+            Event::FeedbackRecorded { records } => format!(
+                "{} feedback records ({} correct)",
+                records.len(),
+                records.iter().filter(|r| r.correct).count()
+            ),
             Event::DriftChecked {
                 model,
                 metric,

@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod ctc;
 pub mod doc;
 pub mod extract;
+pub mod features;
 pub mod fused;
 pub mod init;
 pub mod layout;
