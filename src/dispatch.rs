@@ -477,6 +477,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }) => {
             commands::bench::train::train(&here, quick, torch, no_torch, json)?;
         }
+        Command::Bench(BenchCmd::Ops { reps }) => {
+            commands::bench::ops::ops(reps, json)?;
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();

@@ -507,6 +507,18 @@ pub enum BenchCmd {
         #[arg(long)]
         quick: bool,
     },
+    /// lab's fused ops (GELU, log-softmax, softmax, layer norm) against candle's own versions,
+    /// forward + backward on the same inputs, with the speed-up
+    ///
+    /// Shapes are one training shard of the OCR teacher. Example:
+    ///
+    ///   cargo run --release -- bench ops
+    #[command(verbatim_doc_comment)]
+    Ops {
+        /// Repetitions per op (each runs both versions, alternating).
+        #[arg(long, default_value_t = 30)]
+        reps: usize,
+    },
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ use crate::project::Project;
 use dataset::{Shape, TempDir, create_cost, prepare_data, sha256sum, warm};
 
 mod dataset;
+pub mod ops;
 mod torch;
 pub mod train;
 mod train_spec;

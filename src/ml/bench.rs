@@ -183,3 +183,98 @@ impl Bench for DocBench {
         self.opt.param_count()
     }
 }
+
+/// One element-wise or row-wise op timed both ways on the same input: candle's own (composed
+/// or libm-based) version and lab's fused custom op, forward + backward each.
+#[derive(Debug, serde::Serialize)]
+pub struct OpTiming {
+    pub op: &'static str,
+    pub shape: Vec<usize>,
+    /// Median microseconds of forward + backward.
+    pub candle_us: f64,
+    pub lab_us: f64,
+}
+
+type OpFn = fn(&Tensor) -> candle_core::Result<Tensor>;
+
+/// Times each op's forward + backward (through a weighted sum) `reps` times, alternating the two
+/// versions so that other load on the machine hits both alike; medians. Shapes are one
+/// training shard of the OCR teacher (16 lines × 64 steps): its feed-forward GELU, its CTC
+/// log-softmax, its attention softmax, its layer norm.
+pub fn ops(reps: usize) -> anyhow::Result<Vec<OpTiming>> {
+    use super::{activations, fused};
+    use candle_core::{D, Var};
+    let dev = Device::Cpu;
+    let cases: Vec<(&'static str, Vec<usize>, OpFn, OpFn)> = vec![
+        ("gelu", vec![1024, 384], |x| x.gelu_erf(), activations::gelu),
+        (
+            "log_softmax",
+            vec![1024, 96],
+            |x| candle_nn::ops::log_softmax(x, D::Minus1),
+            activations::log_softmax_last,
+        ),
+        (
+            "softmax",
+            vec![16, 4, 64, 64],
+            |x| candle_nn::ops::softmax(x, D::Minus1),
+            fused::softmax_last,
+        ),
+        (
+            "layer_norm",
+            vec![1024, 128],
+            |x| {
+                let h = x.dim(D::Minus1)?;
+                let w = Tensor::ones(h, x.dtype(), x.device())?;
+                let b = Tensor::zeros(h, x.dtype(), x.device())?;
+                candle_nn::ops::layer_norm_slow(x, &w, &b, 1e-5)
+            },
+            |x| {
+                let h = x.dim(D::Minus1)?;
+                let w = Tensor::ones(h, x.dtype(), x.device())?;
+                let b = Tensor::zeros(h, x.dtype(), x.device())?;
+                fused::layer_norm(x, &w, &b, 1e-5)
+            },
+        ),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut out = Vec::new();
+    for (op, shape, theirs, ours) in cases {
+        let n: usize = shape.iter().product();
+        let x = Var::from_vec(
+            (0..n).map(|_| rng.random_range(-4.0f32..4.0)).collect(),
+            shape.as_slice(),
+            &dev,
+        )?;
+        let w = Tensor::from_vec(
+            (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
+            shape.as_slice(),
+            &dev,
+        )?;
+        let time = |f: OpFn| -> anyhow::Result<f64> {
+            let t = std::time::Instant::now();
+            let y = f(&x)?;
+            (y * &w)?.sum_all()?.backward()?;
+            Ok(t.elapsed().as_secs_f64() * 1e6)
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..reps + 2 {
+            let (ta, tb) = (time(theirs)?, time(ours)?);
+            if i >= 2 {
+                a.push(ta);
+                b.push(tb);
+            }
+        }
+        out.push(OpTiming {
+            op,
+            shape,
+            candle_us: median(&mut a),
+            lab_us: median(&mut b),
+        });
+    }
+    Ok(out)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -11,7 +11,7 @@ use candle_core::{
 };
 use candle_nn::VarBuilder;
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(v) => v,
         _ => bail!("{what}: f32 only"),
@@ -22,7 +22,7 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     }
 }
 
-fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
+pub(crate) fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
     t.contiguous()?.flatten_all()?.to_vec1::<f32>()
 }
 
@@ -282,6 +282,21 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor
     )
 }
 
+super::fastmath::simd_kernel! {
+    /// One row: y = e^(x − max) / Σ e^(x − max).
+    fn softmax_row(x: &[f32], y: &mut [f32]) {
+        let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for (y, &x) in y.iter_mut().zip(x) {
+            let e = super::fastmath::exp(x - m);
+            *y = e;
+            sum += e;
+        }
+        let inv = 1.0 / sum;
+        y.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
 struct Softmax;
 
 impl CustomOp1 for Softmax {
@@ -295,15 +310,7 @@ impl CustomOp1 for Softmax {
         let mut y = vec![0f32; x.len()];
         if n > 0 {
             for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
-                let m = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for i in 0..n {
-                    let e = (xr[i] - m).exp();
-                    yr[i] = e;
-                    sum += e;
-                }
-                let inv = 1.0 / sum;
-                yr.iter_mut().for_each(|v| *v *= inv);
+                softmax_row(xr, yr);
             }
         }
         Ok((CpuStorage::F32(y), l.shape().clone()))

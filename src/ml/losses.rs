@@ -15,8 +15,8 @@ pub fn kd_loss(
     temperature: f64,
 ) -> Result<Tensor> {
     let (b, t, _) = student_lp.dims3()?;
-    let s = candle_nn::ops::log_softmax(&(student_lp / temperature)?, D::Minus1)?;
-    let tl = candle_nn::ops::log_softmax(&(teacher_lp / temperature)?, D::Minus1)?;
+    let s = super::activations::log_softmax_last(&(student_lp / temperature)?)?;
+    let tl = super::activations::log_softmax_last(&(teacher_lp / temperature)?)?;
     let kl = (tl.exp()? * (tl - s)?)?.sum(D::Minus1)?; // (B, T)
     let mask: Vec<f32> = steps
         .iter()

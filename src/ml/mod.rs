@@ -14,12 +14,15 @@
 //! `layout` finds the ruled table in a timetable image and cuts its cells' text lines for OCR
 //! (image processing only).
 
+pub mod activations;
 pub mod adamw;
+pub mod attention;
 pub mod bench;
 pub mod checkpoint;
 pub mod ctc;
 pub mod doc;
 pub mod extract;
+pub mod fastmath;
 pub mod features;
 pub mod fused;
 pub mod init;

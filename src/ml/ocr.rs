@@ -1,7 +1,7 @@
 //! The OCR model: a patch embedding over 32-pixel-high line images (one token per 4-pixel
 //! column strip, each token also seeing its neighbours' strips), a pre-norm transformer
 //! encoder, and a per-step classifier for CTC. Built only from ops with a backward pass
-//! (matmul, `ops::softmax`, `layer_norm_slow`, `log_softmax`); the attention's query / key /
+//! (matmul and lab's fused layer norm, softmax, GELU and log-softmax); the attention's query / key /
 //! value projections are `Proj`s, which can carry a LoRA adapter.
 //!
 //! Measured on a prototype (release, 2 cores shared with other builds, batch 32, one font,
@@ -13,9 +13,11 @@
 //!   conv backward is slow) and had not learned to read after 125 steps: the patch embedding
 //!   is the default for that reason.
 
-use candle_core::{D, DType, Module, Result, Tensor};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::activations::{gelu, log_softmax_last};
+use super::attention::attention_softmax;
 use super::fused::{Linear, linear};
 use serde::{Deserialize, Serialize};
 
@@ -101,24 +103,44 @@ impl Block {
         })
     }
 
+    /// Queries, keys and values, each (B, heads, T, dh) contiguous. Without LoRA adapters the
+    /// three projections are one matmul over the stacked weights and one reordering copy
+    /// (instead of three of each); with adapters, each projection on its own.
+    fn qkv(&self, y: &Tensor, b: usize, t: usize, dh: usize) -> Result<(Tensor, Tensor, Tensor)> {
+        let ps = [&self.query, &self.key, &self.value];
+        if ps.iter().any(|p| p.lora.is_some()) {
+            let split = |p: &Proj| -> Result<Tensor> {
+                p.forward(y)?
+                    .reshape((b, t, self.heads, dh))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            return Ok((split(ps[0])?, split(ps[1])?, split(ps[2])?));
+        }
+        let w = Tensor::cat(
+            &[&ps[0].base.weight, &ps[1].base.weight, &ps[2].base.weight],
+            0,
+        )?;
+        let bias = Tensor::cat(&[&ps[0].base.bias, &ps[1].base.bias, &ps[2].base.bias], 0)?;
+        let all = Linear { weight: w, bias }
+            .forward(y)?
+            .reshape((b, t, 3, self.heads, dh))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        Ok((all.get(0)?, all.get(1)?, all.get(2)?))
+    }
+
     /// x: (B, T, H); mask: (B, 1, 1, T) additive (0 or -1e9) for padded steps.
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (b, t, h) = x.dims3()?;
         let dh = h / self.heads;
         let y = super::fused::layer_norm(x, &self.ln1.0, &self.ln1.1, 1e-5)?;
-        let split = |p: &Proj| -> Result<Tensor> {
-            p.forward(&y)?
-                .reshape((b, t, self.heads, dh))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let (q, k, v) = (split(&self.query)?, split(&self.key)?, split(&self.value)?);
-        let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(mask)?;
-        let att = super::fused::softmax_last(&scores)?;
+        let (q, k, v) = self.qkv(&y, b, t, dh)?;
+        let att = attention_softmax(&q.matmul(&k.t()?)?, mask, 1.0 / (dh as f64).sqrt())?;
         let ctx = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
         let x = (x + self.out.forward(&ctx)?)?;
         let y = super::fused::layer_norm(&x, &self.ln2.0, &self.ln2.1, 1e-5)?;
-        let y = self.fc2.forward(&self.fc1.forward(&y)?.gelu_erf()?)?;
+        let y = self.fc2.forward(&gelu(&self.fc1.forward(&y)?)?)?;
         x + y
     }
 }
@@ -170,7 +192,7 @@ impl Ocr {
         let next = Tensor::cat(&[p.narrow(1, 1, t - 1)?, p.narrow(1, t - 1, 1)?], 1)?;
         let prev = Tensor::cat(&[p.narrow(1, 0, 1)?, p.narrow(1, 0, t - 1)?], 1)?;
         let feats = Tensor::cat(&[prev, p, next], 2)?;
-        let x = self.patch.forward(&feats)?.gelu_erf()?;
+        let x = gelu(&self.patch.forward(&feats)?)?;
         let x = self.proj.forward(&x)?;
         self.encode(x, widths, b, t)
     }
@@ -198,7 +220,7 @@ impl Ocr {
         }
         let x = super::fused::layer_norm(&x, &self.ln.0, &self.ln.1, 1e-5)?;
         let logits = self.head.forward(&x)?;
-        Ok((candle_nn::ops::log_softmax(&logits, D::Minus1)?, steps))
+        Ok((log_softmax_last(&logits)?, steps))
     }
 
     /// Attaches LoRA adapters (A, B) to the named projections of every block. `adapters` maps

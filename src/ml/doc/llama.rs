@@ -364,9 +364,11 @@ impl Llama {
                 k = expand(&k)?;
                 v = expand(&v)?;
             }
-            let scores =
-                (q.matmul(&k.t()?.contiguous()?)? / (dh as f64).sqrt())?.broadcast_add(mask)?;
-            let att = crate::ml::fused::softmax_last(&scores)?;
+            let att = crate::ml::attention::attention_softmax(
+                &q.matmul(&k.t()?.contiguous()?)?,
+                mask,
+                1.0 / (dh as f64).sqrt(),
+            )?;
             let ctx = att
                 .matmul(&v)?
                 .transpose(1, 2)?

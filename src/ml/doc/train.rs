@@ -255,7 +255,8 @@ pub(crate) fn seq_loss(
         .reshape((b * t, model.config.hidden_size))?
         .index_select(&Tensor::from_vec(at.clone(), at.len(), dev)?, 0)?;
     let logits = model.logits(&h)?;
-    candle_nn::loss::cross_entropy(&logits, &Tensor::from_vec(targets, at.len(), dev)?)
+    let lp = crate::ml::activations::log_softmax_last(&logits)?;
+    candle_nn::loss::nll(&lp, &Tensor::from_vec(targets, at.len(), dev)?)
 }
 
 /// The sequences of one epoch, with fresh noise.
