@@ -1,11 +1,11 @@
-//! GELU and log-softmax as candle custom ops with their own backward pass, on the vectorised
+//! GELU, SwiGLU's silu(gate)·up and log-softmax as candle custom ops with their own backward pass, on the vectorised
 //! `erf`/`exp` of [`super::fastmath`].
 //!
 //! candle's `gelu_erf` calls libm's `erff` per element and its backward is nine more tensor
 //! ops (each a pass and an allocation); `log_softmax` is six ops forward. These are one pass
 //! each way. Checked against candle's compositions, forward and backward, in the tests below.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 
 use super::fastmath::{self, simd_kernel};
 use super::fused::{slice, vec_of};
@@ -58,6 +58,70 @@ impl CustomOp1 for Gelu {
 /// GELU (the erf form, as PyTorch's `nn.GELU()` and candle's `gelu_erf`), trainable.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Gelu)
+}
+
+simd_kernel! {
+    fn silu_mul_fwd(g: &[f32], u: &[f32], y: &mut [f32]) {
+        for ((y, &g), &u) in y.iter_mut().zip(g).zip(u) {
+            *y = g / (1.0 + fastmath::exp(-g)) * u;
+        }
+    }
+}
+
+simd_kernel! {
+    /// d gate = dy · u · σ(g)(1 + g(1 − σ(g))), d up = dy · g σ(g).
+    fn silu_mul_bwd(g: &[f32], u: &[f32], dy: &[f32], dg: &mut [f32], du: &mut [f32]) {
+        for i in 0..dy.len().min(g.len()).min(u.len()).min(dg.len()).min(du.len()) {
+            let s = 1.0 / (1.0 + fastmath::exp(-g[i]));
+            dg[i] = dy[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
+            du[i] = dy[i] * g[i] * s;
+        }
+    }
+}
+
+struct SiluMul;
+
+impl CustomOp2 for SiluMul {
+    fn name(&self) -> &'static str {
+        "lab-silu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (g, u) = (slice(s1, l1, "silu_mul")?, slice(s2, l2, "silu_mul")?);
+        if l1.shape() != l2.shape() {
+            bail!("silu_mul: gate and up differ in shape");
+        }
+        let mut y = vec![0f32; g.len()];
+        silu_mul_fwd(g, u, &mut y);
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        g: &Tensor,
+        u: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (gv, uv, dy) = (vec_of(g)?, vec_of(u)?, vec_of(grad)?);
+        let (mut dg, mut du) = (vec![0f32; gv.len()], vec![0f32; gv.len()]);
+        silu_mul_bwd(&gv, &uv, &dy, &mut dg, &mut du);
+        Ok((
+            Some(Tensor::from_vec(dg, g.shape(), g.device())?),
+            Some(Tensor::from_vec(du, u.shape(), u.device())?),
+        ))
+    }
+}
+
+/// silu(gate) · up, SwiGLU's gating (Llama's MLP), trainable through both.
+pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    gate.contiguous()?.apply_op2(&up.contiguous()?, SiluMul)
 }
 
 simd_kernel! {
@@ -183,6 +247,29 @@ mod tests {
     #[test]
     fn gelu_matches_candle_forward_and_backward() {
         check(gelu, |x| x.gelu_erf(), 2e-6);
+    }
+
+    #[test]
+    fn silu_mul_matches_candle_forward_and_backward() {
+        let dev = Device::Cpu;
+        let n = 3 * 41;
+        let g = Var::from_vec(data(n), (3, 41), &dev).unwrap();
+        let u = Var::from_vec(data(n).into_iter().rev().collect(), (3, 41), &dev).unwrap();
+        let w = Tensor::from_vec(data(n).iter().map(|v| v.cos()).collect(), (3, 41), &dev).unwrap();
+        let ours = silu_mul(&g, &u).unwrap();
+        let theirs = (g.silu().unwrap() * u.as_tensor()).unwrap();
+        assert!(max_diff(&ours, &theirs) < 2e-6);
+        let ga = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (theirs * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&g, &u] {
+            let d = max_diff(ga.get(v).unwrap(), gb.get(v).unwrap());
+            assert!(d < 2e-6, "gradient differs by {d}");
+        }
     }
 
     #[test]

@@ -375,8 +375,8 @@ impl Llama {
                 .reshape((b, t, c.hidden_size))?;
             x = (x + l.o.forward(&ctx)?)?;
             let y = rms_norm(&x, &l.post_norm, c.rms_norm_eps)?;
-            let g = l.gate.forward(&y)?.silu()?;
-            let m = l.down.forward(&(g * l.up.forward(&y)?)?)?;
+            let g = crate::ml::activations::silu_mul(&l.gate.forward(&y)?, &l.up.forward(&y)?)?;
+            let m = l.down.forward(&g)?;
             x = (x + m)?;
         }
         rms_norm(&x, &self.norm, c.rms_norm_eps)
