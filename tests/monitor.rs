@@ -92,6 +92,8 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
     p.ok(&[
         "data", "synth", "tt", "--domain", "shifted", "--seed", "5", "--count", "8",
     ]);
+    // Normal traffic is drawn from the reference itself: with 8 timetables, one split's lines
+    // come from one or two timetables whose font size alone sets them apart from the rest.
     let normal = "datasets/tt/lines/train";
     let shifted = "datasets/tt_shifted/lines/train";
 
@@ -113,9 +115,16 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
     assert!(d["value"].as_f64().unwrap() < 0.2, "{d}");
     assert_eq!(rule(&t["check"], "latency_increase")["state"], "ok");
     // No feedback was sent: accuracy has too few samples to decide.
-    assert_eq!(rule(&t["check"], "accuracy_drop")["state"], "too few samples");
-    let conf = t["mean_confidence"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&conf), "{t}");
+    assert_eq!(
+        rule(&t["check"], "accuracy_drop")["state"],
+        "too few samples"
+    );
+    // A one-epoch model may emit no character at all: then it reports no confidence.
+    let conf = &t["mean_confidence"];
+    assert!(
+        conf.is_null() || (0.0..=1.0).contains(&conf.as_f64().unwrap()),
+        "{t}"
+    );
 
     // The drift table: one DriftChecked per feature, no drift.
     let dr = at(&p, T0, &["--json", "monitor", "drift", "--window", "10m"]).json();
@@ -129,9 +138,15 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
     let t = at(&p, T0 + MINUTE, &["--json", "monitor", "track", shifted]).json();
     let n_shifted = t["recorded"].as_u64().unwrap();
     assert!(n_shifted > n_normal, "{n_shifted} vs {n_normal}");
-    assert_eq!(t["check"]["raised"], serde_json::json!(["drift_detected"]), "{t}");
+    assert_eq!(
+        t["check"]["raised"],
+        serde_json::json!(["drift_detected"]),
+        "{t}"
+    );
     assert_eq!(t["check"]["hooks"][0]["ok"], true, "{t}");
-    let v = rule(&t["check"], "drift_detected")["value"].as_f64().unwrap();
+    let v = rule(&t["check"], "drift_detected")["value"]
+        .as_f64()
+        .unwrap();
     assert!(v > 0.2, "{v}");
     // Checked again, by another process: still one alert.
     let c = at(&p, T0 + MINUTE, &["--json", "monitor", "check"]).json();
@@ -151,14 +166,28 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
     assert_eq!(dr["drifted"], true, "{dr}");
 
     // Twenty minutes on, only normal traffic is in the window: resolved once.
-    let t = at(&p, T0 + 20 * MINUTE, &["--json", "monitor", "track", normal]).json();
-    assert_eq!(t["check"]["resolved"], serde_json::json!(["drift_detected"]), "{t}");
+    let t = at(
+        &p,
+        T0 + 20 * MINUTE,
+        &["--json", "monitor", "track", normal],
+    )
+    .json();
+    assert_eq!(
+        t["check"]["resolved"],
+        serde_json::json!(["drift_detected"]),
+        "{t}"
+    );
     at(&p, T0 + 21 * MINUTE, &["monitor", "check"]);
     assert_eq!(count(&p, "alert-resolved"), 1);
     assert_eq!(count(&p, "alert-raised"), 1);
     let text = at(&p, T0 + 21 * MINUTE, &["monitor", "alerts"]).stdout;
     assert!(text.contains("no open alerts"), "{text}");
-    let all = at(&p, T0 + 21 * MINUTE, &["--json", "monitor", "alerts", "--all"]).json_lines();
+    let all = at(
+        &p,
+        T0 + 21 * MINUTE,
+        &["--json", "monitor", "alerts", "--all"],
+    )
+    .json_lines();
     assert_eq!(all.len(), 1);
     assert!(all[0]["resolved_seq"].as_u64().is_some());
 
@@ -172,7 +201,10 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
     // The views rebuilt from the log equal the live ones.
     let before = at(&p, T0, &["--json", "monitor", "alerts", "--all"]).stdout;
     p.ok(&["reindex"]);
-    assert_eq!(at(&p, T0, &["--json", "monitor", "alerts", "--all"]).stdout, before);
+    assert_eq!(
+        at(&p, T0, &["--json", "monitor", "alerts", "--all"]).stdout,
+        before
+    );
 }
 
 #[test]
@@ -202,8 +234,11 @@ fn bad_input_is_refused_with_the_log_untouched() {
         "[rules.x]\nmetric = \"drift\"\ncondition = \"above\"\nthreshold = 0.1\nwindow = \"fortnight\"\n",
     )
     .unwrap();
-    p.fails(&["monitor", "check"])
-        .stderr_has(&["monitoring.toml:5:", "rules.x.window", "fortnight"]);
+    p.fails(&["monitor", "check"]).stderr_has(&[
+        "monitoring.toml:5:",
+        "rules.x.window",
+        "fortnight",
+    ]);
     // No rules and no records: a check decides nothing and records nothing.
     fs::write(p.path("configs/monitoring.toml"), "").unwrap();
     let before = p.log_json();

@@ -526,6 +526,9 @@ mod confidence_tests {
         assert_eq!(out[0].0, decode(&lp, &[4]).unwrap()[0]);
         assert!((out[0].1.unwrap() - 0.8).abs() < 1e-6, "{:?}", out[0].1);
         // Only blanks: nothing emitted, no confidence.
-        assert_eq!(decode_with_confidence(&lp, &[0]).unwrap()[0], (vec![], None));
+        assert_eq!(
+            decode_with_confidence(&lp, &[0]).unwrap()[0],
+            (vec![], None)
+        );
     }
 }

@@ -36,8 +36,10 @@ impl Evaluation {
 
     /// `Some(true)` firing, `Some(false)` fine, `None` undecided (too few samples).
     pub fn firing(&self) -> Option<bool> {
-        self.decides()
-            .then(|| self.condition.fires(self.value.unwrap_or(f64::NAN), self.threshold))
+        self.decides().then(|| {
+            self.condition
+                .fires(self.value.unwrap_or(f64::NAN), self.threshold)
+        })
     }
 }
 
@@ -142,7 +144,12 @@ mod tests {
         let open: BTreeSet<String> = ["gone".to_string(), "d".to_string()].into();
         let configured: BTreeSet<String> = ["d".to_string()].into();
         let ev = decide(&open, &configured, &[]);
-        assert_eq!(ev, [Event::AlertResolved { rule: "gone".into() }]);
+        assert_eq!(
+            ev,
+            [Event::AlertResolved {
+                rule: "gone".into()
+            }]
+        );
         // A configured rule that failed to evaluate (absent from evals) keeps its alert.
         assert!(decide(&open, &["d".to_string(), "gone".to_string()].into(), &[]).is_empty());
     }

@@ -22,7 +22,11 @@ pub fn features_of_encoded(
 ) -> Result<(image::GrayImage, BTreeMap<String, f64>), String> {
     let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
     if img.width() == 0 || img.height() == 0 {
-        return Err(format!("the image is empty ({}×{})", img.width(), img.height()));
+        return Err(format!(
+            "the image is empty ({}×{})",
+            img.width(),
+            img.height()
+        ));
     }
     let grey = img.to_luma8();
     let f = crate::ml::features::image_features(&grey);

@@ -158,7 +158,10 @@ impl MonitoringConfig {
             parse_window(&r.window).map_err(|m| bad(key("window"), m))?;
             for (k, cmd) in [("on_alert", &r.on_alert), ("on_resolve", &r.on_resolve)] {
                 if cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
-                    return Err(bad(key(k), "is empty: remove the key or give a command".into()));
+                    return Err(bad(
+                        key(k),
+                        "is empty: remove the key or give a command".into(),
+                    ));
                 }
             }
         }
@@ -195,18 +198,28 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<MonitoringConfig, String> {
-        MonitoringConfig::parse(Path::new("configs/monitoring.toml"), text).map_err(|e| e.to_string())
+        MonitoringConfig::parse(Path::new("configs/monitoring.toml"), text)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn the_default_has_the_original_rules() {
         let c = parse(DEFAULT).unwrap();
         let r = &c.rules["accuracy_drop"];
-        assert_eq!((r.metric.as_str(), r.condition, r.threshold), ("accuracy", Condition::Below, 0.90));
+        assert_eq!(
+            (r.metric.as_str(), r.condition, r.threshold),
+            ("accuracy", Condition::Below, 0.90)
+        );
         let r = &c.rules["latency_increase"];
-        assert_eq!((r.metric.as_str(), r.condition, r.threshold), ("latency_p95", Condition::Above, 0.5));
+        assert_eq!(
+            (r.metric.as_str(), r.condition, r.threshold),
+            ("latency_p95", Condition::Above, 0.5)
+        );
         let r = &c.rules["drift_detected"];
-        assert_eq!((r.metric.as_str(), r.condition, r.threshold), ("drift", Condition::Above, 0.1));
+        assert_eq!(
+            (r.metric.as_str(), r.condition, r.threshold),
+            ("drift", Condition::Above, 0.1)
+        );
         assert_eq!(r.window(), Duration::from_secs(3600));
         assert_eq!(c.drift.reference.as_deref(), Some("timetables"));
         assert_eq!(c.longest_window_ms(), 3_600_000);
@@ -215,18 +228,30 @@ mod tests {
     #[test]
     fn bad_files_name_the_file_line_and_key() {
         let e = parse("[drift]\nreference = \"t\"\nsplitt = \"val\"\n").unwrap_err();
-        assert!(e.contains("monitoring.toml:3:") && e.contains("splitt"), "{e}");
+        assert!(
+            e.contains("monitoring.toml:3:") && e.contains("splitt"),
+            "{e}"
+        );
         let rule = |extra: &str| {
             format!(
                 "[rules.r]\nmetric = \"drift\"\ncondition = \"above\"\nthreshold = 0.1\nwindow = \"1h\"\n{extra}"
             )
         };
         let e = parse(&rule("colour = 1\n")).unwrap_err();
-        assert!(e.contains("monitoring.toml:6:") && e.contains("colour"), "{e}");
+        assert!(
+            e.contains("monitoring.toml:6:") && e.contains("colour"),
+            "{e}"
+        );
         let e = parse(&rule("").replace("\"1h\"", "\"soon\"")).unwrap_err();
-        assert!(e.contains(":5:") && e.contains("rules.r.window") && e.contains("soon"), "{e}");
+        assert!(
+            e.contains(":5:") && e.contains("rules.r.window") && e.contains("soon"),
+            "{e}"
+        );
         let e = parse(&rule("").replace("\"drift\"", "\"drfit\"")).unwrap_err();
-        assert!(e.contains(":2:") && e.contains("drfit") && e.contains("latency_p95"), "{e}");
+        assert!(
+            e.contains(":2:") && e.contains("drfit") && e.contains("latency_p95"),
+            "{e}"
+        );
         let e = parse(&rule("").replace("\"above\"", "\"over\"")).unwrap_err();
         assert!(e.contains(":3:") && e.contains("over"), "{e}");
         let e = parse(&rule("on_alert = \" \"\n")).unwrap_err();

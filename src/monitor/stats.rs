@@ -225,10 +225,14 @@ mod tests {
     //   p = stats.kstwobign.sf(np.sqrt(n*m/(n+m)) * ks)
 
     fn reference() -> Vec<f64> {
-        (0..500).map(|i| ((i * 7919) % 1000) as f64 / 10.0).collect()
+        (0..500)
+            .map(|i| ((i * 7919) % 1000) as f64 / 10.0)
+            .collect()
     }
     fn same() -> Vec<f64> {
-        (0..300).map(|i| ((i * 104729) % 1000) as f64 / 10.0).collect()
+        (0..300)
+            .map(|i| ((i * 104729) % 1000) as f64 / 10.0)
+            .collect()
     }
     fn shifted() -> Vec<f64> {
         same().iter().map(|x| x * 1.1 + 5.0).collect()

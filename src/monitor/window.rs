@@ -151,7 +151,9 @@ mod tests {
 
     #[test]
     fn latency_confidence_and_accuracy_over_a_window() {
-        let rs: Vec<InferenceRecord> = (1..=20).map(|i| rec(i * 10, 0.5, (i % 2 == 0).then_some(0.8))).collect();
+        let rs: Vec<InferenceRecord> = (1..=20)
+            .map(|i| rec(i * 10, 0.5, (i % 2 == 0).then_some(0.8)))
+            .collect();
         let refs: Vec<&InferenceRecord> = rs.iter().collect();
         let p95 = latency("latency_p95", &refs);
         // numpy.quantile([0.01 … 0.20], 0.95) = 0.1905
@@ -183,13 +185,23 @@ mod tests {
             .collect();
         let reference = Reference::from_rows(&rows);
         assert_eq!(reference.samples, 200);
-        let same: Vec<InferenceRecord> = (0..100).map(|i| rec(1, 0.5 + (i % 20) as f64 / 100.0, None)).collect();
+        let same: Vec<InferenceRecord> = (0..100)
+            .map(|i| rec(1, 0.5 + (i % 20) as f64 / 100.0, None))
+            .collect();
         let t = drift(&reference, &same.iter().collect::<Vec<_>>());
         assert_eq!(t.len(), 1);
-        assert!(t[0].psi < 1e-9 && t[0].level == Level::None && !t[0].ks.drifted(), "{t:?}");
-        let darker: Vec<InferenceRecord> = (0..100).map(|i| rec(1, 0.3 + (i % 20) as f64 / 100.0, None)).collect();
+        assert!(
+            t[0].psi < 1e-9 && t[0].level == Level::None && !t[0].ks.drifted(),
+            "{t:?}"
+        );
+        let darker: Vec<InferenceRecord> = (0..100)
+            .map(|i| rec(1, 0.3 + (i % 20) as f64 / 100.0, None))
+            .collect();
         let t = drift(&reference, &darker.iter().collect::<Vec<_>>());
-        assert!(t[0].level == Level::Significant && t[0].ks.drifted(), "{t:?}");
+        assert!(
+            t[0].level == Level::Significant && t[0].ks.drifted(),
+            "{t:?}"
+        );
         assert!(t[0].current_mean < t[0].reference_mean);
         assert_eq!(max_psi(&t), Some(t[0].psi));
         assert!(drift(&reference, &[]).is_empty());

@@ -104,7 +104,11 @@ impl CheckOut {
         for h in &self.hooks {
             s.push_str(&format!(
                 "{} hook of {} ({}): {}\n",
-                if h.state == "raised" { "on_alert" } else { "on_resolve" },
+                if h.state == "raised" {
+                    "on_alert"
+                } else {
+                    "on_resolve"
+                },
                 h.rule,
                 h.command,
                 h.detail
@@ -153,9 +157,8 @@ pub fn check(lab: &Lab, now_ms: i64) -> Result<CheckOut> {
     let mut states = Vec::new();
     for (name, rule) in &cfg.rules {
         let since = now_ms.saturating_sub(rule.window_ms());
-        let of_rule = |model: &str, t: i64| {
-            t >= since && rule.model.as_deref().is_none_or(|m| m == model)
-        };
+        let of_rule =
+            |model: &str, t: i64| t >= since && rule.model.as_deref().is_none_or(|m| m == model);
         let recs: Vec<&InferenceRecord> = inferences
             .iter()
             .filter(|r| of_rule(&r.model, r.time_ms))
@@ -262,7 +265,11 @@ pub fn check(lab: &Lab, now_ms: i64) -> Result<CheckOut> {
                 out.resolved.push(rule.clone());
                 if let Some(r) = cfg.rules.get(rule) {
                     if let Some(cmd) = r.on_resolve.as_deref() {
-                        let value = out.rules.iter().find(|s| s.rule == *rule).and_then(|s| s.value);
+                        let value = out
+                            .rules
+                            .iter()
+                            .find(|s| s.rule == *rule)
+                            .and_then(|s| s.value);
                         let env = hook_env(
                             rule,
                             "resolved",
@@ -377,10 +384,7 @@ fn run_hook(
             Ok(None) if start.elapsed() > HOOK_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return done(
-                    false,
-                    format!("stopped after {} s", HOOK_TIMEOUT.as_secs()),
-                );
+                return done(false, format!("stopped after {} s", HOOK_TIMEOUT.as_secs()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return done(false, format!("could not wait for it: {e}")),
@@ -393,7 +397,13 @@ fn run_hook(
             if tail.is_empty() {
                 tail = String::from_utf8_lossy(&o.stdout).trim().to_string();
             }
-            let tail: String = tail.lines().last().unwrap_or("").chars().take(200).collect();
+            let tail: String = tail
+                .lines()
+                .last()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect();
             done(
                 false,
                 format!(

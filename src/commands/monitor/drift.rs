@@ -72,7 +72,9 @@ pub fn drift(
     let (records, registry) = lab
         .store
         .read_views(|v| Ok((v.inferences_between(from_ms, to_ms)?, v.registry()?)))?;
-    let filter = model.map(|m| parse_model_filter(&registry, m)).transpose()?;
+    let filter = model
+        .map(|m| parse_model_filter(&registry, m))
+        .transpose()?;
     let records: Vec<&InferenceRecord> = records
         .iter()
         .filter(|r| {

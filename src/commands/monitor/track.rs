@@ -159,7 +159,9 @@ pub fn track(
     let recorded = records.len();
     let events = records
         .chunks(BATCH)
-        .map(|c| Event::InferencesRecorded { records: c.to_vec() })
+        .map(|c| Event::InferencesRecorded {
+            records: c.to_vec(),
+        })
         .collect();
     lab.append(events)?;
     let check = check(lab, now_ms()?)?;
