@@ -17,6 +17,8 @@ use crate::commands::{self, log::Filter};
 use crate::lab::Lab;
 use crate::progress::Reporter;
 
+mod monitor;
+
 /// The entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -300,6 +302,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deploy(a) => {
             let lab = open(&here, "deploy")?;
             return deploy_cmd(&lab, a, &here, json, &bars);
+        }
+        Command::Monitor(cmd) => {
+            let lab = open(&here, "monitor")?;
+            return monitor::run(&lab, cmd, &here, json, &bars);
         }
         Command::Compare(a) => {
             let lab = open(&here, "compare")?;

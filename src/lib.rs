@@ -14,6 +14,7 @@ pub mod git;
 pub mod lab;
 pub mod ml;
 pub mod models;
+pub mod monitor;
 pub mod progress;
 pub mod project;
 pub mod report;

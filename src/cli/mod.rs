@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod models;
+mod monitor;
 mod train;
 pub use models::{DeployArgs, DeployCmd, ModelsCmd};
+pub use monitor::MonitorCmd;
 pub use train::{
     CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, LoraArgs, OcrArgs,
     SweepArgs, TrainCmd,
@@ -35,6 +37,7 @@ Train and evaluate:
 Registry and deployment:
   models        Register versions, list, show lineage, promote to a stage, alias, export
   deploy        Deploy a version behind validation gates; status, history, rollback
+  monitor       Input drift (PSI, KS), alert rules and alerts; track offline batches
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -189,6 +192,8 @@ pub enum Command {
     #[command(subcommand)]
     Models(ModelsCmd),
     Deploy(DeployArgs),
+    #[command(subcommand)]
+    Monitor(MonitorCmd),
     /// Rebuild a recorded training run from the log alone and check it bit for bit
     ///
     /// Restores the dataset snapshot, effective settings and parent model from blobs, trains

@@ -116,7 +116,7 @@ impl ExtractOut {
 }
 
 /// Image files among `paths`, directories walked (sorted).
-fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(crate) fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {

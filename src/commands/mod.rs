@@ -9,6 +9,7 @@ pub mod extract;
 pub mod hooks;
 pub mod log;
 pub mod models;
+pub mod monitor;
 pub mod pipeline;
 pub mod replay;
 pub mod report;

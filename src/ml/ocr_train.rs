@@ -467,3 +467,68 @@ pub fn decode(lp: &Tensor, steps: &[usize]) -> Result<Vec<Vec<u32>>> {
         .map(|(row, &s)| ctc::collapse(&row[..s.min(row.len())], 0))
         .collect())
 }
+
+/// [`decode`] with each line's confidence: the mean, over the characters emitted, of the
+/// highest probability among the steps that emitted the character (`None` when the line
+/// emits nothing).
+pub fn decode_with_confidence(
+    lp: &Tensor,
+    steps: &[usize],
+) -> Result<Vec<(Vec<u32>, Option<f64>)>> {
+    let best: Vec<Vec<u32>> = lp.argmax(2)?.to_vec2()?;
+    let top: Vec<Vec<f32>> = lp.max(2)?.to_dtype(DType::F32)?.to_vec2()?;
+    Ok(best
+        .into_iter()
+        .zip(top)
+        .zip(steps)
+        .map(|((row, p), &s)| {
+            let s = s.min(row.len());
+            let ids = ctc::collapse(&row[..s], 0);
+            let mut probs: Vec<f64> = Vec::with_capacity(ids.len());
+            let mut prev = None;
+            for (k, lp) in row[..s].iter().zip(&p[..s]) {
+                let pr = (*lp as f64).exp();
+                if *k != 0 {
+                    if Some(*k) == prev {
+                        if let Some(last) = probs.last_mut() {
+                            *last = last.max(pr);
+                        }
+                    } else {
+                        probs.push(pr);
+                    }
+                }
+                prev = Some(*k);
+            }
+            let conf = (!probs.is_empty()).then(|| probs.iter().sum::<f64>() / probs.len() as f64);
+            (ids, conf)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod confidence_tests {
+    use super::*;
+
+    #[test]
+    fn confidence_is_the_mean_top_probability_of_the_emitted_characters() {
+        // Steps: 1 (p .6), 1 (p .9), blank, 2 (p .7), padding. "1" keeps its best step (.9).
+        let p = [
+            [0.2f32, 0.6, 0.2],
+            [0.05, 0.9, 0.05],
+            [0.8, 0.1, 0.1],
+            [0.1, 0.2, 0.7],
+            [0.1, 0.1, 0.8],
+        ];
+        let v: Vec<f32> = p.iter().flatten().map(|x| x.ln()).collect();
+        let lp = Tensor::from_vec(v, (1, 5, 3), &Device::Cpu).unwrap();
+        let out = decode_with_confidence(&lp, &[4]).unwrap();
+        assert_eq!(out[0].0, [1, 2]);
+        assert_eq!(out[0].0, decode(&lp, &[4]).unwrap()[0]);
+        assert!((out[0].1.unwrap() - 0.8).abs() < 1e-6, "{:?}", out[0].1);
+        // Only blanks: nothing emitted, no confidence.
+        assert_eq!(
+            decode_with_confidence(&lp, &[0]).unwrap()[0],
+            (vec![], None)
+        );
+    }
+}

@@ -6,8 +6,10 @@
 //! `ConcurrencyMode::MultiWriter`, so any number of lab processes share it and redb serialises
 //! their write transactions: the chain stays linear and nobody sees "already open".
 
+pub mod alerts;
 pub mod blobs;
 pub mod codec;
+mod inferences;
 pub mod registry;
 mod staging;
 pub mod views;
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub use alerts::AlertRow;
 pub use blobs::{BlobError, BlobStore};
 pub use registry::{DeploymentRow, Source, VersionRow};
 pub use views::{DatasetRow, RunRow, ViewTx};

@@ -25,14 +25,19 @@ const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("view_runs");
 /// (run id, metric key, seq of the event) → packed points (see `pack`).
 const METRICS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("view_metrics");
 
+use super::alerts::{ALERTS, AlertRow};
+use super::inferences::{FEEDBACK, INFERENCES};
 use super::registry::{DEPLOYMENTS, DeploymentRow, REGISTRY, VersionRow};
 
-const ALL: [&str; 5] = [
+const ALL: [&str; 8] = [
     "view_datasets",
     "view_runs",
     "view_metrics",
     "view_registry",
     "view_deployments",
+    "view_alerts",
+    "view_inferences",
+    "view_feedback",
 ];
 
 /// One dataset snapshot version.
@@ -111,6 +116,9 @@ pub(super) fn create_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.open_table(METRICS)?;
     tx.open_table(REGISTRY)?;
     tx.open_table(DEPLOYMENTS)?;
+    tx.open_table(ALERTS)?;
+    tx.open_table(INFERENCES)?;
+    tx.open_table(FEEDBACK)?;
     Ok(())
 }
 
@@ -120,6 +128,9 @@ pub(super) fn all_exist(r: &ReadTransaction) -> bool {
         && r.open_table(METRICS).is_ok()
         && r.open_table(REGISTRY).is_ok()
         && r.open_table(DEPLOYMENTS).is_ok()
+        && r.open_table(ALERTS).is_ok()
+        && r.open_table(INFERENCES).is_ok()
+        && r.open_table(FEEDBACK).is_ok()
 }
 
 pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
@@ -128,6 +139,9 @@ pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.delete_table(METRICS)?;
     tx.delete_table(REGISTRY)?;
     tx.delete_table(DEPLOYMENTS)?;
+    tx.delete_table(ALERTS)?;
+    tx.delete_table(INFERENCES)?;
+    tx.delete_table(FEEDBACK)?;
     Ok(())
 }
 
@@ -179,7 +193,27 @@ pub(super) fn dump(r: &ReadTransaction) -> Result<Vec<(String, String, Vec<u8>)>
             v.value().to_vec(),
         ));
     }
-    debug_assert_eq!(ALL.len(), 5);
+    let t = r.open_table(ALERTS)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            ALERTS.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
+    for def in [INFERENCES, FEEDBACK] {
+        let t = r.open_table(def)?;
+        for item in t.iter()? {
+            let (k, v) = item?;
+            out.push((
+                def.name().to_string(),
+                format!("{:?}", k.value()),
+                v.value().to_vec(),
+            ));
+        }
+    }
+    debug_assert_eq!(ALL.len(), 8);
     Ok(out)
 }
 
@@ -194,6 +228,9 @@ pub(super) struct Tables<'txn> {
     metrics: Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
     registry: Table<'txn, (&'static str, u32), &'static [u8]>,
     deployments: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    alerts: Table<'txn, (&'static str, u64), &'static [u8]>,
+    inferences: Table<'txn, (i64, u64, u32), &'static [u8]>,
+    feedback: Table<'txn, (i64, u64, u32), &'static [u8]>,
     /// run id → (row, or None when the run does not exist; whether it changed).
     runs_cache: HashMap<String, (Option<RunRow>, bool)>,
     /// Reused for packing metric points.
@@ -208,6 +245,9 @@ impl<'txn> Tables<'txn> {
             metrics: tx.open_table(METRICS)?,
             registry: tx.open_table(REGISTRY)?,
             deployments: tx.open_table(DEPLOYMENTS)?,
+            alerts: tx.open_table(ALERTS)?,
+            inferences: tx.open_table(INFERENCES)?,
+            feedback: tx.open_table(FEEDBACK)?,
             runs_cache: HashMap::new(),
             packed: Vec::new(),
         })
@@ -361,6 +401,8 @@ impl<'txn> Tables<'txn> {
             _ => {}
         }
         super::registry::fold(&mut self.registry, &mut self.deployments, rec)?;
+        super::alerts::fold(&mut self.alerts, rec)?;
+        super::inferences::fold(&mut self.inferences, &mut self.feedback, rec)?;
         Ok(())
     }
 }
@@ -377,6 +419,22 @@ pub trait Query {
     fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError>;
     #[doc(hidden)]
     fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError>;
+    #[doc(hidden)]
+    fn alerts_scan(&self) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// Every alert, open and resolved, ordered by (rule, when raised).
+    fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.alerts_scan()
+    }
+
+    /// The alerts not resolved yet, ordered by rule.
+    fn open_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        Ok(self
+            .alerts_scan()?
+            .into_iter()
+            .filter(AlertRow::is_open)
+            .collect())
+    }
 
     /// Every model version, ordered by (name, version).
     fn registry(&self) -> Result<Vec<VersionRow>, StoreError> {
@@ -414,7 +472,7 @@ pub trait DatasetsTable {
     fn all(&self) -> Result<Vec<DatasetRow>, StoreError>;
 }
 
-fn rerr(path: &std::path::Path) -> impl Fn(redb::Error) -> StoreError + '_ {
+pub(super) fn rerr(path: &std::path::Path) -> impl Fn(redb::Error) -> StoreError + '_ {
     move |e| StoreError::Db {
         path: path.to_path_buf(),
         what: "read",
@@ -422,7 +480,7 @@ fn rerr(path: &std::path::Path) -> impl Fn(redb::Error) -> StoreError + '_ {
     }
 }
 
-fn decode_row<T: serde::de::DeserializeOwned>(
+pub(super) fn decode_row<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     path: &std::path::Path,
 ) -> Result<T, StoreError> {
@@ -528,6 +586,14 @@ impl Query for ViewTx<'_> {
         all_rows(&t, &self.path)
     }
 
+    fn alerts_scan(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let t = self
+            .tx
+            .open_table(ALERTS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
     fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
         let e = rerr(&self.path);
         let t = self.tx.open_table(RUNS).map_err(|x| e(x.into()))?;
@@ -549,6 +615,14 @@ pub struct ViewRead<'a> {
 impl<'a> ViewRead<'a> {
     pub(super) fn new(r: &'a ReadTransaction, path: PathBuf) -> ViewRead<'a> {
         ViewRead { r, path }
+    }
+
+    pub(super) fn tx(&self) -> &ReadTransaction {
+        self.r
+    }
+
+    pub(super) fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     fn runs(&self) -> Result<ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
@@ -639,6 +713,14 @@ impl Query for ViewRead<'_> {
         let t = self
             .r
             .open_table(DEPLOYMENTS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
+    fn alerts_scan(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let t = self
+            .r
+            .open_table(ALERTS)
             .map_err(|e| rerr(&self.path)(e.into()))?;
         all_rows(&t, &self.path)
     }

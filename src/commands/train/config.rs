@@ -241,13 +241,17 @@ pub fn write_defaults(project: &Project) -> Result<Vec<String>> {
             out.push(project.display_path(&p));
         }
     }
-    let p = dir.join(crate::deploy::FILE);
-    if !p.exists() {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(&p, crate::deploy::DEFAULT)
-            .with_context(|| format!("cannot write {}", p.display()))?;
-        out.push(project.display_path(&p));
+    for (file, text) in [
+        (crate::deploy::FILE, crate::deploy::DEFAULT),
+        (crate::monitor::rules::FILE, crate::monitor::rules::DEFAULT),
+    ] {
+        let p = dir.join(file);
+        if !p.exists() {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+            out.push(project.display_path(&p));
+        }
     }
     Ok(out)
 }

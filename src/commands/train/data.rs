@@ -125,8 +125,9 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// Reads and preprocesses split `split` (at most `limit` lines, 0 = all).
-    pub fn split(&self, lab: &Lab, split: &str, height: usize, limit: usize) -> Result<Split> {
+    /// The labelled lines of split `split` (at most `limit`, 0 = all), as listed in
+    /// `lines/<split>.jsonl`, each image checked to be in the snapshot; not read yet.
+    pub fn line_items(&self, lab: &Lab, split: &str, limit: usize) -> Result<Vec<Item>> {
         let path = format!("lines/{split}.jsonl");
         if !self.has(&path) {
             let have = self.splits();
@@ -183,6 +184,12 @@ impl Snapshot {
         if items.is_empty() {
             bail!("{path} in {} has no lines", self.label);
         }
+        Ok(items)
+    }
+
+    /// Reads and preprocesses split `split` (at most `limit` lines, 0 = all).
+    pub fn split(&self, lab: &Lab, split: &str, height: usize, limit: usize) -> Result<Split> {
+        let items = self.line_items(lab, split, limit)?;
         let lines = items
             .par_iter()
             .map(|it| {
