@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod models;
+mod serve;
 mod train;
 pub use models::{DeployArgs, DeployCmd, ModelsCmd};
+pub use serve::{AbCmd, ServeArgs};
 pub use train::{
     CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, LoraArgs, OcrArgs,
     SweepArgs, TrainCmd,
@@ -35,6 +37,10 @@ Train and evaluate:
 Registry and deployment:
   models        Register versions, list, show lineage, promote to a stage, alias, export
   deploy        Deploy a version behind validation gates; status, history, rollback
+
+Serving:
+  serve         Serve the deployed models over HTTP (OCR, extraction, feedback, metrics)
+  ab            A/B tests on the server: start, ls, results (statistics), stop
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -189,6 +195,9 @@ pub enum Command {
     #[command(subcommand)]
     Models(ModelsCmd),
     Deploy(DeployArgs),
+    Serve(ServeArgs),
+    #[command(subcommand)]
+    Ab(AbCmd),
     /// Rebuild a recorded training run from the log alone and check it bit for bit
     ///
     /// Restores the dataset snapshot, effective settings and parent model from blobs, trains

@@ -467,3 +467,78 @@ pub fn decode(lp: &Tensor, steps: &[usize]) -> Result<Vec<Vec<u32>>> {
         .map(|(row, &s)| ctc::collapse(&row[..s.min(row.len())], 0))
         .collect())
 }
+
+/// Greedy CTC decoding with a confidence per line: the mean, over the emitted characters, of
+/// the highest softmax probability within each character's run of frames (a line that emits
+/// nothing: the mean of the best probability over its frames, i.e. how sure it is of "empty").
+/// In [0, 1]; 1 means every character was read with certainty.
+pub fn decode_confident(lp: &Tensor, steps: &[usize]) -> Result<Vec<(Vec<u32>, f64)>> {
+    let lp: Vec<Vec<Vec<f32>>> = lp.to_vec3()?;
+    Ok(lp
+        .iter()
+        .zip(steps)
+        .map(|(frames, &s)| confident_path(&frames[..s.min(frames.len())], 0))
+        .collect())
+}
+
+/// [`decode_confident`] of one line's frames (log-probabilities per class).
+fn confident_path(frames: &[Vec<f32>], blank: u32) -> (Vec<u32>, f64) {
+    let best: Vec<(u32, f64)> = frames
+        .iter()
+        .map(|f| {
+            let (k, lp) = f
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+            (k as u32, (lp as f64).exp())
+        })
+        .collect();
+    let (mut ids, mut confs) = (Vec::new(), Vec::new());
+    let mut prev: Option<u32> = None;
+    for &(k, p) in &best {
+        if k != blank && Some(k) == prev {
+            let last: &mut f64 = confs.last_mut().expect("a run has its first frame");
+            *last = last.max(p);
+        } else if k != blank {
+            ids.push(k);
+            confs.push(p);
+        }
+        prev = Some(k);
+    }
+    let pool = if confs.is_empty() {
+        best.iter().map(|b| b.1).collect()
+    } else {
+        confs
+    };
+    let conf = pool.iter().sum::<f64>() / pool.len().max(1) as f64;
+    (ids, conf)
+}
+
+#[cfg(test)]
+mod confidence_tests {
+    use super::*;
+
+    #[test]
+    fn confidence_is_the_mean_best_probability_per_emitted_character() {
+        let f = |p: [f32; 3]| p.iter().map(|x| x.ln()).collect::<Vec<f32>>();
+        // blank, 1 (0.6), 1 (0.9: same run), blank, 2 (0.7), 2 after a blank would be new.
+        let frames = vec![
+            f([0.8, 0.1, 0.1]),
+            f([0.2, 0.6, 0.2]),
+            f([0.05, 0.9, 0.05]),
+            f([0.9, 0.05, 0.05]),
+            f([0.2, 0.1, 0.7]),
+        ];
+        let (ids, c) = confident_path(&frames, 0);
+        assert_eq!(ids, [1, 2]);
+        assert!((c - (0.9 + 0.7) / 2.0).abs() < 1e-6, "{c}");
+        let (ids, c) = confident_path(&frames[..1], 0);
+        assert!(ids.is_empty());
+        assert!((c - 0.8).abs() < 1e-6);
+        // The same ids as the plain greedy decoding.
+        let flat: Vec<f32> = frames.concat();
+        let t = Tensor::from_vec(flat, (1, 5, 3), &candle_core::Device::Cpu).unwrap();
+        let plain = decode(&t, &[5]).unwrap();
+        assert_eq!(decode_confident(&t, &[5]).unwrap()[0].0, plain[0]);
+    }
+}

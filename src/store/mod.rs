@@ -6,6 +6,7 @@
 //! `ConcurrencyMode::MultiWriter`, so any number of lab processes share it and redb serialises
 //! their write transactions: the chain stays linear and nobody sees "already open".
 
+pub mod ab;
 pub mod blobs;
 pub mod codec;
 pub mod registry;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub use ab::{AbEnd, AbRow};
 pub use blobs::{BlobError, BlobStore};
 pub use registry::{DeploymentRow, Source, VersionRow};
 pub use views::{DatasetRow, RunRow, ViewTx};

@@ -25,14 +25,16 @@ const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("view_runs");
 /// (run id, metric key, seq of the event) → packed points (see `pack`).
 const METRICS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("view_metrics");
 
+use super::ab::{AB, AbRow};
 use super::registry::{DEPLOYMENTS, DeploymentRow, REGISTRY, VersionRow};
 
-const ALL: [&str; 5] = [
+const ALL: [&str; 6] = [
     "view_datasets",
     "view_runs",
     "view_metrics",
     "view_registry",
     "view_deployments",
+    "view_ab",
 ];
 
 /// One dataset snapshot version.
@@ -111,6 +113,7 @@ pub(super) fn create_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.open_table(METRICS)?;
     tx.open_table(REGISTRY)?;
     tx.open_table(DEPLOYMENTS)?;
+    tx.open_table(AB)?;
     Ok(())
 }
 
@@ -120,6 +123,7 @@ pub(super) fn all_exist(r: &ReadTransaction) -> bool {
         && r.open_table(METRICS).is_ok()
         && r.open_table(REGISTRY).is_ok()
         && r.open_table(DEPLOYMENTS).is_ok()
+        && r.open_table(AB).is_ok()
 }
 
 pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
@@ -128,6 +132,7 @@ pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.delete_table(METRICS)?;
     tx.delete_table(REGISTRY)?;
     tx.delete_table(DEPLOYMENTS)?;
+    tx.delete_table(AB)?;
     Ok(())
 }
 
@@ -179,7 +184,16 @@ pub(super) fn dump(r: &ReadTransaction) -> Result<Vec<(String, String, Vec<u8>)>
             v.value().to_vec(),
         ));
     }
-    debug_assert_eq!(ALL.len(), 5);
+    let t = r.open_table(AB)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            AB.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
+    debug_assert_eq!(ALL.len(), 6);
     Ok(out)
 }
 
@@ -194,6 +208,7 @@ pub(super) struct Tables<'txn> {
     metrics: Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
     registry: Table<'txn, (&'static str, u32), &'static [u8]>,
     deployments: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    ab: Table<'txn, &'static str, &'static [u8]>,
     /// run id → (row, or None when the run does not exist; whether it changed).
     runs_cache: HashMap<String, (Option<RunRow>, bool)>,
     /// Reused for packing metric points.
@@ -208,6 +223,7 @@ impl<'txn> Tables<'txn> {
             metrics: tx.open_table(METRICS)?,
             registry: tx.open_table(REGISTRY)?,
             deployments: tx.open_table(DEPLOYMENTS)?,
+            ab: tx.open_table(AB)?,
             runs_cache: HashMap::new(),
             packed: Vec::new(),
         })
@@ -361,6 +377,7 @@ impl<'txn> Tables<'txn> {
             _ => {}
         }
         super::registry::fold(&mut self.registry, &mut self.deployments, rec)?;
+        super::ab::fold(&mut self.ab, rec)?;
         Ok(())
     }
 }
@@ -377,6 +394,13 @@ pub trait Query {
     fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError>;
     #[doc(hidden)]
     fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError>;
+    #[doc(hidden)]
+    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError>;
+
+    /// Every A/B test, ordered by name.
+    fn ab_tests(&self) -> Result<Vec<AbRow>, StoreError> {
+        self.ab_scan()
+    }
 
     /// Every model version, ordered by (name, version).
     fn registry(&self) -> Result<Vec<VersionRow>, StoreError> {
@@ -528,6 +552,14 @@ impl Query for ViewTx<'_> {
         all_rows(&t, &self.path)
     }
 
+    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError> {
+        let t = self
+            .tx
+            .open_table(AB)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
     fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
         let e = rerr(&self.path);
         let t = self.tx.open_table(RUNS).map_err(|x| e(x.into()))?;
@@ -639,6 +671,14 @@ impl Query for ViewRead<'_> {
         let t = self
             .r
             .open_table(DEPLOYMENTS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
+    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError> {
+        let t = self
+            .r
+            .open_table(AB)
             .map_err(|e| rerr(&self.path)(e.into()))?;
         all_rows(&t, &self.path)
     }
