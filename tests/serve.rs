@@ -119,7 +119,13 @@ impl Drop for Server {
 }
 
 /// A minimal HTTP/1.1 client (Connection: close).
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut head = format!(
@@ -168,7 +174,10 @@ fn serve_ocr_bad_uploads_feedback_token_and_no_record_lost() {
     let mut srv = Server::start(&p, &["--addr", "127.0.0.1:0", "--max-body", "200000"]);
     srv.healthy();
     let a = srv.ocr(&png, &[]);
-    assert_eq!((a["model"].as_str(), a["version"].as_u64()), (Some("ocr_teacher"), Some(1)));
+    assert_eq!(
+        (a["model"].as_str(), a["version"].as_u64()),
+        (Some("ocr_teacher"), Some(1))
+    );
     assert!(a["text"].is_string(), "{a}");
     let c = a["confidence"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&c), "{a}");
@@ -185,7 +194,10 @@ fn serve_ocr_bad_uploads_feedback_token_and_no_record_lost() {
     for (what, body, want) in &bad {
         let (st, v) = srv.req("POST", "/v1/ocr", &[], body);
         assert_eq!(st, *want, "{what}: {v}");
-        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {v}"
+        );
         srv.healthy();
         srv.ocr(&png, &[]);
         ok += 1;
@@ -203,7 +215,12 @@ fn serve_ocr_bad_uploads_feedback_token_and_no_record_lost() {
     let fb = json!({"request_id": "client-1", "truth": "surely not this"}).to_string();
     let (st, v) = srv.req("POST", "/v1/feedback", &[], fb.as_bytes());
     assert_eq!((st, &v["correct"]), (200, &json!(false)), "{v}");
-    let (st, v) = srv.req("POST", "/v1/feedback", &[], br#"{"request_id":"nobody","truth":"x"}"#);
+    let (st, v) = srv.req(
+        "POST",
+        "/v1/feedback",
+        &[],
+        br#"{"request_id":"nobody","truth":"x"}"#,
+    );
     assert_eq!(st, 404, "{v}");
     assert!(v["error"].as_str().unwrap().contains("nobody"));
     let (st, _) = srv.req("POST", "/v1/feedback", &[], b"{not json");
@@ -213,11 +230,19 @@ fn serve_ocr_bad_uploads_feedback_token_and_no_record_lost() {
     let m = m.as_str().unwrap().to_string();
     assert_eq!(st, 200);
     assert!(
-        m.contains(&format!("lab_requests_total{{endpoint=\"/v1/ocr\",status=\"200\"}} {ok}")),
+        m.contains(&format!(
+            "lab_requests_total{{endpoint=\"/v1/ocr\",status=\"200\"}} {ok}"
+        )),
         "{m}"
     );
-    assert!(m.contains("lab_requests_total{endpoint=\"/v1/ocr\",status=\"413\"} 1"), "{m}");
-    assert!(m.contains("lab_served_model{endpoint=\"/v1/ocr\",model=\"ocr_teacher\",version=\"1\""), "{m}");
+    assert!(
+        m.contains("lab_requests_total{endpoint=\"/v1/ocr\",status=\"413\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("lab_served_model{endpoint=\"/v1/ocr\",model=\"ocr_teacher\",version=\"1\""),
+        "{m}"
+    );
     assert!(m.contains("lab_request_duration_seconds_bucket{endpoint=\"/v1/ocr\",le=\"+Inf\"}"));
 
     // SIGTERM: stop accepting, append everything, exit 0.
@@ -230,7 +255,10 @@ fn serve_ocr_bad_uploads_feedback_token_and_no_record_lost() {
     assert!(r["latency_us"].as_u64().unwrap() > 0);
     let fbs = records(&p, "feedback", "FeedbackRecorded");
     assert_eq!(fbs.len(), 2);
-    assert_eq!((fbs[0]["correct"].as_bool(), fbs[1]["correct"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (fbs[0]["correct"].as_bool(), fbs[1]["correct"].as_bool()),
+        (Some(true), Some(false))
+    );
 
     // A token on a non-loopback bind: every endpoint but /healthz needs it.
     let mut srv = Server::start(&p, &["--addr", "0.0.0.0:0", "--token", "s3cret"]);
@@ -238,13 +266,22 @@ fn serve_ocr_bad_uploads_feedback_token_and_no_record_lost() {
     let (st, v) = srv.req("POST", "/v1/ocr", &[], &png);
     assert_eq!(st, 401, "{v}");
     assert!(v["error"].as_str().unwrap().contains("Bearer"));
-    let (st, _) = srv.req("GET", "/metrics", &[("Authorization", "Bearer wrong!")], b"");
+    let (st, _) = srv.req(
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer wrong!")],
+        b"",
+    );
     assert_eq!(st, 401);
     srv.ocr(&png, &[("Authorization", "Bearer s3cret")]);
     // SIGKILL after a quiet second and a half: the recorder had appended everything.
     std::thread::sleep(Duration::from_millis(2500));
     srv.signal(libc::SIGKILL);
-    assert_eq!(inferences(&p).len(), ok + 1, "nothing lost to a SIGKILL after a quiet second");
+    assert_eq!(
+        inferences(&p).len(),
+        ok + 1,
+        "nothing lost to a SIGKILL after a quiet second"
+    );
 }
 
 #[test]
@@ -254,26 +291,82 @@ fn ab_routing_is_stable_per_key_honours_the_split_and_is_picked_up_live() {
     let srv = Server::start(&p, &["--addr", "127.0.0.1:0"]);
     srv.healthy();
     // Bad arms and names are refused with the log untouched.
-    p.fails(&["ab", "start", "t", "--a", "ocr_teacher@9", "--b", "ocr_teacher@2"])
-        .stderr_has(&["--a", "ocr_teacher@9"]);
-    p.fails(&["ab", "start", "t", "--a", "ocr_teacher@1", "--b", "ocr_teacher@1"]);
-    p.fails(&["ab", "start", "t", "--a", "ocr_teacher@1", "--b", "ocr_teacher@2", "--split", "1.5"]);
+    p.fails(&[
+        "ab",
+        "start",
+        "t",
+        "--a",
+        "ocr_teacher@9",
+        "--b",
+        "ocr_teacher@2",
+    ])
+    .stderr_has(&["--a", "ocr_teacher@9"]);
+    p.fails(&[
+        "ab",
+        "start",
+        "t",
+        "--a",
+        "ocr_teacher@1",
+        "--b",
+        "ocr_teacher@1",
+    ]);
+    p.fails(&[
+        "ab",
+        "start",
+        "t",
+        "--a",
+        "ocr_teacher@1",
+        "--b",
+        "ocr_teacher@2",
+        "--split",
+        "1.5",
+    ]);
     // Started from another process while the server runs.
     let started = p
-        .ok(&["--json", "ab", "start", "t", "--a", "ocr_teacher@1", "--b", "ocr_teacher@2", "--split", "0.3"])
+        .ok(&[
+            "--json",
+            "ab",
+            "start",
+            "t",
+            "--a",
+            "ocr_teacher@1",
+            "--b",
+            "ocr_teacher@2",
+            "--split",
+            "0.3",
+        ])
         .json();
     let seed = started["seed"].as_u64().unwrap();
-    p.fails(&["ab", "start", "t", "--a", "ocr_teacher@1", "--b", "ocr_teacher@2"])
-        .stderr_has(&["already exists"]);
-    p.fails(&["ab", "start", "u", "--a", "ocr_teacher@1", "--b", "ocr_teacher@2"])
-        .stderr_has(&["already runs"]);
+    p.fails(&[
+        "ab",
+        "start",
+        "t",
+        "--a",
+        "ocr_teacher@1",
+        "--b",
+        "ocr_teacher@2",
+    ])
+    .stderr_has(&["already exists"]);
+    p.fails(&[
+        "ab",
+        "start",
+        "u",
+        "--a",
+        "ocr_teacher@1",
+        "--b",
+        "ocr_teacher@2",
+    ])
+    .stderr_has(&["already runs"]);
     let t0 = Instant::now();
     loop {
         let (_, v) = srv.req("GET", "/healthz", &[], b"");
         if v["serving"].as_str().unwrap().contains("A/B test t") {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "the server never picked up the test: {v}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the server never picked up the test: {v}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut to_b = 0;
@@ -281,7 +374,11 @@ fn ab_routing_is_stable_per_key_honours_the_split_and_is_picked_up_live() {
         let key = format!("user-{i}");
         let v = srv.ocr(&png, &[("X-Lab-Key", &key)]);
         let want = lab::ab::route(seed, "t", 0.3, &key);
-        let arm = if want == lab::ab::Arm::B { "t/b" } else { "t/a" };
+        let arm = if want == lab::ab::Arm::B {
+            "t/b"
+        } else {
+            "t/a"
+        };
         assert_eq!(v["arm"], arm, "key {key}");
         assert_eq!(v["version"], if arm == "t/b" { 2 } else { 1 });
         to_b += usize::from(arm == "t/b");
@@ -290,7 +387,10 @@ fn ab_routing_is_stable_per_key_honours_the_split_and_is_picked_up_live() {
             assert_eq!(srv.req("POST", "/v1/feedback", &[], fb.as_bytes()).0, 200);
         }
     }
-    assert!((40..=80).contains(&to_b), "{to_b} of 200 keys went to b with split 0.3");
+    assert!(
+        (40..=80).contains(&to_b),
+        "{to_b} of 200 keys went to b with split 0.3"
+    );
     // A fixed key always sees the same arm.
     let first = srv.ocr(&png, &[("X-Lab-Key", "sticky")])["arm"].clone();
     for _ in 0..5 {
@@ -301,21 +401,40 @@ fn ab_routing_is_stable_per_key_honours_the_split_and_is_picked_up_live() {
     assert_eq!(inferences(&p).len(), 206);
 
     let r = p.ok(&["--json", "ab", "results", "t"]).json();
-    assert_eq!(r["a"]["requests"].as_u64().unwrap() + r["b"]["requests"].as_u64().unwrap(), 206);
-    assert_eq!(r["b"]["requests"].as_u64().unwrap() as usize, to_b + 6 * usize::from(first == "t/b"));
-    assert_eq!(r["a"]["feedback"].as_u64().unwrap() + r["b"]["feedback"].as_u64().unwrap(), 40);
+    assert_eq!(
+        r["a"]["requests"].as_u64().unwrap() + r["b"]["requests"].as_u64().unwrap(),
+        206
+    );
+    assert_eq!(
+        r["b"]["requests"].as_u64().unwrap() as usize,
+        to_b + 6 * usize::from(first == "t/b")
+    );
+    assert_eq!(
+        r["a"]["feedback"].as_u64().unwrap() + r["b"]["feedback"].as_u64().unwrap(),
+        40
+    );
     assert_eq!(r["a"]["accuracy"], 1.0, "feedback was the answer itself");
-    assert!(r["verdict"][0].as_str().unwrap().contains("not enough data"), "{r}");
+    assert!(
+        r["verdict"][0]
+            .as_str()
+            .unwrap()
+            .contains("not enough data"),
+        "{r}"
+    );
     let text = p.ok(&["ab", "results", "t"]).stdout;
     assert!(text.contains("verdict:"), "{text}");
     let ls = p.ok(&["--json", "ab", "ls"]).json_lines();
     assert_eq!((ls.len(), ls[0]["ended"].is_null()), (1, true));
-    p.fails(&["ab", "stop", "t", "--promote", "winner"]).stderr_has(&["no winner"]);
-    let s = p.ok(&["--json", "ab", "stop", "t", "--promote", "b"]).json();
+    p.fails(&["ab", "stop", "t", "--promote", "winner"])
+        .stderr_has(&["no winner"]);
+    let s = p
+        .ok(&["--json", "ab", "stop", "t", "--promote", "b"])
+        .json();
     assert_eq!(s["promoted"]["version"], 2);
     let ls = p.ok(&["--json", "ab", "ls"]).json_lines();
     assert_eq!(ls[0]["ended"]["promoted"], true);
-    p.fails(&["ab", "stop", "t"]).stderr_has(&["already concluded"]);
+    p.fails(&["ab", "stop", "t"])
+        .stderr_has(&["already concluded"]);
     // The A/B view is rebuilt equal by reindex (checked byte for byte in the store's tests);
     // here: it survives one.
     p.ok(&["reindex"]);

@@ -169,11 +169,20 @@ mod tests {
         let mut c = Collect::default();
         c.inferences(
             "t",
-            &[inf("t/a", 1000), inf("t/b", 2000), inf("tt/a", 5), inf("t/c", 5)],
+            &[
+                inf("t/a", 1000),
+                inf("t/b", 2000),
+                inf("tt/a", 5),
+                inf("t/c", 5),
+            ],
         );
         c.feedback(
             "t",
-            &[fb("1", "t/a", false), fb("1", "t/a", true), fb("2", "t/b", false)],
+            &[
+                fb("1", "t/a", false),
+                fb("1", "t/a", true),
+                fb("2", "t/b", false),
+            ],
         );
         assert_eq!((c.a.requests, c.b.requests), (1, 1));
         assert_eq!(c.a.latencies_ms, [1.0]);

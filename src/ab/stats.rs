@@ -198,7 +198,9 @@ mod tests {
     #[test]
     fn mann_whitney_matches_scipy_with_ties() {
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
-        let y = [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 13.0];
+        let y = [
+            3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 13.0,
+        ];
         let m = mann_whitney(&x, &y).unwrap();
         // scipy.stats.mannwhitneyu(x, y, method="asymptotic")
         assert!(close(m.u, 32.0, 1e-12), "{m:?}");

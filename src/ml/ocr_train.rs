@@ -486,10 +486,11 @@ fn confident_path(frames: &[Vec<f32>], blank: u32) -> (Vec<u32>, f64) {
     let best: Vec<(u32, f64)> = frames
         .iter()
         .map(|f| {
-            let (k, lp) = f
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (k, &v)| if v > b.1 { (k, v) } else { b });
+            let (k, lp) =
+                f.iter().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+                );
             (k as u32, (lp as f64).exp())
         })
         .collect();

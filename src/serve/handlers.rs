@@ -132,7 +132,12 @@ async fn metrics(S(st): S<Arc<State>>) -> Response {
     let s = st.served();
     let mut rows = Vec::new();
     if let Some(o) = &s.ocr {
-        rows.push(("/v1/ocr".to_string(), o.name.clone(), o.version, String::new()));
+        rows.push((
+            "/v1/ocr".to_string(),
+            o.name.clone(),
+            o.version,
+            String::new(),
+        ));
     }
     if let Some(r) = &s.ab {
         for (arm, slot) in [(ab::Arm::A, &r.a), (ab::Arm::B, &r.b)] {
@@ -145,10 +150,18 @@ async fn metrics(S(st): S<Arc<State>>) -> Response {
         }
     }
     if let Some(d) = &s.doc {
-        rows.push(("/v1/extract".to_string(), d.name.clone(), d.version, String::new()));
+        rows.push((
+            "/v1/extract".to_string(),
+            d.name.clone(),
+            d.version,
+            String::new(),
+        ));
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         st.metrics.render(&rows),
     )
         .into_response()
@@ -191,8 +204,7 @@ fn request_id(st: &State, headers: &HeaderMap) -> Result<String, ApiError> {
             let s = v.to_str().unwrap_or_default();
             let ok = !s.is_empty()
                 && s.len() <= 128
-                && s
-                    .chars()
+                && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
             if ok {
                 Ok(s.to_string())
@@ -216,7 +228,12 @@ fn decode(bytes: &[u8]) -> Result<DynamicImage, ApiError> {
     }
     let mut r = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| err(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")))?;
+        .map_err(|e| {
+            err(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            )
+        })?;
     if !matches!(
         r.format(),
         Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)
@@ -240,7 +257,11 @@ fn decode(bytes: &[u8]) -> Result<DynamicImage, ApiError> {
     if img.width() == 0 || img.height() == 0 {
         return Err(err(
             StatusCode::BAD_REQUEST,
-            format!("the image is empty ({}×{} pixels)", img.width(), img.height()),
+            format!(
+                "the image is empty ({}×{} pixels)",
+                img.width(),
+                img.height()
+            ),
         ));
     }
     Ok(img)
@@ -266,7 +287,11 @@ fn now_ms() -> i64 {
     crate::store::now_ns() / 1_000_000
 }
 
-async fn ocr(S(st): S<Arc<State>>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
+async fn ocr(
+    S(st): S<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
     let t0 = Instant::now();
     let bytes = read_body(&st, &headers, body).await?;
     let id = request_id(&st, &headers)?;
@@ -365,9 +390,7 @@ async fn extract_h(
         };
         match extract::extract(&img, &m) {
             Ok(x) => Ok((x, features)),
-            Err(ExtractError::NoTimetable(why)) => {
-                Err(err(StatusCode::UNPROCESSABLE_ENTITY, why))
-            }
+            Err(ExtractError::NoTimetable(why)) => Err(err(StatusCode::UNPROCESSABLE_ENTITY, why)),
             Err(e) => Err(internal(e)),
         }
     })
@@ -386,7 +409,10 @@ async fn extract_h(
     let mut v = serde_json::to_value(&x).map_err(internal)?;
     if let Value::Object(m) = &mut v {
         m.insert("request_id".into(), json!(id));
-        m.insert("models".into(), json!(format!("{} + {}@{}", ocr.label(), doc.name, doc.version)));
+        m.insert(
+            "models".into(),
+            json!(format!("{} + {}@{}", ocr.label(), doc.name, doc.version)),
+        );
         m.insert("model".into(), json!(doc.name));
         m.insert("version".into(), json!(doc.version));
         m.insert("latency_ms".into(), json!(latency.as_secs_f64() * 1e3));

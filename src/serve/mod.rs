@@ -125,7 +125,9 @@ impl State {
             Err(e) => {
                 let msg = format!("{e:#}");
                 if last.as_deref() != Some(&msg) {
-                    eprintln!("lab serve: cannot reload the deployed models (still serving the previous ones): {msg}");
+                    eprintln!(
+                        "lab serve: cannot reload the deployed models (still serving the previous ones): {msg}"
+                    );
                     *last = Some(msg);
                 }
             }
@@ -269,7 +271,12 @@ mod tests {
         assert!(e.contains("--token"), "{e}");
         assert!(check_bind("0.0.0.0:5000", Some("s3cret")).is_ok());
         assert!(check_bind("0.0.0.0:5000", Some(" ")).is_err());
-        assert!(check_bind("localhost", None).unwrap_err().to_string().contains("--addr"));
+        assert!(
+            check_bind("localhost", None)
+                .unwrap_err()
+                .to_string()
+                .contains("--addr")
+        );
     }
 
     #[test]

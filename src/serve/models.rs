@@ -131,9 +131,15 @@ impl Planner {
 
 /// How an OCR slot reads a line.
 pub enum OcrEngine {
-    Model { model: Ocr, vocab: Vocab },
+    Model {
+        model: Ocr,
+        vocab: Vocab,
+    },
     /// The `tesseract` binary (`--psm 7`: one text line), an A/B baseline.
-    Tesseract { bin: PathBuf, tmp: PathBuf },
+    Tesseract {
+        bin: PathBuf,
+        tmp: PathBuf,
+    },
 }
 
 /// A loaded OCR model.
@@ -160,7 +166,8 @@ impl OcrSlot {
         match &self.engine {
             OcrEngine::Model { model, vocab } => {
                 let line = lines::prepare(grey, model.config.height);
-                let (x, w) = lines::batch(&[&line], model.config.height, &candle_core::Device::Cpu)?;
+                let (x, w) =
+                    lines::batch(&[&line], model.config.height, &candle_core::Device::Cpu)?;
                 let (lp, steps) = model.forward(&x, &w)?;
                 let (ids, conf) = ocr_train::decode_confident(&lp, &steps)?.remove(0);
                 Ok((vocab.decode(&ids), Some(conf)))
@@ -262,10 +269,15 @@ impl Served {
             None => None,
         };
         let doc = match plan.doc.as_deref() {
-            Some(l) => Some(match doc_pool.iter().find(|d| format!("{}@{}", d.name, d.version) == l) {
-                Some(d) => d.clone(),
-                None => Arc::new(loader.doc(lab, l)?),
-            }),
+            Some(l) => Some(
+                match doc_pool
+                    .iter()
+                    .find(|d| format!("{}@{}", d.name, d.version) == l)
+                {
+                    Some(d) => d.clone(),
+                    None => Arc::new(loader.doc(lab, l)?),
+                },
+            ),
             None => None,
         };
         Ok(Served {
@@ -283,7 +295,12 @@ impl Served {
             s.push(format!("/v1/ocr: {}", o.label()));
         }
         if let (Some(d), Some(o)) = (&self.doc, &self.ocr) {
-            s.push(format!("/v1/extract: {} + {}@{}", o.label(), d.name, d.version));
+            s.push(format!(
+                "/v1/extract: {} + {}@{}",
+                o.label(),
+                d.name,
+                d.version
+            ));
         }
         if let Some(r) = &self.ab {
             s.push(format!(

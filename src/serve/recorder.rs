@@ -129,7 +129,10 @@ async fn flush(
         Ok(Ok(())) => {
             inf.clear();
             fb.clear();
-            state.metrics.recorded.fetch_add(n as u64, Ordering::Relaxed);
+            state
+                .metrics
+                .recorded
+                .fetch_add(n as u64, Ordering::Relaxed);
             state.metrics.pending.fetch_sub(n as u64, Ordering::Relaxed);
             return true;
         }
@@ -137,6 +140,8 @@ async fn flush(
         Err(e) => e.to_string(),
     };
     state.metrics.append_errors.fetch_add(1, Ordering::Relaxed);
-    eprintln!("lab serve: cannot append {n} records to the log (kept; retrying every second): {err}");
+    eprintln!(
+        "lab serve: cannot append {n} records to the log (kept; retrying every second): {err}"
+    );
     false
 }

@@ -32,7 +32,11 @@ pub struct StartOut {
 
 /// The family of a bundle kind (`ocr`, `ocr-lora` → `ocr`).
 fn family(kind: &str) -> &str {
-    if kind.starts_with("doc") { "doc" } else { "ocr" }
+    if kind.starts_with("doc") {
+        "doc"
+    } else {
+        "ocr"
+    }
 }
 
 /// An arm reference → (pinned label, family).
@@ -250,7 +254,12 @@ pub fn stop(lab: &Lab, name: &str, promote: Option<&str>) -> Result<StopOut> {
         ))
     })?;
     let promoted = match target {
-        Some((n, v)) => Some(super::models::promote(lab, &n, &v.to_string(), "production")?),
+        Some((n, v)) => Some(super::models::promote(
+            lab,
+            &n,
+            &v.to_string(),
+            "production",
+        )?),
         None => None,
     };
     Ok(StopOut {
