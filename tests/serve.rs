@@ -63,6 +63,8 @@ struct Server {
 }
 
 impl Server {
+    // The child is waited for by `Drop`; a start that fails panics the test anyway.
+    #[allow(clippy::zombie_processes)]
     fn start(p: &Project, args: &[&str]) -> Server {
         let mut child = common::lab_cmd(&p.root)
             .arg("serve")

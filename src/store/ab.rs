@@ -62,7 +62,8 @@ pub(super) fn fold(t: &mut AbT, rec: &Record) -> Result<(), redb::Error> {
             seed,
         } => {
             // First writer wins: a name is never reused (`lab ab start` refuses it).
-            if t.get(name.as_str())?.is_none() {
+            let taken = t.get(name.as_str())?.is_some();
+            if !taken {
                 let row = AbRow {
                     name: name.clone(),
                     a: a.clone(),
