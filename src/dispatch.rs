@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{
-    BenchCmd, Cli, Command, DataCmd, DeployArgs, DeployCmd, HooksCmd, ModelsCmd, RunsCmd,
+    AbCmd, BenchCmd, Cli, Command, DataCmd, DeployArgs, DeployCmd, HooksCmd, ModelsCmd, RunsCmd,
     SynthDomain,
 };
 use crate::commands::{self, log::Filter};
@@ -307,6 +307,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let lab = open(&here, "monitor")?;
             return monitor::run(&lab, cmd, &here, json, &bars);
         }
+        Command::Serve(a) => {
+            let lab = open(&here, "serve")?;
+            let o = commands::serve::serve(
+                lab,
+                &a.addr,
+                &a.env,
+                a.token,
+                a.max_body,
+                a.ocr.as_deref(),
+                a.model.as_deref(),
+            )?;
+            eprintln!(
+                "lab serve: stopped ({} records appended to the log)",
+                o.recorded
+            );
+        }
+        Command::Ab(cmd) => {
+            let lab = open(&here, "ab")?;
+            ab_cmd(&lab, cmd, json)?;
+        }
         Command::Compare(a) => {
             let lab = open(&here, "compare")?;
             let out = commands::eval::compare(&lab, &a.models, &on(&a.on), &bars)?;
@@ -580,6 +600,46 @@ fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> Result<()> 
                 o.files.join(", ")
             );
             say(json, text, &o)
+        }
+    }
+}
+
+fn ab_cmd(lab: &Lab, cmd: AbCmd, json: bool) -> Result<()> {
+    use commands::ab;
+    match cmd {
+        AbCmd::Start {
+            name,
+            a,
+            b,
+            split,
+            metrics,
+        } => {
+            let o = ab::start(lab, &name, &a, &b, split, &metrics)?;
+            let text = format!(
+                "started A/B test {}: a = {}, b = {} ({:.0}% to b; metrics {}) — lab serve routes /v1/ocr by it",
+                o.name,
+                o.a,
+                o.b,
+                o.split * 100.0,
+                o.metrics.join(",")
+            );
+            say(json, text, &o)
+        }
+        AbCmd::Ls => {
+            let rows = ab::ls(lab)?;
+            if json {
+                print_lines(&rows)
+            } else {
+                emit(&ab::ls_text(&rows))
+            }
+        }
+        AbCmd::Results { name } => {
+            let r = ab::results(lab, &name)?;
+            say(json, ab::results_text(&r), &r)
+        }
+        AbCmd::Stop { name, promote } => {
+            let o = ab::stop(lab, &name, promote.as_deref())?;
+            say(json, o.text(), &o)
         }
     }
 }

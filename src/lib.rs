@@ -4,6 +4,7 @@
 //! verb) → feature modules (`dataset`, `git`, `report`) → `store` (log, views, blobs) →
 //! `event` (plain data).
 
+pub mod ab;
 pub mod cli;
 pub mod commands;
 pub mod dataset;
@@ -18,6 +19,7 @@ pub mod monitor;
 pub mod progress;
 pub mod project;
 pub mod report;
+pub mod serve;
 pub mod store;
 
 pub use dispatch::main;

@@ -9,6 +9,8 @@ mod monitor;
 mod train;
 pub use models::{DeployArgs, DeployCmd, ModelsCmd};
 pub use monitor::MonitorCmd;
+mod serve;
+pub use serve::{AbCmd, ServeArgs};
 pub use train::{
     CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, LoraArgs, OcrArgs,
     SweepArgs, TrainCmd,
@@ -38,6 +40,10 @@ Registry and deployment:
   models        Register versions, list, show lineage, promote to a stage, alias, export
   deploy        Deploy a version behind validation gates; status, history, rollback
   monitor       Input drift (PSI, KS), alert rules and alerts; track offline batches
+
+Serving:
+  serve         Serve the deployed models over HTTP (OCR, extraction, feedback, metrics)
+  ab            A/B tests on the server: start, ls, results (statistics), stop
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -194,6 +200,9 @@ pub enum Command {
     Deploy(DeployArgs),
     #[command(subcommand)]
     Monitor(MonitorCmd),
+    Serve(ServeArgs),
+    #[command(subcommand)]
+    Ab(AbCmd),
     /// Rebuild a recorded training run from the log alone and check it bit for bit
     ///
     /// Restores the dataset snapshot, effective settings and parent model from blobs, trains

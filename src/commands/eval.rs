@@ -157,7 +157,7 @@ pub fn read(
         .collect())
 }
 
-fn tesseract_path() -> Option<PathBuf> {
+pub(crate) fn tesseract_path() -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join("tesseract"))

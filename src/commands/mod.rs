@@ -1,6 +1,7 @@
 //! Use cases, one file per verb: open the Lab, do one thing, append its events, return a value
 //! for the CLI to print.
 
+pub mod ab;
 pub mod bench;
 pub mod data;
 pub mod deploy;
@@ -15,6 +16,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod runs;
+pub mod serve;
 pub mod sweep;
 pub mod synth;
 pub mod train;

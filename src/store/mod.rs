@@ -6,6 +6,7 @@
 //! `ConcurrencyMode::MultiWriter`, so any number of lab processes share it and redb serialises
 //! their write transactions: the chain stays linear and nobody sees "already open".
 
+pub mod ab;
 pub mod alerts;
 pub mod blobs;
 pub mod codec;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub use ab::{AbEnd, AbRow};
 pub use alerts::AlertRow;
 pub use blobs::{BlobError, BlobStore};
 pub use registry::{DeploymentRow, Source, VersionRow};

@@ -29,7 +29,9 @@ use super::alerts::{ALERTS, AlertRow};
 use super::inferences::{FEEDBACK, INFERENCES};
 use super::registry::{DEPLOYMENTS, DeploymentRow, REGISTRY, VersionRow};
 
-const ALL: [&str; 8] = [
+use super::ab::{AB, AbRow};
+
+const ALL: [&str; 9] = [
     "view_datasets",
     "view_runs",
     "view_metrics",
@@ -38,6 +40,7 @@ const ALL: [&str; 8] = [
     "view_alerts",
     "view_inferences",
     "view_feedback",
+    "view_ab",
 ];
 
 /// One dataset snapshot version.
@@ -119,6 +122,7 @@ pub(super) fn create_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.open_table(ALERTS)?;
     tx.open_table(INFERENCES)?;
     tx.open_table(FEEDBACK)?;
+    tx.open_table(AB)?;
     Ok(())
 }
 
@@ -131,6 +135,7 @@ pub(super) fn all_exist(r: &ReadTransaction) -> bool {
         && r.open_table(ALERTS).is_ok()
         && r.open_table(INFERENCES).is_ok()
         && r.open_table(FEEDBACK).is_ok()
+        && r.open_table(AB).is_ok()
 }
 
 pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
@@ -142,6 +147,7 @@ pub(super) fn drop_all(tx: &WriteTransaction) -> Result<(), TableError> {
     tx.delete_table(ALERTS)?;
     tx.delete_table(INFERENCES)?;
     tx.delete_table(FEEDBACK)?;
+    tx.delete_table(AB)?;
     Ok(())
 }
 
@@ -202,6 +208,15 @@ pub(super) fn dump(r: &ReadTransaction) -> Result<Vec<(String, String, Vec<u8>)>
             v.value().to_vec(),
         ));
     }
+    let t = r.open_table(AB)?;
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((
+            AB.name().to_string(),
+            format!("{:?}", k.value()),
+            v.value().to_vec(),
+        ));
+    }
     for def in [INFERENCES, FEEDBACK] {
         let t = r.open_table(def)?;
         for item in t.iter()? {
@@ -213,7 +228,7 @@ pub(super) fn dump(r: &ReadTransaction) -> Result<Vec<(String, String, Vec<u8>)>
             ));
         }
     }
-    debug_assert_eq!(ALL.len(), 8);
+    debug_assert_eq!(ALL.len(), 9);
     Ok(out)
 }
 
@@ -231,6 +246,7 @@ pub(super) struct Tables<'txn> {
     alerts: Table<'txn, (&'static str, u64), &'static [u8]>,
     inferences: Table<'txn, (i64, u64, u32), &'static [u8]>,
     feedback: Table<'txn, (i64, u64, u32), &'static [u8]>,
+    ab: Table<'txn, &'static str, &'static [u8]>,
     /// run id → (row, or None when the run does not exist; whether it changed).
     runs_cache: HashMap<String, (Option<RunRow>, bool)>,
     /// Reused for packing metric points.
@@ -248,6 +264,7 @@ impl<'txn> Tables<'txn> {
             alerts: tx.open_table(ALERTS)?,
             inferences: tx.open_table(INFERENCES)?,
             feedback: tx.open_table(FEEDBACK)?,
+            ab: tx.open_table(AB)?,
             runs_cache: HashMap::new(),
             packed: Vec::new(),
         })
@@ -403,6 +420,7 @@ impl<'txn> Tables<'txn> {
         super::registry::fold(&mut self.registry, &mut self.deployments, rec)?;
         super::alerts::fold(&mut self.alerts, rec)?;
         super::inferences::fold(&mut self.inferences, &mut self.feedback, rec)?;
+        super::ab::fold(&mut self.ab, rec)?;
         Ok(())
     }
 }
@@ -434,6 +452,13 @@ pub trait Query {
             .into_iter()
             .filter(AlertRow::is_open)
             .collect())
+    }
+
+    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError>;
+
+    /// Every A/B test, ordered by name.
+    fn ab_tests(&self) -> Result<Vec<AbRow>, StoreError> {
+        self.ab_scan()
     }
 
     /// Every model version, ordered by (name, version).
@@ -594,6 +619,14 @@ impl Query for ViewTx<'_> {
         all_rows(&t, &self.path)
     }
 
+    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError> {
+        let t = self
+            .tx
+            .open_table(AB)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
     fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
         let e = rerr(&self.path);
         let t = self.tx.open_table(RUNS).map_err(|x| e(x.into()))?;
@@ -721,6 +754,14 @@ impl Query for ViewRead<'_> {
         let t = self
             .r
             .open_table(ALERTS)
+            .map_err(|e| rerr(&self.path)(e.into()))?;
+        all_rows(&t, &self.path)
+    }
+
+    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError> {
+        let t = self
+            .r
+            .open_table(AB)
             .map_err(|e| rerr(&self.path)(e.into()))?;
         all_rows(&t, &self.path)
     }

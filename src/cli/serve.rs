@@ -1,0 +1,110 @@
+//! `lab serve` (the inference server) and `lab ab` (A/B tests): clap structs only.
+
+use clap::{Args, Subcommand};
+
+/// Serve the deployed models over HTTP: OCR, extraction, feedback, health, metrics
+///
+/// Serves what is deployed to --env (re-read every second: `lab deploy` and `lab ab start` in
+/// another terminal take effect without a restart), or the versions --ocr / --model name.
+/// Prints `lab serve: listening on http://ADDR` once bound. Ctrl-C or SIGTERM stops accepting,
+/// appends every pending inference record and exits 0.
+///
+///   POST /v1/ocr       a line image (PNG/JPEG) → {request_id, text, confidence, model, version, arm, latency_ms}
+///   POST /v1/extract   a timetable image → {entries: [{day, start, end, subject, room, teacher}], …}
+///   POST /v1/feedback  {"request_id": "…", "truth": "…"} → scored against the answer given
+///   GET  /healthz      liveness (never needs the token)
+///   GET  /metrics      Prometheus text: requests, latency histogram, records, served versions
+///
+/// Confidence (OCR) is the mean, over the emitted characters, of the highest softmax
+/// probability within each character's frames. Headers: X-Request-Id (else one is made),
+/// X-Lab-Key (the A/B routing key; else the request id). Every inference is recorded
+/// (InferencesRecorded, batched every second) with the input's image features. Example:
+///
+///   lab serve --addr 127.0.0.1:5000 &
+///
+///   curl -s --data-binary @line.png http://127.0.0.1:5000/v1/ocr
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// IP:PORT to listen on; port 0 picks a free port. A non-loopback address needs --token.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub addr: String,
+    /// The environment whose deployments are served.
+    #[arg(long, default_value = "production")]
+    pub env: String,
+    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The largest request body accepted, in bytes (larger: 413).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::serve::DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+    /// Serve this OCR version instead of the deployed one (NAME@N, NAME@production…).
+    #[arg(long, value_name = "REF")]
+    pub ocr: Option<String>,
+    /// Serve this document model for /v1/extract instead of the deployed one.
+    #[arg(long, value_name = "REF")]
+    pub model: Option<String>,
+}
+
+/// A/B tests of two model versions on `lab serve`'s /v1/ocr
+///
+/// Requests are routed by a hash of their key (X-Lab-Key, else the request id), the test's
+/// seed and its name: a client with a fixed key always sees the same arm. Example:
+///
+///   lab ab start lora-vs-student --a ocr_student@1 --b ocr_lora@1 --split 0.5 && lab ab results lora-vs-student
+#[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
+pub enum AbCmd {
+    /// Start a test: arms a and b, the fraction of requests sent to b, the metrics judged
+    ///
+    /// Arms are pinned to NAME@N when the test starts; `ocr_tesseract` (the tesseract binary)
+    /// may be an arm when it is installed. One running test per endpoint; names are never
+    /// reused. The seed comes from lab.toml's project.seed and the name. Example:
+    ///
+    ///   lab ab start t1 --a ocr_student@1 --b ocr_lora@1 --split 0.2 --metrics accuracy,latency
+    #[command(verbatim_doc_comment)]
+    Start {
+        name: String,
+        /// Arm a: NAME@N, NAME@production, NAME@ALIAS… or ocr_tesseract.
+        #[arg(long, value_name = "MODEL@V")]
+        a: String,
+        /// Arm b.
+        #[arg(long, value_name = "MODEL@V")]
+        b: String,
+        /// The fraction of requests routed to b (0 < split < 1).
+        #[arg(long, default_value_t = 0.5)]
+        split: f64,
+        /// What decides the winner: accuracy (from /v1/feedback), latency, or both.
+        #[arg(long, value_delimiter = ',', default_value = "accuracy,latency")]
+        metrics: Vec<String>,
+    },
+    /// List A/B tests: arms, split, status, winner
+    ///
+    /// Example:
+    ///
+    ///   lab ab ls --json
+    #[command(verbatim_doc_comment)]
+    Ls,
+    /// Per arm: requests, accuracy (from feedback), latency p50/p95; the tests and a verdict
+    ///
+    /// Accuracy: a two-proportion z-test (p-value, 95% CI of B − A). Latency: a Mann–Whitney U
+    /// test and a seeded bootstrap 95% CI of the median difference. Verdicts need 30 feedback
+    /// (accuracy) and 20 requests (latency) per arm. Example:
+    ///
+    ///   lab ab results t1 --json
+    #[command(verbatim_doc_comment)]
+    Results { name: String },
+    /// Conclude a test (AbConcluded with the winner the statistics name)
+    ///
+    /// --promote winner|a|b moves that arm's model to the production stage of the registry.
+    /// Example:
+    ///
+    ///   lab ab stop t1 --promote winner
+    #[command(verbatim_doc_comment)]
+    Stop {
+        name: String,
+        /// winner, a or b: promote that arm's model to production.
+        #[arg(long, value_name = "WHICH")]
+        promote: Option<String>,
+    },
+}

@@ -1,0 +1,471 @@
+//! The HTTP handlers: each parses, validates, runs one inference off the async workers,
+//! records it and serialises the answer. Errors are JSON `{"error", "status"}` with a 4xx for
+//! anything the client did (a bad upload never reaches a model and never poisons the server).
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State as S};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use image::DynamicImage;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::recorder::Msg;
+use super::{Answer, OcrEngine, State};
+use crate::ab;
+use crate::event::{FeedbackRecord, InferenceRecord};
+use crate::ml::extract::{self, ExtractError};
+use crate::ml::features::image_features;
+
+/// An error answer.
+pub struct ApiError {
+    status: StatusCode,
+    msg: String,
+}
+
+fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        msg: msg.into(),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.msg, "status": self.status.as_u16()});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+const ENDPOINTS: [&str; 5] = [
+    "/v1/ocr",
+    "/v1/extract",
+    "/v1/feedback",
+    "/healthz",
+    "/metrics",
+];
+
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/v1/ocr", post(ocr))
+        .route("/v1/extract", post(extract_h))
+        .route("/v1/feedback", post(feedback))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Authentication (all but /healthz when a token is set) and request metrics.
+async fn guard(S(st): S<Arc<State>>, req: Request, next: Next) -> Response {
+    let t0 = Instant::now();
+    let path = req.uri().path().to_string();
+    let endpoint = if ENDPOINTS.contains(&path.as_str()) {
+        path.clone()
+    } else {
+        "other".to_string()
+    };
+    let resp = match &st.token {
+        Some(t) if path != "/healthz" && !authorised(req.headers(), t) => err(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token: send `Authorization: Bearer TOKEN` (the --token of lab serve)",
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    };
+    st.metrics.observe(
+        &endpoint,
+        resp.status().as_u16(),
+        t0.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+fn authorised(h: &HeaderMap, token: &str) -> bool {
+    let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(given) = v.strip_prefix("Bearer ") else {
+        return false;
+    };
+    // Compare in time independent of where the first difference is.
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn not_found(req: Request) -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no endpoint {} — use POST /v1/ocr, POST /v1/extract, POST /v1/feedback, GET /healthz, GET /metrics",
+            req.uri().path()
+        ),
+    )
+}
+
+async fn not_allowed(req: Request) -> ApiError {
+    err(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {}", req.uri().path(), req.method()),
+    )
+}
+
+async fn healthz(S(st): S<Arc<State>>) -> Json<Value> {
+    Json(json!({"status": "ok", "env": st.env, "serving": st.served().describe()}))
+}
+
+async fn metrics(S(st): S<Arc<State>>) -> Response {
+    let s = st.served();
+    let mut rows = Vec::new();
+    if let Some(o) = &s.ocr {
+        rows.push((
+            "/v1/ocr".to_string(),
+            o.name.clone(),
+            o.version,
+            String::new(),
+        ));
+    }
+    if let Some(r) = &s.ab {
+        for (arm, slot) in [(ab::Arm::A, &r.a), (ab::Arm::B, &r.b)] {
+            rows.push((
+                "/v1/ocr".to_string(),
+                slot.name.clone(),
+                slot.version,
+                ab::arm_label(&r.plan.name, arm),
+            ));
+        }
+    }
+    if let Some(d) = &s.doc {
+        rows.push((
+            "/v1/extract".to_string(),
+            d.name.clone(),
+            d.version,
+            String::new(),
+        ));
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(&rows),
+    )
+        .into_response()
+}
+
+/// Reads the body: at most `--max-body` bytes (413 beyond; a slightly larger body is read to
+/// its end first, so the client gets the answer rather than a reset connection).
+async fn read_body(st: &State, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_big = || {
+        err(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than the limit of {} bytes (lab serve --max-body)",
+                st.max_body
+            ),
+        )
+    };
+    let drain = st.max_body.saturating_mul(4).max(16 << 20);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > drain) {
+        return Err(too_big());
+    }
+    let bytes = axum::body::to_bytes(body, drain)
+        .await
+        .map_err(|_| too_big())?;
+    if bytes.len() > st.max_body {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// The client's `X-Request-Id` (1–128 of `A-Z a-z 0-9 . _ : -`), else a new id.
+fn request_id(st: &State, headers: &HeaderMap) -> Result<String, ApiError> {
+    match headers.get("x-request-id") {
+        None => Ok(st.request_id()),
+        Some(v) => {
+            let s = v.to_str().unwrap_or_default();
+            let ok = !s.is_empty()
+                && s.len() <= 128
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+            if ok {
+                Ok(s.to_string())
+            } else {
+                Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "bad X-Request-Id: use 1 to 128 letters, digits, `.`, `_`, `:` or `-`",
+                ))
+            }
+        }
+    }
+}
+
+/// Decodes an upload as PNG or JPEG, refusing anything else, empty, truncated or huge.
+fn decode(bytes: &[u8]) -> Result<DynamicImage, ApiError> {
+    if bytes.is_empty() {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "empty body: send the image's bytes (PNG or JPEG)",
+        ));
+    }
+    let mut r = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| {
+            err(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            )
+        })?;
+    if !matches!(
+        r.format(),
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)
+    ) {
+        return Err(err(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body is not a PNG or JPEG image",
+        ));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(16_384);
+    limits.max_image_height = Some(16_384);
+    limits.max_alloc = Some(256 << 20);
+    r.limits(limits);
+    let img = r.decode().map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            format!("cannot decode the image (truncated or damaged?): {e}"),
+        )
+    })?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the image is empty ({}×{} pixels)",
+                img.width(),
+                img.height()
+            ),
+        ));
+    }
+    Ok(img)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    err(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("inference failed: {e}"),
+    )
+}
+
+/// Runs `f` on the blocking pool, one per core at a time.
+async fn blocking<T: Send + 'static>(
+    st: &State,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = st.workers.acquire().await.map_err(internal)?;
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
+}
+
+fn now_ms() -> i64 {
+    crate::store::now_ns() / 1_000_000
+}
+
+async fn ocr(
+    S(st): S<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let t0 = Instant::now();
+    let bytes = read_body(&st, &headers, body).await?;
+    let id = request_id(&st, &headers)?;
+    let served = st.served();
+    let (slot, arm) = if let Some(r) = &served.ab {
+        let key = headers
+            .get("x-lab-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(&id);
+        let (arm, slot) = r.pick(key);
+        (slot.clone(), Some(ab::arm_label(&r.plan.name, arm)))
+    } else if let Some(s) = &served.ocr {
+        (s.clone(), None)
+    } else {
+        return Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "no OCR model is deployed to `{}`: lab deploy NAME@N --env {}",
+                st.env, st.env
+            ),
+        ));
+    };
+    let s2 = slot.clone();
+    let (text, confidence, features) = blocking(&st, move || {
+        let img = decode(&bytes)?;
+        let grey = img.to_luma8();
+        let features = image_features(&grey);
+        let (text, conf) = s2.read(&grey, &bytes).map_err(internal)?;
+        Ok((text, conf, features))
+    })
+    .await?;
+    let latency = t0.elapsed();
+    st.answers.lock().unwrap().insert(
+        id.clone(),
+        Answer {
+            model: slot.name.clone(),
+            version: slot.version,
+            arm: arm.clone(),
+            prediction: text.clone(),
+        },
+    );
+    st.record(Msg::Inference(InferenceRecord {
+        request_id: id.clone(),
+        model: slot.name.clone(),
+        version: slot.version,
+        arm: arm.clone(),
+        time_ms: now_ms(),
+        latency_us: latency.as_micros() as u64,
+        features,
+        confidence,
+    }));
+    Ok(Json(json!({
+        "request_id": id,
+        "text": text,
+        "confidence": confidence,
+        "model": slot.name,
+        "version": slot.version,
+        "arm": arm,
+        "latency_ms": latency.as_secs_f64() * 1e3,
+    })))
+}
+
+async fn extract_h(
+    S(st): S<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let t0 = Instant::now();
+    let bytes = read_body(&st, &headers, body).await?;
+    let id = request_id(&st, &headers)?;
+    let served = st.served();
+    let (Some(doc), Some(ocr)) = (served.doc.clone(), served.ocr.clone()) else {
+        return Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "extraction needs an OCR and a document model deployed to `{}`: lab deploy doc_base@N --env {}",
+                st.env, st.env
+            ),
+        ));
+    };
+    let (o2, d2) = (ocr.clone(), doc.clone());
+    let (x, features) = blocking(&st, move || {
+        let OcrEngine::Model { model, vocab } = &o2.engine else {
+            return Err(err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "extraction needs a trained OCR model, not tesseract",
+            ));
+        };
+        let img = decode(&bytes)?;
+        let features = image_features(&img.to_luma8());
+        let m = extract::Models {
+            ocr: model,
+            vocab,
+            doc: &d2.model,
+            tok: &d2.tok,
+        };
+        match extract::extract(&img, &m) {
+            Ok(x) => Ok((x, features)),
+            Err(ExtractError::NoTimetable(why)) => Err(err(StatusCode::UNPROCESSABLE_ENTITY, why)),
+            Err(e) => Err(internal(e)),
+        }
+    })
+    .await?;
+    let latency = t0.elapsed();
+    st.record(Msg::Inference(InferenceRecord {
+        request_id: id.clone(),
+        model: doc.name.clone(),
+        version: doc.version,
+        arm: None,
+        time_ms: now_ms(),
+        latency_us: latency.as_micros() as u64,
+        features,
+        confidence: None,
+    }));
+    let mut v = serde_json::to_value(&x).map_err(internal)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("request_id".into(), json!(id));
+        m.insert(
+            "models".into(),
+            json!(format!("{} + {}@{}", ocr.label(), doc.name, doc.version)),
+        );
+        m.insert("model".into(), json!(doc.name));
+        m.insert("version".into(), json!(doc.version));
+        m.insert("latency_ms".into(), json!(latency.as_secs_f64() * 1e3));
+    }
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackIn {
+    request_id: String,
+    truth: String,
+}
+
+async fn feedback(
+    S(st): S<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(&st, &headers, body).await?;
+    let f: FeedbackIn = serde_json::from_slice(&bytes).map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            format!("bad feedback JSON ({e}): send {{\"request_id\": \"…\", \"truth\": \"…\"}}"),
+        )
+    })?;
+    let Some(a) = st.answers.lock().unwrap().get(&f.request_id).cloned() else {
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown request_id `{}`: not an OCR answer of this server (recent answers are kept in memory, up to 100000)",
+                f.request_id
+            ),
+        ));
+    };
+    let correct = a.prediction == f.truth;
+    st.record(Msg::Feedback(FeedbackRecord {
+        request_id: f.request_id.clone(),
+        model: a.model.clone(),
+        version: a.version,
+        arm: a.arm.clone(),
+        time_ms: now_ms(),
+        prediction: a.prediction.clone(),
+        truth: f.truth.clone(),
+        correct,
+    }));
+    Ok(Json(json!({
+        "request_id": f.request_id,
+        "correct": correct,
+        "prediction": a.prediction,
+        "truth": f.truth,
+        "model": a.model,
+        "version": a.version,
+        "arm": a.arm,
+    })))
+}
