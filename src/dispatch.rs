@@ -184,7 +184,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             say(json, text, &r)?;
         }
         Command::Pipeline(args) => {
-            let out = commands::pipeline::run(&here, args.seed, &bars)?;
+            let force = if args.force.is_empty() {
+                None
+            } else {
+                Some(args.force.into_iter().filter(|f| !f.is_empty()).collect())
+            };
+            let opts = commands::pipeline::Options {
+                seed: args.seed,
+                force,
+                plan: args.plan,
+                only: args.stages,
+            };
+            let out = commands::pipeline::run(&here, &opts, &bars)?;
             say(json, out.text(), &out)?;
         }
         Command::Data(cmd) => {
@@ -327,6 +338,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 args.name.as_deref(),
                 args.experiment.as_deref(),
                 params,
+                &here,
                 &args.deps,
                 &args.outs,
                 &args.cmd,
@@ -476,6 +488,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             quick,
         }) => {
             commands::bench::train::train(&here, quick, torch, no_torch, json)?;
+        }
+        Command::Watch => {
+            commands::watch::watch(&here)?;
         }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

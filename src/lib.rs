@@ -17,6 +17,8 @@ pub mod models;
 pub mod progress;
 pub mod project;
 pub mod report;
+pub mod stages;
 pub mod store;
+pub mod watch;
 
 pub use dispatch::main;

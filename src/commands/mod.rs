@@ -18,3 +18,4 @@ pub mod sweep;
 pub mod synth;
 pub mod train;
 pub mod verify;
+pub mod watch;
