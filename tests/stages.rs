@@ -39,7 +39,7 @@ deps = ["stage:snapshot"]
 [[stages]]
 name = "eval_student"
 uses = "eval"
-with = { model = "stage:student", dataset = "tt", splits = ["test"] }
+with = { model = "stage:student", dataset = "tt", splits = ["val"] }
 
 [[stages]]
 name = "count"

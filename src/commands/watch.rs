@@ -11,6 +11,7 @@ use anyhow::Result;
 use crate::event::{Event, Hash};
 use crate::lab::Lab;
 use crate::project::Project;
+use crate::store::views::Query;
 
 struct Stderr;
 

@@ -147,8 +147,16 @@ pub fn run_in(lab: &Lab, opts: &Options, reporter: &dyn Reporter) -> Result<Pipe
                     ("cached", format!("cached — {why}"))
                 }
                 Cache::Miss(why) if opts.plan => {
-                    ran[i] = true;
-                    ("planned", format!("would run: {why}"))
+                    // A snapshot records nothing when nothing changed; the plan takes the
+                    // latest snapshot as what the stages after it read.
+                    let snapshot = matches!(stage.step, crate::stages::Step::Snapshot { .. });
+                    ran[i] = !snapshot;
+                    let note = if snapshot {
+                        "; the plan compares the stages after it with the latest snapshot"
+                    } else {
+                        ""
+                    };
+                    ("planned", format!("would run: {why}{note}"))
                 }
                 Cache::Miss(why) => {
                     if !matches!(stage.step, crate::stages::Step::Snapshot { .. }) {

@@ -14,6 +14,7 @@ use crate::lab::Lab;
 use crate::progress::Reporter;
 use crate::stages::{STAGE_REF, Stage, Step};
 use crate::store::RunRow;
+use crate::store::views::Query;
 
 /// What a stage made, for the stages after it.
 #[derive(Clone, Debug, Default)]
@@ -62,13 +63,20 @@ impl<'a> Ctx<'a> {
 
     /// A `with` value: `stage:NAME` becomes that stage's model (`NAME@N`).
     fn model_ref(&self, value: &str, dag_names: &[String]) -> Result<String> {
+        self.model_ref_as(value, dag_names, false)
+    }
+
+    /// [`Ctx::model_ref`]; with `by_hash`, the model's bundle hash instead of its name: a
+    /// parent named by content, so that the effective settings a training run records (and
+    /// the stage cache compares) do not change when the same bytes get a new version number.
+    fn model_ref_as(&self, value: &str, dag_names: &[String], by_hash: bool) -> Result<String> {
         match value.strip_prefix(STAGE_REF) {
             None => Ok(value.to_string()),
             Some(n) => {
                 let i = dag_names.iter().position(|x| x == n);
                 let out = i.and_then(|i| self.outputs[i].as_ref());
                 out.and_then(|o| o.models.first())
-                    .map(|(m, _)| m.clone())
+                    .map(|(m, h)| if by_hash { h.to_hex() } else { m.clone() })
                     .ok_or_else(|| anyhow!("stage `{n}` made no model to use as `{value}`"))
             }
         }
@@ -134,7 +142,7 @@ impl<'a> Ctx<'a> {
         };
         for k in ["teacher", "base"] {
             if let Some(v) = s(k) {
-                let m = self.model_ref(v, &self.names)?;
+                let m = self.model_ref_as(v, &self.names, true)?;
                 if k == "teacher" {
                     ov.teacher = Some(m);
                 } else {
@@ -208,7 +216,7 @@ impl<'a> Ctx<'a> {
             }
             // A snapshot is its own cache: unchanged files are not read again (stat cache)
             // and an unchanged tree records nothing.
-            Step::Snapshot { .. } => Ok(Cache::Miss("snapshots what changed".into())),
+            Step::Snapshot { .. } => Ok(Cache::Miss(SNAPSHOTS.into())),
             Step::Train { uses, .. } => {
                 let (recipe, path, ov) = self.train_args(stage)?;
                 let inputs = train::planned_inputs(self.lab, recipe, path.as_deref(), &ov)?;
@@ -630,6 +638,9 @@ impl<'a> Ctx<'a> {
         })
     }
 }
+
+/// Why a snapshot stage runs: it is its own cache.
+pub const SNAPSHOTS: &str = "snapshots what changed (nothing is recorded when nothing did)";
 
 /// How a snapshot stage's result starts when no snapshot changed (reported as cached).
 pub const UNCHANGED: &str = "unchanged — ";
