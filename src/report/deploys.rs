@@ -79,7 +79,7 @@ pub fn of(env: &Envelope) -> Option<DeployEvent> {
     })
 }
 
-/// The chart of deployed versions over time (hours since the first deployment event), one
+/// The chart of deployed versions over time (since the first deployment event), one
 /// series per environment and model; `None` when nothing was deployed.
 pub fn chart(report: &Report) -> Option<LineChart> {
     let live: Vec<&DeployEvent> = report
@@ -89,7 +89,15 @@ pub fn chart(report: &Report) -> Option<LineChart> {
         .collect();
     let t0 = live.first()?.time_ns;
     let t_end = report.generated_ns.max(live.last()?.time_ns);
-    let hours = |t: i64| (t - t0) as f64 / 3.6e12;
+    // The time axis in the unit that suits the span.
+    let span_s = (t_end - t0) as f64 / 1e9;
+    let (unit_s, unit) = match span_s {
+        s if s < 120.0 => (1.0, "seconds"),
+        s if s < 7200.0 => (60.0, "minutes"),
+        s if s < 172_800.0 => (3600.0, "hours"),
+        _ => (86_400.0, "days"),
+    };
+    let hours = |t: i64| (t - t0) as f64 / 1e9 / unit_s;
     let mut series: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
     for d in &live {
         let s = series.entry((d.env.clone(), d.model.clone())).or_default();
@@ -113,7 +121,7 @@ pub fn chart(report: &Report) -> Option<LineChart> {
         .collect();
     Some(LineChart {
         title: "Deployed version over time".into(),
-        x_desc: "hours since the first deployment".into(),
+        x_desc: format!("{unit} since the first deployment"),
         y_desc: "model version".into(),
         series,
         y_include: Some((0.0, 1.0)),
