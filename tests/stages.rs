@@ -101,7 +101,7 @@ fn stages_run_in_order_cache_and_rerun_what_changed() {
 
     // Before anything ran: the plan says what would run, in dependency order.
     let plan = p.ok(&["pipeline", "--plan"]);
-    plan.stdout_has(&["would run", "pending"]);
+    plan.stdout_has(&["would run", "runs if synth changes its output"]);
     assert_eq!(runs_started(&p), 0, "--plan ran something");
 
     let first = p.ok(&["--json", "pipeline"]).json();

@@ -18,7 +18,7 @@ const HELP_TEMPLATE: &str = "\
 
 Start a project:
   init          Create lab.toml, the folders and .lab/ (idempotent)
-  pipeline      Run the whole default flow on the embedded default
+  pipeline      Run the stages of lab.toml (by default the whole flow), skipping cached ones
 
 Data:
   data          Render the default dataset; snapshot, list, diff, check out versions
@@ -48,6 +48,7 @@ The log:
   verify        Check the hash chain and every blob the log references
   replay        Rebuild a model from the log alone and check it bit for bit
   hooks         Install git hooks: record commits, verify before a push
+  watch         Rerun what a change under datasets/ or configs/ affects
   reindex       Rebuild the views from the log
 
 Tools:
