@@ -186,7 +186,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             say(json, text, &r)?;
         }
         Command::Pipeline(args) => {
-            let out = commands::pipeline::run(&here, args.seed, &bars)?;
+            let force = if args.force.is_empty() {
+                None
+            } else {
+                Some(args.force.into_iter().filter(|f| !f.is_empty()).collect())
+            };
+            let opts = commands::pipeline::Options {
+                seed: args.seed,
+                force,
+                plan: args.plan,
+                only: args.stages,
+            };
+            let out = commands::pipeline::run(&here, &opts, &bars)?;
             say(json, out.text(), &out)?;
         }
         Command::Data(cmd) => {
@@ -353,6 +364,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 args.name.as_deref(),
                 args.experiment.as_deref(),
                 params,
+                &here,
                 &args.deps,
                 &args.outs,
                 &args.cmd,
@@ -505,6 +517,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(BenchCmd::Ops { reps }) => {
             commands::bench::ops::ops(reps, json)?;
+        }
+        Command::Watch => {
+            commands::watch::watch(&here)?;
         }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

@@ -20,6 +20,8 @@ pub mod progress;
 pub mod project;
 pub mod report;
 pub mod serve;
+pub mod stages;
 pub mod store;
+pub mod watch;
 
 pub use dispatch::main;

@@ -52,6 +52,29 @@ pub struct Config {
     pub project: ProjectSection,
     pub paths: PathsSection,
     pub data: DataSection,
+    /// The pipeline as stages (`[[stages]]`); empty means the default flow
+    /// (`stages::default_decls`).
+    pub stages: Vec<StageDecl>,
+}
+
+/// One `[[stages]]` entry of `lab.toml`: a built-in step (`uses`) or an external command
+/// (`cmd`), with what it depends on and what it writes. Checked by `stages::Dag::new`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StageDecl {
+    pub name: String,
+    /// A built-in step: `data.synth`, `data.snapshot`, `train.ocr-teacher`, `eval`, …
+    pub uses: Option<String>,
+    /// An external command, run with `sh -c` in the project root as a tracked run.
+    pub cmd: Option<String>,
+    /// A training recipe's config file (default: the recipe's own under configs/).
+    pub config: Option<String>,
+    /// Paths (files or directories, relative to the project) and `stage:NAME` references.
+    pub deps: Vec<String>,
+    /// Paths the stage writes.
+    pub outs: Vec<String>,
+    /// The step's settings (`dataset`, `teacher = "stage:ocr_teacher"`, `splits`, …).
+    pub with: toml::Table,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -131,7 +154,12 @@ reports = "reports"
 # The dataset `lab pipeline` works on: a directory under `paths.datasets`.
 default = "timetables"
 "#
-    )
+    ) + &default_stages_toml("timetables")
+}
+
+/// The `[[stages]]` of the default pipeline for dataset `dataset`, as `lab init` writes them.
+pub fn default_stages_toml(dataset: &str) -> String {
+    include_str!("stages/default.toml").replace("{dataset}", dataset)
 }
 
 /// An opened project: its root and settings.

@@ -1,6 +1,7 @@
 //! `lab hooks`: real commits in a temporary repository become `GitCommitted` events, an
-//! existing hook keeps running, pre-push blocks a push when `lab verify` fails, uninstall puts
-//! the old hook back.
+//! existing hook keeps running, a commit of a config a stage reads runs that stage in the
+//! background, pre-push blocks a push when a production model fails its deployment gates or
+//! `lab verify` fails, uninstall puts the old hook back.
 
 mod common;
 
@@ -74,11 +75,55 @@ fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
         "{c}"
     );
 
-    // A config change is pointed out.
+    // A config no stage reads is pointed out, and nothing runs.
     fs::write(p.path("configs/extra.toml"), "# x\n").unwrap();
     git_ok(&p.root, &["add", "-A"]);
     let out = git_ok(&p.root, &["commit", "-qm", "config"]);
-    assert!(out.contains("configs/"), "{out}");
+    assert!(
+        out.contains("configs/") && out.contains("no stage reads them"),
+        "{out}"
+    );
+
+    // A config a stage reads: the affected stage runs in the background.
+    let toml = fs::read_to_string(p.path("lab.toml")).unwrap();
+    let cut = toml.find("\n# The pipeline").unwrap();
+    fs::write(
+        p.path("lab.toml"),
+        toml[..cut].to_string()
+            + "\n[[stages]]\nname = \"count\"\ncmd = \"wc -c < configs/extra.toml > count.txt\"\n\
+               deps = [\"configs/extra.toml\"]\nouts = [\"count.txt\"]\n",
+    )
+    .unwrap();
+    fs::write(p.path("configs/extra.toml"), "# xyz\n").unwrap();
+    git_ok(&p.root, &["add", "-A"]);
+    let out = git_ok(&p.root, &["commit", "-qm", "config read by a stage"]);
+    assert!(
+        out.contains("running the affected stages in the background"),
+        "{out}"
+    );
+    assert!(out.contains("count"), "{out}");
+    let done = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        fs::read_to_string(p.path("count.txt")).is_ok_and(|c| c.trim() == "6")
+    });
+    let log = fs::read_to_string(p.path(".lab/post-commit.log")).unwrap_or_default();
+    assert!(done, "the stage did not run:\n{log}");
+    // Let the background pipeline finish before the log is read again.
+    let finished = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        fs::read_to_string(p.path(".lab/post-commit.log")).is_ok_and(|l| l.contains("ok"))
+    });
+    assert!(
+        finished,
+        "{}",
+        fs::read_to_string(p.path(".lab/post-commit.log")).unwrap_or_default()
+    );
+    fs::write(
+        p.path(".gitignore"),
+        fs::read_to_string(p.path(".gitignore")).unwrap() + "/count.txt\n",
+    )
+    .unwrap();
+    git_ok(&p.root, &["commit", "-qam", "ignore the output"]);
 
     // pre-push: a push goes through with an intact log, and is blocked once a blob is damaged.
     let remote = tempfile::tempdir().unwrap();
@@ -88,6 +133,49 @@ fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
         &["remote", "add", "origin", remote.path().to_str().unwrap()],
     );
     git_ok(&p.root, &["push", "-q", "origin", "main"]);
+
+    // pre-push re-checks the deployment gates of the models in production.
+    p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8"]);
+    p.ok(&["data", "snapshot", "datasets/tt"]);
+    fs::write(
+        p.path("configs/ocr_teacher.toml"),
+        common::TINY_OCR.replace("epochs = 2", "epochs = 1"),
+    )
+    .unwrap();
+    let gates = |threshold: &str| {
+        format!(
+            "[validation]\ndataset = \"tt\"\nsplit = \"val\"\nlimit = 12\n\n\
+             [[gate]]\nmetric = \"accuracy\"\nop = \">=\"\nthreshold = {threshold}\n"
+        )
+    };
+    fs::write(p.path("configs/deploy.toml"), gates("0.0")).unwrap();
+    p.ok(&["train", "ocr-teacher"]);
+    p.ok(&["deploy", "ocr_teacher@1", "--env", "production"]);
+    git_ok(&p.root, &["add", "-A"]);
+    git_ok(&p.root, &["commit", "-qm", "deployed"]);
+    let out = git_ok(&p.root, &["push", "-q", "origin", "main"]);
+    assert!(
+        out.contains("deployment gates pass for ocr_teacher@1"),
+        "{out}"
+    );
+    fs::write(p.path("configs/deploy.toml"), gates("1.01")).unwrap();
+    git_ok(&p.root, &["commit", "-qam", "stricter gates"]);
+    let blocked = git(&p.root, &["push", "-q", "origin", "main"]);
+    assert!(
+        !blocked.status.success(),
+        "the push went through a failing gate"
+    );
+    let err = String::from_utf8_lossy(&blocked.stderr);
+    assert!(
+        err.contains("push blocked")
+            && err.contains("deployment gates")
+            && err.contains("ocr_teacher@1"),
+        "{err}"
+    );
+    fs::write(p.path("configs/deploy.toml"), gates("0.0")).unwrap();
+    git_ok(&p.root, &["commit", "-qam", "gates back"]);
+    git_ok(&p.root, &["push", "-q", "origin", "main"]);
+
     p.write_tree("data", &[("x.txt", b"payload")]);
     p.ok(&["data", "snapshot", "data"]);
     common::overwrite(&p.blob_path(&common::sha256_hex(b"payload")), b"PAYLOAD");

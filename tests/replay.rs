@@ -1,6 +1,7 @@
 //! `lab replay` through the real binary: a tiny model rebuilt from the log alone is identical;
-//! a damaged dataset blob makes it "cannot replay" naming the file; an external command is
-//! not replayable; every verdict is a ReplayVerified event.
+//! a damaged dataset blob makes it "cannot replay" naming the file; an external command run
+//! outside a git repository cannot replay; `--all` prints its time against the originals';
+//! every verdict is a ReplayVerified event.
 
 mod common;
 
@@ -65,11 +66,15 @@ fn replay_rebuilds_bit_for_bit_and_names_damage() {
     fs::write(&blob, &bytes).unwrap();
     p.ok(&["replay", "ocr_teacher"]).stdout_has(&["identical"]);
 
-    // An external command is not replayable (yet), and says so.
+    // An external command outside a git repository has no recorded code to run again.
     p.ok(&["run", "--name", "ext", "--", "true"]);
     let ext = p.lab(&["replay", "ext"]);
     assert_eq!(ext.code, 1, "{ext}");
-    ext.stdout_has(&["cannot replay", "external command"]);
+    ext.stdout_has(&["cannot replay", "not in a git repository"]);
+
+    // An audit of everything prints its time against the original runs'.
+    let all = p.lab(&["replay", "--all"]);
+    all.stdout_has(&["identical", "the original runs took", "× their time"]);
 
     p.fails(&["replay", "nope"]).stderr_has(&["neither a run"]);
     p.ok(&["verify"]);

@@ -22,7 +22,7 @@ const HELP_TEMPLATE: &str = "\
 
 Start a project:
   init          Create lab.toml, the folders and .lab/ (idempotent)
-  pipeline      Run the whole default flow on the embedded default
+  pipeline      Run the stages of lab.toml (by default the whole flow), skipping cached ones
 
 Data:
   data          Render the default dataset; snapshot, list, diff, check out versions
@@ -57,6 +57,7 @@ The log:
   verify        Check the hash chain and every blob the log references
   replay        Rebuild a model from the log alone and check it bit for bit
   hooks         Install git hooks: record commits, verify before a push
+  watch         Rerun what a change under datasets/ or configs/ affects
   reindex       Rebuild the views from the log
 
 Tools:
@@ -102,13 +103,23 @@ pub enum Command {
         #[arg(default_value = ".", value_name = "DIR")]
         path: PathBuf,
     },
-    /// Run the whole default flow on the embedded default, end to end
+    /// Run the stages of lab.toml (by default the whole flow on the embedded default)
     ///
-    /// Init if needed, render the default and shifted timetables, snapshot them, train the OCR
-    /// teacher, distil the student, adapt the teacher with LoRA, evaluate each, write the
-    /// report, verify the log, print one summary table. Example:
+    /// The stages ([[stages]] in lab.toml; `lab init` writes the default ones) run in
+    /// dependency order: render the default and shifted timetables, snapshot them, train the
+    /// OCR teacher, distil the student, adapt with LoRA, train the document model and its LoRA,
+    /// evaluate each, extract end to end, write the report, verify the log. A stage whose
+    /// inputs (dataset snapshot, config, effective settings, parent models, lab's version; a
+    /// command and its deps) match an earlier finished run is skipped and that run's outputs
+    /// reused, saying which. Init if needed. Examples:
     ///
     ///   cargo run --release -- pipeline
+    ///
+    ///   lab pipeline --plan                  (what would run, and why)
+    ///
+    ///   lab pipeline --force ocr_student     (rerun one stage; --force alone reruns all)
+    ///
+    ///   lab pipeline eval_student            (that stage and the ones it needs)
     #[command(verbatim_doc_comment)]
     Pipeline(PipelineArgs),
     #[command(subcommand)]
@@ -230,6 +241,18 @@ pub enum Command {
     Hooks(HooksCmd),
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Watch datasets/ and configs/ and keep the models up to date (Ctrl-C stops)
+    ///
+    /// On a change (debounced 500 ms) it runs one pipeline pass: snapshot, rerun only the
+    /// stages whose inputs changed (the stage cache decides), evaluate, compare the new models
+    /// with the versions in production, write the report. One pass at a time; a change during
+    /// a pass queues one more; a failed pass is reported and watching goes on. Ctrl-C stops
+    /// cleanly: a run it interrupts is marked killed. It runs beside `lab serve` and other
+    /// commands. Example:
+    ///
+    ///   lab watch
+    #[command(verbatim_doc_comment)]
+    Watch,
     /// Print a shell completion script
     ///
     /// Example:
@@ -247,6 +270,15 @@ pub struct PipelineArgs {
     /// Seed of the generated default dataset (default: lab.toml's project.seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Rerun stages even when an earlier run had the same inputs: every stage, or the one
+    /// named (repeat for several).
+    #[arg(long, value_name = "STAGE", num_args = 0..=1, default_missing_value = "")]
+    pub force: Vec<String>,
+    /// Print the stages in order, which are cached and why, and what would run; run nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Run only these stages and the ones they need.
+    pub stages: Vec<String>,
 }
 
 /// Datasets: render the embedded default; snapshot, list, diff, check out versions

@@ -1,8 +1,10 @@
 //! `lab hooks install|uninstall|run`: git hooks that tie the log to commits.
 //!
-//! `post-commit` records the commit as a `GitCommitted` event (commit, branch, changed paths)
-//! and says when `datasets/` or `configs/` changed (rerun the pipeline). `pre-push` runs
-//! `lab verify` and blocks the push, with the reason, when the log or a blob is damaged.
+//! `post-commit` records the commit as a `GitCommitted` event (commit, branch, changed paths);
+//! when `datasets/` or `configs/` changed, the stages that read them (and what is downstream)
+//! run in the background, or are left to `lab watch` when it runs. `pre-push` runs
+//! `lab verify` and re-checks the deployment gates of the models in production, and blocks
+//! the push, with the reason, when the log or a blob is damaged or a gate fails.
 //! A hook that was already there is kept as `HOOK.lab-previous` and runs first (its failure
 //! stops the chain, as git would); `uninstall` puts it back.
 
@@ -143,6 +145,65 @@ pub fn uninstall(lab: &Lab) -> Result<HooksOut> {
     })
 }
 
+/// The post-commit hook's answer to changed data or configs: the stages they affect run in
+/// the background (`lab pipeline STAGE…`, logged to `.lab/post-commit.log`, so the commit
+/// returns at once), or, when `lab watch` runs on the project, are left to it.
+fn affected_stages(lab: &Lab, changed: &[String]) -> Result<String> {
+    let dag = crate::stages::Dag::of(&lab.project)?;
+    let hit: Vec<&str> = dag
+        .affected(changed)
+        .into_iter()
+        .map(|i| dag.stages[i].name())
+        .collect();
+    let n = changed.len();
+    let what = format!(
+        "lab: {n} path{} changed under datasets/ or configs/",
+        if n == 1 { "" } else { "s" }
+    );
+    if hit.is_empty() {
+        return Ok(format!("{what}; no stage reads them"));
+    }
+    if crate::git::head_is_root(&lab.project.root) {
+        // Every path of a first commit is "changed": that is not a change to react to.
+        return Ok(format!(
+            "{what} (the first commit): run `lab pipeline` to build everything"
+        ));
+    }
+    let lab_dir = lab.project.lab_dir();
+    if let Some(pid) = crate::watch::running(&lab_dir) {
+        return Ok(format!(
+            "{what}: `lab watch` (pid {pid}) reruns the affected stages: {}",
+            hit.join(", ")
+        ));
+    }
+    let log = lab_dir.join("post-commit.log");
+    let file = fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
+    let exe = std::env::current_exe().context("cannot find lab's own executable")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("-C")
+        .arg(&lab.project.root)
+        .arg("pipeline")
+        .args(&hit)
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it detaches the run from git's session.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().context("cannot start `lab pipeline`")?;
+    Ok(format!(
+        "{what}: running the affected stages in the background (pid {}): {}\n  log: {}",
+        child.id(),
+        hit.join(", "),
+        lab.project.display_path(&log)
+    ))
+}
+
 /// What a hook run did; `ok` false blocks (pre-push).
 #[derive(Debug, Serialize)]
 pub struct RunOut {
@@ -180,22 +241,58 @@ pub fn run(lab: &Lab, hook: &str, reporter: &dyn Reporter) -> Result<RunOut> {
                 changed.len()
             );
             if !watched.is_empty() {
-                message.push_str(&format!(
-                    "\nlab: {} changed under datasets/ or configs/ — run `lab pipeline` to retrain",
-                    watched.len()
-                ));
+                let changed: Vec<String> = watched.iter().map(|s| s.to_string()).collect();
+                message.push('\n');
+                message.push_str(&affected_stages(lab, &changed)?);
             }
             Ok(RunOut { ok: true, message })
         }
         "pre-push" => {
             let v = super::verify::verify(lab, reporter)?;
+            if !v.ok {
+                return Ok(RunOut {
+                    ok: false,
+                    message: format!("lab: push blocked — `lab verify` failed:\n{}", v.text()),
+                });
+            }
+            let checks = super::deploy::check_production(lab, reporter)?;
+            let failed: Vec<&super::deploy::GateCheck> =
+                checks.iter().filter(|c| !c.passed).collect();
+            if !failed.is_empty() {
+                let mut message = String::from(
+                    "lab: push blocked — a model in production no longer passes the deployment \
+                     gates of configs/deploy.toml:",
+                );
+                for c in failed {
+                    message.push_str(&format!(
+                        "\n{}:\n{}",
+                        c.model,
+                        crate::deploy::table(&c.gates).trim_end()
+                    ));
+                }
+                message.push_str(
+                    "\nfix the model or the gates (or roll back with `lab deploy rollback`), then push again",
+                );
+                return Ok(RunOut { ok: false, message });
+            }
             Ok(RunOut {
-                ok: v.ok,
-                message: if v.ok {
-                    format!("lab: verify {}", v.text())
-                } else {
-                    format!("lab: push blocked — `lab verify` failed:\n{}", v.text())
-                },
+                ok: true,
+                message: format!(
+                    "lab: verify {}\nlab: {}",
+                    v.text(),
+                    if checks.is_empty() {
+                        "no model in production: no deployment gates to check".to_string()
+                    } else {
+                        format!(
+                            "deployment gates pass for {}",
+                            checks
+                                .iter()
+                                .map(|c| c.model.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                ),
             })
         }
         other => bail!("unknown hook `{other}`: lab runs {}", HOOKS.join(", ")),

@@ -21,3 +21,4 @@ pub mod sweep;
 pub mod synth;
 pub mod train;
 pub mod verify;
+pub mod watch;

@@ -88,12 +88,21 @@ const TAIL_BYTES: usize = 4096;
 /// Stores a file, or every file of a directory plus a manifest naming them, as blobs; returns
 /// the hash that names the content (the file's, or the manifest's).
 pub fn store_path(lab: &Lab, path: &Path) -> Result<Hash> {
+    hash_path_with(path, &mut |bytes: &[u8]| Ok(lab.store.blobs.put(bytes)?))
+}
+
+/// The hash [`store_path`] gives `path`, without storing anything.
+pub fn hash_path(path: &Path) -> Result<Hash> {
+    hash_path_with(path, &mut |bytes: &[u8]| Ok(Hash::of(bytes)))
+}
+
+fn hash_path_with(path: &Path, put: &mut dyn FnMut(&[u8]) -> Result<Hash>) -> Result<Hash> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("{}: cannot read it — check the path", path.display()))?;
     if meta.is_file() {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        return Ok(lab.store.blobs.put(&bytes)?);
+        return put(&bytes);
     }
     let mut entries = Vec::new();
     for e in walkdir::WalkDir::new(path).sort_by_file_name() {
@@ -113,14 +122,59 @@ pub fn store_path(lab: &Lab, path: &Path) -> Result<Hash> {
                 .metadata()
                 .map(|m| m.permissions().mode())
                 .unwrap_or(0o644),
-            hash: lab.store.blobs.put(&bytes)?,
+            hash: put(&bytes)?,
         });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(lab
+    put(&crate::dataset::manifest::encode(&entries))
+}
+
+/// Writes what [`store_path`] stored as `hash` back to `path`: the file, or (when `hash` names
+/// a manifest of a directory) every file of it. `Err` names the blob that is missing or damaged.
+pub fn restore_path(lab: &Lab, hash: &Hash, path: &Path, dir: bool) -> Result<()> {
+    let bytes = lab
         .store
         .blobs
-        .put(&crate::dataset::manifest::encode(&entries))?)
+        .get(hash)
+        .map_err(|e| anyhow::anyhow!("blob {} of {}: {e}", hash.short(), path.display()))?;
+    let write = |p: &Path, b: &[u8]| -> Result<()> {
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        std::fs::write(p, b).with_context(|| format!("cannot write {}", p.display()))
+    };
+    if !dir {
+        return write(path, &bytes);
+    }
+    let entries = crate::dataset::manifest::decode(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: manifest {} unreadable ({e})",
+            path.display(),
+            hash.short()
+        )
+    })?;
+    for e in entries {
+        use std::os::unix::ffi::OsStrExt;
+        let p = path.join(std::ffi::OsStr::from_bytes(&e.path));
+        let b =
+            lab.store.blobs.get(&e.hash).map_err(|err| {
+                anyhow::anyhow!("blob {} of {}: {err}", e.hash.short(), p.display())
+            })?;
+        write(&p, &b)?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(e.mode & 0o7777));
+    }
+    Ok(())
+}
+
+/// Whether `hash` names a directory manifest (as [`store_path`] writes for a directory).
+pub fn is_manifest(lab: &Lab, hash: &Hash) -> bool {
+    lab.store
+        .blobs
+        .get(hash)
+        .ok()
+        .and_then(|b| crate::dataset::manifest::decode(&b).ok())
+        .is_some()
 }
 
 fn refs(lab: &Lab, role: &str, paths: &[PathBuf]) -> Result<Vec<DataRef>> {
@@ -166,16 +220,46 @@ fn tee(
     })
 }
 
-/// Runs `cmd` as a tracked run and waits for it.
+/// `path` relative to the repository's work tree containing `root` (or to `root` itself outside
+/// a repository), `/`-separated; `.` for the top.
+pub fn repo_relative(root: &Path, path: &Path) -> String {
+    let top = crate::git::hooks_dir(root)
+        .map(|(_, w)| w)
+        .unwrap_or_else(|| root.to_path_buf());
+    let top = top.canonicalize().unwrap_or(top);
+    let path = path.canonicalize().unwrap_or(path.to_path_buf());
+    match path.strip_prefix(&top) {
+        Ok(r) if r.as_os_str().is_empty() => ".".into(),
+        Ok(r) => r.to_string_lossy().into_owned(),
+        Err(_) => path.to_string_lossy().into_owned(),
+    }
+}
+
+/// Runs `cmd` in `cwd` as a tracked run and waits for it. Besides the command line it records
+/// what `lab replay` needs to run it again: the exact argv (`cmd.argv`, JSON), the working
+/// directory and the project relative to the repository (`cmd.cwd`, `cmd.project`), which deps
+/// and outs are directories (`cmd.dirs`); the commit is the run's git state.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     lab: &Lab,
     name: Option<&str>,
     experiment: Option<&str>,
     params: BTreeMap<String, String>,
+    cwd: &Path,
     deps: &[PathBuf],
     outs: &[PathBuf],
     cmd: &[String],
 ) -> Result<RunResult> {
+    let abs = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            cwd.join(p)
+        }
+    };
+    let deps: Vec<PathBuf> = deps.iter().map(abs).collect();
+    let outs: Vec<PathBuf> = outs.iter().map(abs).collect();
+    let (deps, outs) = (&deps[..], &outs[..]);
     let Some((program, args)) = cmd.split_first() else {
         bail!("no command given: write `lab run -- COMMAND ARGS`");
     };
@@ -198,6 +282,21 @@ pub fn run(
         .with_context(|| format!("cannot create {}", metrics_path.display()))?;
     let mut params = params;
     params.insert("command".into(), cmd.join(" "));
+    params.insert("cmd.argv".into(), serde_json::to_string(cmd)?);
+    params.insert("cmd.cwd".into(), repo_relative(&lab.project.root, cwd));
+    params.insert(
+        "cmd.project".into(),
+        repo_relative(&lab.project.root, &lab.project.root),
+    );
+    let dirs: Vec<String> = deps
+        .iter()
+        .chain(outs)
+        .filter(|p| p.is_dir())
+        .map(|p| lab.project.display_path(p))
+        .collect();
+    if !dirs.is_empty() {
+        params.insert("cmd.dirs".into(), serde_json::to_string(&dirs)?);
+    }
     let inputs = refs(lab, "dep", deps)?;
     let pid = std::process::id();
     lab.append(vec![Event::RunStarted {
@@ -214,6 +313,7 @@ pub fn run(
     }])?;
     let spawned = Command::new(program)
         .args(args)
+        .current_dir(cwd)
         .env("LAB_RUN_ID", &id)
         .env("LAB_METRICS", &metrics_path)
         .env("LAB_PROJECT", &lab.project.root)

@@ -51,8 +51,12 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
     // The latest evaluation per (model, snapshot, split), and every replay.
     let mut latest: BTreeMap<(Hash, String, String), Evaluation> = BTreeMap::new();
     let mut replays = Vec::new();
+    let mut deployments = Vec::new();
     store.scan(1, |rec| {
         let env = &rec.envelope;
+        if let Some(d) = super::deploys::of(env) {
+            deployments.push(d);
+        }
         match &env.body {
             Event::Evaluated {
                 model,
@@ -158,6 +162,7 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
         runs,
         groups,
         replays,
+        deployments,
         producers,
         pages,
     })

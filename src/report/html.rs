@@ -136,7 +136,11 @@ fn model_link(report: &Report, name: &str, root: &str) -> String {
 }
 
 /// The index: runs, model comparisons, replay verdicts.
-pub fn index(report: &Report, comparisons: &[(usize, Vec<String>)]) -> String {
+pub fn index(
+    report: &Report,
+    comparisons: &[(usize, Vec<String>)],
+    deploy_chart: Option<&str>,
+) -> String {
     let mut b = String::new();
     let _ = writeln!(b, "<h1>{} — lab report</h1>", escape(&report.project));
     let _ = writeln!(
@@ -150,7 +154,7 @@ pub fn index(report: &Report, comparisons: &[(usize, Vec<String>)]) -> String {
         report.replays.len(),
         plural(report.replays.len()),
     );
-    b.push_str("<p class=\"sub\">Sections: <a href=\"#runs\">Runs</a> · <a href=\"#comparison\">Model comparison</a> · <a href=\"#replay\">Replay verdicts</a></p>\n");
+    b.push_str("<p class=\"sub\">Sections: <a href=\"#runs\">Runs</a> · <a href=\"#comparison\">Model comparison</a> · <a href=\"#replay\">Replay verdicts</a> · <a href=\"#deployments\">Deployments</a></p>\n");
 
     b.push_str("<h2 id=\"runs\">Runs</h2>\n");
     if report.runs.is_empty() {
@@ -207,8 +211,33 @@ pub fn index(report: &Report, comparisons: &[(usize, Vec<String>)]) -> String {
     }
 
     b.push_str("<h2 id=\"replay\">Replay verdicts</h2>\n");
+    if !report.replays.is_empty() {
+        let count = |v: &str| {
+            report
+                .replays
+                .iter()
+                .filter(|r| verdict_name(&r.verdict) == v)
+                .count()
+        };
+        let _ = writeln!(
+            b,
+            "<p class=\"sub\">{} identical, {} differ, {} cannot replay.</p>",
+            count("identical"),
+            count("differs"),
+            count("cannot replay")
+        );
+    }
     replays(&mut b, report, &report.replays, "");
+    super::deploys::section(&mut b, report, deploy_chart);
     page(report, &format!("{} — lab report", report.project), "", &b)
+}
+
+fn verdict_name(v: &ReplayVerdict) -> &'static str {
+    match v {
+        ReplayVerdict::Identical => "identical",
+        ReplayVerdict::Differs { .. } => "differs",
+        ReplayVerdict::CannotReplay { .. } => "cannot replay",
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -308,14 +337,14 @@ fn replays(b: &mut String, report: &Report, list: &[Replay], root: &str) {
                     .iter()
                     .map(|(k, v)| format!("{k} {v:+.4}"))
                     .collect();
+                let w = if max_abs_weight_diff.is_nan() {
+                    String::new() // an external command: no weights
+                } else {
+                    format!("max |Δw| {}; ", fmt_value(*max_abs_weight_diff))
+                };
                 (
                     "differs".to_string(),
-                    format!(
-                        "max |Δw| {}; {}; likely cause: {}",
-                        fmt_value(*max_abs_weight_diff),
-                        deltas.join(", "),
-                        likely_cause
-                    ),
+                    format!("{w}{}; likely cause: {}", deltas.join(", "), likely_cause),
                 )
             }
             ReplayVerdict::CannotReplay { reason } => ("cannot replay".to_string(), reason.clone()),

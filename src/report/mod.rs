@@ -17,6 +17,7 @@ mod backend;
 pub mod bars;
 pub mod charts;
 mod collect;
+mod deploys;
 pub mod html;
 mod plan;
 
@@ -130,6 +131,8 @@ pub struct Report {
     pub runs: Vec<RunData>,
     pub groups: Vec<Group>,
     pub replays: Vec<Replay>,
+    /// Every deployment event, oldest first (all of them, whatever the scope).
+    pub deployments: Vec<deploys::DeployEvent>,
     /// Model name (`NAME@N`) → the run that made it.
     pub producers: BTreeMap<String, RunId>,
     /// Runs whose page this report writes or an earlier one wrote.
@@ -305,9 +308,25 @@ pub fn write(dir: &Path, report: &Report) -> Result<Written, ReportError> {
         comparisons.push((i, rel));
         files.extend(f);
     }
+    let deploy_chart = match deploys::chart(report) {
+        Some(chart) => {
+            let path = dir.join("deployments.png");
+            let png = charts::line_chart(&chart, charts::LINE_SIZE).map_err(|source| {
+                ReportError::Chart {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            write_atomic(&path, &png)?;
+            files.push(path);
+            Some("deployments.png".to_string())
+        }
+        None => None,
+    };
     let charts = files.len() - run_pages;
     let index = dir.join("index.html");
-    write_atomic(&index, html::index(report, &comparisons).as_bytes())?;
+    let page = html::index(report, &comparisons, deploy_chart.as_deref());
+    write_atomic(&index, page.as_bytes())?;
     files.push(index.clone());
     Ok(Written {
         index,

@@ -264,3 +264,58 @@ pub fn deploy(
     out.deployed = passed;
     Ok(out)
 }
+
+/// A model deployed to production, re-checked against the gates of configs/deploy.toml.
+#[derive(Debug, Serialize)]
+pub struct GateCheck {
+    /// `NAME@N`.
+    pub model: String,
+    pub gates: Vec<GateResult>,
+    pub passed: bool,
+}
+
+/// Re-evaluates every model version deployed to `production` (or, where nothing is deployed
+/// there, in the registry's Production stage) against the gates of configs/deploy.toml, as
+/// `lab deploy` would, without deploying anything: what the pre-push hook runs. The
+/// evaluations are recorded (`Evaluated`); no deployment event is.
+pub fn check_production(lab: &Lab, reporter: &dyn Reporter) -> Result<Vec<GateCheck>> {
+    let (reg, deps) = lab
+        .store
+        .read_views(|v| Ok((v.registry()?, v.deployments()?)))?;
+    let mut versions: Vec<(String, u32)> = deps
+        .iter()
+        .filter(|d| d.env == "production")
+        .map(|d| (d.model.clone(), d.version))
+        .collect();
+    if versions.is_empty() {
+        versions = reg
+            .iter()
+            .filter(|r| r.stage == Stage::Production)
+            .map(|r| (r.name.clone(), r.version))
+            .collect();
+    }
+    if versions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cfg = load_config(lab, None)?;
+    let mut out = Vec::new();
+    for (name, version) in versions {
+        let Some(v) = reg.iter().find(|r| r.name == name && r.version == version) else {
+            continue;
+        };
+        let doc = models::bundle(&lab.store.blobs, &v.model)?
+            .kind
+            .starts_with("doc");
+        let label = v.label();
+        let (metrics, _) = measure(lab, &label, doc, &cfg, reporter)
+            .with_context(|| format!("re-evaluating {label} for the deployment gates"))?;
+        let gates = cfg.check(&metrics, None);
+        let passed = gates.iter().all(|g| g.passed);
+        out.push(GateCheck {
+            model: label,
+            gates,
+            passed,
+        });
+    }
+    Ok(out)
+}

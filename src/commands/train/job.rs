@@ -75,7 +75,12 @@ impl Job {
 
     /// The effective settings as recorded with a run (JSON).
     pub fn settings_json(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(&self.cfg).expect("config serialises");
+        Job::settings_json_of(&self.cfg)
+    }
+
+    /// The effective settings of `cfg` as recorded with a run (JSON).
+    pub fn settings_json_of(cfg: &RecipeConfig) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(cfg).expect("config serialises");
         v.push(b'\n');
         v
     }

@@ -385,6 +385,65 @@ pub fn train(
     })
 }
 
+/// The inputs a run of `recipe` would record — dataset snapshot, config, effective settings,
+/// parent model, by content hash — without loading data or training: what the stage cache of
+/// `lab pipeline` compares with earlier runs (`train` records the same roles and hashes).
+pub fn planned_inputs(
+    lab: &Lab,
+    recipe: Recipe,
+    config_path: Option<&Path>,
+    ov: &Overrides,
+) -> Result<Vec<DataRef>> {
+    let mut loaded = config::load(&lab.project, Some(recipe), config_path)?;
+    apply(&mut loaded.config, ov);
+    let shown = lab.project.display_path(&loaded.path);
+    job::check(
+        &loaded.config,
+        &format!("{shown} (after the stage's settings)"),
+    )?;
+    let cfg = &loaded.config;
+    let rows = lab.store.read_views(|v| v.datasets())?;
+    let ds = crate::dataset::resolve(&rows, &cfg.train.dataset).map_err(|e| {
+        anyhow!(
+            "dataset `{}` (train.dataset in {shown}): {e}",
+            cfg.train.dataset
+        )
+    })?;
+    let settings = Job::settings_json_of(cfg);
+    let mut inputs = vec![
+        DataRef {
+            role: "dataset".into(),
+            name: format!("{}@{}", ds.name, ds.version),
+            hash: ds.manifest,
+        },
+        DataRef {
+            role: "config".into(),
+            name: shown,
+            hash: Hash::of(&loaded.bytes),
+        },
+        DataRef {
+            role: "settings".into(),
+            name: "effective settings (config + overrides)".into(),
+            hash: Hash::of(&settings),
+        },
+    ];
+    let parent = match (&cfg.distill, &cfg.lora) {
+        (Some(d), _) => Some(("teacher", d.teacher.clone())),
+        (_, Some(l)) => Some(("base", l.base.clone())),
+        _ => None,
+    };
+    if let Some((role, reference)) = parent {
+        let m = models::resolve_in(&lab.store, &reference)
+            .map_err(|e| anyhow!("{role} `{reference}`: {e}"))?;
+        inputs.push(DataRef {
+            role: role.into(),
+            name: m.name.clone(),
+            hash: m.hash,
+        });
+    }
+    Ok(inputs)
+}
+
 /// Imports a local Hugging Face checkpoint directory (`config.json`, `model.safetensors`,
 /// `tokenizer.json`) as a model bundle in the blob store, so the run records it as an input
 /// and a replay finds it without the directory.

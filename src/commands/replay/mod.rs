@@ -8,7 +8,10 @@
 //! deltas, and the likely cause: lab version, CPU features, a dirty tree); cannot replay (which
 //! blob is missing or damaged, or why the run is not replayable). Each verdict is a
 //! `ReplayVerified` event. A parent model is used as recorded (replay it on its own, or use
-//! `--all`, to check it too).
+//! `--all`, to check it too). An external command replays at its recorded git commit
+//! (`cmd.rs`). `--all` also prints the replay's time against the original runs' durations.
+
+mod cmd;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -42,6 +45,10 @@ pub struct ReplayRow {
 pub struct ReplayOut {
     pub rows: Vec<ReplayRow>,
     pub plan: bool,
+    /// Seconds the replays took, and the recorded durations of the same runs (those that were
+    /// rebuilt: not "cannot replay"); their ratio is the audit's cost.
+    pub replay_seconds: f64,
+    pub original_seconds: f64,
     /// Every replayed run was identical.
     pub ok: bool,
 }
@@ -61,6 +68,14 @@ impl ReplayOut {
         }
         if self.rows.is_empty() {
             s.push_str("no finished training runs to replay\n");
+        }
+        if !self.plan && self.original_seconds > 0.0 {
+            s.push_str(&format!(
+                "replayed in {:.1}s; the original runs took {:.1}s: {:.2}× their time\n",
+                self.replay_seconds,
+                self.original_seconds,
+                self.replay_seconds / self.original_seconds
+            ));
         }
         s.trim_end().to_string()
     }
@@ -123,20 +138,17 @@ impl ReplayRow {
 
 /// Why a run cannot be replayed, judged from its record alone (blobs are checked later).
 fn unreplayable(row: &RunRow) -> Option<String> {
-    if recipe_of(&row.recipe).is_none() {
-        return Some(if row.recipe == "cmd" {
-            "an external command: replaying it means re-running it at its recorded git commit, \
-             which lab does not do yet"
-                .into()
-        } else {
-            format!("unknown recipe `{}`", row.recipe)
-        });
+    if recipe_of(&row.recipe).is_none() && row.recipe != "cmd" {
+        return Some(format!("unknown recipe `{}`", row.recipe));
     }
     if row.status != RunStatus::Finished {
         return Some(format!(
             "the run did not finish ({:?}): there is no output to compare",
             row.status
         ));
+    }
+    if row.recipe == "cmd" {
+        return None;
     }
     if !row.inputs.iter().any(|i| i.role == "settings") {
         return Some("the run recorded no effective settings (it predates replay support)".into());
@@ -260,6 +272,26 @@ fn replay_one(
     let t0 = Instant::now();
     let recorded = row.outputs.iter().find(|o| o.role == "model");
     let mut out = ReplayRow::of(row);
+    if row.recipe == "cmd" {
+        if let Some(reason) = unreplayable(row) {
+            out.verdict = "cannot replay".into();
+            out.detail = reason.clone();
+            out.seconds = t0.elapsed().as_secs_f64();
+            return (out, Some(ReplayVerdict::CannotReplay { reason }));
+        }
+        let r = cmd::replay(lab, row);
+        out.expected = Some(r.expected);
+        out.actual = r.actual;
+        out.verdict = match r.verdict {
+            ReplayVerdict::Identical => "identical",
+            ReplayVerdict::Differs { .. } => "differs",
+            ReplayVerdict::CannotReplay { .. } => "cannot replay",
+        }
+        .into();
+        out.detail = r.detail;
+        out.seconds = t0.elapsed().as_secs_f64();
+        return (out, Some(r.verdict));
+    }
     let cannot = |out: &mut ReplayRow, reason: String| {
         out.verdict = "cannot replay".into();
         out.detail = reason.clone();
@@ -348,6 +380,15 @@ fn plan_row(row: &RunRow, runs: &[RunRow]) -> ReplayRow {
             out.verdict = "cannot replay".into();
             out.detail = reason;
         }
+        None if row.recipe == "cmd" => {
+            out.verdict = "planned".into();
+            out.detail = format!(
+                "would run `{}` at its recorded commit, from {} recorded dep{}",
+                row.params.get("command").map_or("?", String::as_str),
+                row.inputs.len(),
+                if row.inputs.len() == 1 { "" } else { "s" }
+            );
+        }
         None => {
             let parts: Vec<String> = row
                 .inputs
@@ -393,14 +434,23 @@ pub fn replay(
         return Ok(ReplayOut {
             rows,
             plan: true,
+            replay_seconds: 0.0,
+            original_seconds: 0.0,
             ok: true,
         });
     }
     let mut rows = Vec::new();
     let mut ok = true;
+    let (mut replay_seconds, mut original_seconds) = (0.0, 0.0);
     for row in &selected {
         let (out, verdict) = replay_one(lab, row, reporter);
         ok &= out.verdict == "identical";
+        if out.verdict != "cannot replay" {
+            if let Some(end) = row.finished_ns {
+                replay_seconds += out.seconds;
+                original_seconds += (end - row.started_ns).max(0) as f64 / 1e9;
+            }
+        }
         if let Some(v) = verdict {
             lab.append(vec![Event::ReplayVerified {
                 run: row.id.clone(),
@@ -415,6 +465,8 @@ pub fn replay(
     Ok(ReplayOut {
         rows,
         plan: false,
+        replay_seconds,
+        original_seconds,
         ok,
     })
 }

@@ -1,0 +1,141 @@
+//! `lab watch`: the use case around `crate::watch` — which folders, what a pass is (`lab
+//! pipeline` in a child), and what follows a pass: the newest model of each name deployed to
+//! production compared with the deployed version on the snapshots both were evaluated on,
+//! then the report.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::event::{Event, Hash};
+use crate::lab::Lab;
+use crate::project::Project;
+use crate::store::views::Query;
+
+struct Stderr;
+
+impl crate::watch::Sink for Stderr {
+    fn say(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+/// Watches the project at `here` until Ctrl-C.
+pub fn watch(here: &Path) -> Result<()> {
+    let project = Project::discover(here)?;
+    // Check the stages now: a mistake in lab.toml is better said before watching starts.
+    crate::stages::Dag::of(&project)?;
+    let watched = vec![project.datasets_dir(), project.configs_dir()];
+    let reap = |root: &Path| -> Result<usize> {
+        let lab = Lab::open(root, "watch")?;
+        super::run::mark_dead_runs(&lab)
+    };
+    let after = |root: &Path| -> Result<Vec<String>> {
+        let lab = Lab::open(root, "watch")?;
+        let mut lines = compare_with_production(&lab)?;
+        let r = super::report::report(&lab, None)?;
+        lines.push(format!("lab watch: report {}", r.index.display()));
+        Ok(lines)
+    };
+    let hooks = crate::watch::Hooks {
+        pass: &crate::watch::pipeline_child,
+        after: &after,
+        reap: &reap,
+    };
+    crate::watch::watch(&project.root, &project.lab_dir(), &watched, &hooks, &Stderr)
+}
+
+/// Metric keys worth a line in the comparison.
+fn headline(key: &str) -> bool {
+    ["accuracy", "cer", "field_f1", "entry_f1"]
+        .iter()
+        .any(|k| key.ends_with(&format!(".{k}")))
+}
+
+/// For each model deployed to production: the newest model of that name against it, metric by
+/// metric, on each snapshot both were evaluated on.
+pub fn compare_with_production(lab: &Lab) -> Result<Vec<String>> {
+    let (runs, reg, deps) = lab
+        .store
+        .read_views(|v| Ok((v.runs_all()?, v.registry()?, v.deployments()?)))?;
+    let prod: Vec<_> = deps.iter().filter(|d| d.env == "production").collect();
+    if prod.is_empty() {
+        return Ok(vec![
+            "lab watch: nothing deployed to production to compare with".into(),
+        ]);
+    }
+    // model hash → (dataset snapshot, metrics) of each evaluation.
+    type Evals = BTreeMap<Hash, Vec<(Hash, BTreeMap<String, f64>)>>;
+    let mut evals: Evals = BTreeMap::new();
+    lab.store.scan(1, |rec| {
+        if let Event::Evaluated {
+            model_hash,
+            dataset,
+            metrics,
+            ..
+        } = rec.envelope.body
+        {
+            evals
+                .entry(model_hash)
+                .or_default()
+                .push((dataset, metrics));
+        }
+        Ok(true)
+    })?;
+    let models = crate::models::all(&runs);
+    let mut lines = Vec::new();
+    for d in prod {
+        let Some(live) = reg
+            .iter()
+            .find(|r| r.name == d.model && r.version == d.version)
+        else {
+            continue;
+        };
+        let prefix = format!("{}@", d.model);
+        let Some(newest) = models.iter().rev().find(|m| m.name.starts_with(&prefix)) else {
+            continue;
+        };
+        if newest.hash == live.model {
+            lines.push(format!(
+                "lab watch: {} in production is the newest {}",
+                live.label(),
+                d.model
+            ));
+            continue;
+        }
+        let mut parts = Vec::new();
+        for (ds, new) in evals.get(&newest.hash).into_iter().flatten() {
+            let Some((_, old)) = evals
+                .get(&live.model)
+                .into_iter()
+                .flatten()
+                .rfind(|(o, _)| o == ds)
+            else {
+                continue;
+            };
+            for (k, v) in new.iter().filter(|(k, _)| headline(k)) {
+                if let Some(o) = old.get(k) {
+                    parts.push(format!("{k} {v:.4} vs {o:.4} ({:+.4})", v - o));
+                }
+            }
+        }
+        parts.sort();
+        parts.dedup();
+        lines.push(if parts.is_empty() {
+            format!(
+                "lab watch: {} vs {} in production: not evaluated on the same snapshot",
+                newest.name,
+                live.label()
+            )
+        } else {
+            format!(
+                "lab watch: {} vs {} in production: {}",
+                newest.name,
+                live.label(),
+                parts.join(", ")
+            )
+        });
+    }
+    Ok(lines)
+}

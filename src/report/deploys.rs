@@ -1,0 +1,174 @@
+//! The deployments section of the index: every deployment event from the log, one history per
+//! environment (gates validated, deployed, rolled back), and a chart of the version each
+//! environment ran over time, one line per model name.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::Report;
+use super::charts::{LineChart, Mark, Series};
+use super::html::escape;
+use crate::event::{Envelope, Event, fmt_time};
+
+/// One deployment event.
+#[derive(Clone, Debug)]
+pub struct DeployEvent {
+    pub seq: u64,
+    pub time_ns: i64,
+    pub env: String,
+    pub model: String,
+    pub version: u32,
+    /// `requested`, `validated`, `rejected`, `deployed`, `rolled back`.
+    pub what: String,
+    pub detail: String,
+}
+
+/// The deployment event `env` holds, if it is one.
+pub fn of(env: &Envelope) -> Option<DeployEvent> {
+    let ev = |e: &str, model: &str, version: u32, what: &str, detail: String| DeployEvent {
+        seq: env.seq,
+        time_ns: env.time_ns,
+        env: e.to_string(),
+        model: model.to_string(),
+        version,
+        what: what.to_string(),
+        detail,
+    };
+    Some(match &env.body {
+        Event::DeploymentValidated {
+            env: e,
+            model,
+            version,
+            gates,
+            passed,
+        } => {
+            let parts: Vec<String> = gates
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{} {} {} {}: {}",
+                        g.metric,
+                        g.value.map_or("-".into(), |v| format!("{v:.4}")),
+                        g.op,
+                        g.threshold,
+                        if g.passed { "pass" } else { "FAIL" }
+                    )
+                })
+                .collect();
+            let what = if *passed { "validated" } else { "rejected" };
+            ev(e, model, *version, what, parts.join("; "))
+        }
+        Event::Deployed {
+            env: e,
+            model,
+            version,
+        } => ev(e, model, *version, "deployed", String::new()),
+        Event::RolledBack {
+            env: e,
+            model,
+            from_version,
+            to_version,
+        } => ev(
+            e,
+            model,
+            *to_version,
+            "rolled back",
+            format!("from version {from_version}"),
+        ),
+        _ => return None,
+    })
+}
+
+/// The chart of deployed versions over time (since the first deployment event), one
+/// series per environment and model; `None` when nothing was deployed.
+pub fn chart(report: &Report) -> Option<LineChart> {
+    let live: Vec<&DeployEvent> = report
+        .deployments
+        .iter()
+        .filter(|d| d.what == "deployed" || d.what == "rolled back")
+        .collect();
+    let t0 = live.first()?.time_ns;
+    let t_end = report.generated_ns.max(live.last()?.time_ns);
+    // The time axis in the unit that suits the span.
+    let span_s = (t_end - t0) as f64 / 1e9;
+    let (unit_s, unit) = match span_s {
+        s if s < 120.0 => (1.0, "seconds"),
+        s if s < 7200.0 => (60.0, "minutes"),
+        s if s < 172_800.0 => (3600.0, "hours"),
+        _ => (86_400.0, "days"),
+    };
+    let hours = |t: i64| (t - t0) as f64 / 1e9 / unit_s;
+    let mut series: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
+    for d in &live {
+        let s = series.entry((d.env.clone(), d.model.clone())).or_default();
+        // A step: the previous version runs until this event.
+        if let Some(&(_, prev)) = s.last() {
+            s.push((hours(d.time_ns), prev));
+        }
+        s.push((hours(d.time_ns), d.version as f64));
+    }
+    let series = series
+        .into_iter()
+        .map(|((env, model), mut points)| {
+            let last = points.last().map_or(0.0, |p| p.1);
+            points.push((hours(t_end), last));
+            Series {
+                label: format!("{model} in {env}"),
+                points,
+                mark: Mark::Dots,
+            }
+        })
+        .collect();
+    Some(LineChart {
+        title: "Deployed version over time".into(),
+        x_desc: format!("{unit} since the first deployment"),
+        y_desc: "model version".into(),
+        series,
+        y_include: Some((0.0, 1.0)),
+        log_y_above: None,
+    })
+}
+
+/// The section: the chart, then one table per environment, newest first.
+pub fn section(b: &mut String, report: &Report, chart: Option<&str>) {
+    b.push_str("<h2 id=\"deployments\">Deployments</h2>\n");
+    if report.deployments.is_empty() {
+        b.push_str("<p class=\"none\">none recorded — <code>lab deploy NAME@V --env production</code> deploys behind the gates of configs/deploy.toml.</p>\n");
+        return;
+    }
+    if let Some(c) = chart {
+        let _ = writeln!(
+            b,
+            "<div class=\"charts\"><img src=\"{0}\" alt=\"deployed versions over time\" loading=\"lazy\"></div>",
+            escape(c)
+        );
+    }
+    let mut by_env: BTreeMap<&str, Vec<&DeployEvent>> = BTreeMap::new();
+    for d in &report.deployments {
+        by_env.entry(&d.env).or_default().push(d);
+    }
+    for (env, list) in by_env {
+        let _ = writeln!(b, "<h3>{}</h3>", escape(env));
+        b.push_str("<table>\n<tr><th>When (UTC)</th><th>Model</th><th>Event</th><th>Gates / detail</th></tr>\n");
+        for d in list.iter().rev() {
+            let model = format!("{}@{}", d.model, d.version);
+            let link = match report.producers.get(&model) {
+                Some(run) if report.has_page(run) => format!(
+                    "<a href=\"{}\">{}</a>",
+                    escape(&super::html::run_href(run)),
+                    escape(&model)
+                ),
+                _ => escape(&model),
+            };
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                fmt_time(d.time_ns),
+                link,
+                escape(&d.what),
+                escape(&d.detail)
+            );
+        }
+        b.push_str("</table>\n");
+    }
+}

@@ -1,0 +1,581 @@
+//! The pipeline as declared stages (`[[stages]]` in `lab.toml`): parsing each stage's step and
+//! settings, checking references, ordering the DAG, and which stages a changed path affects.
+//! Pure: no log, no training. Running the stages (and deciding from the log which are cached)
+//! is `commands::pipeline`.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+use crate::project::{Config, Project, StageDecl};
+
+/// A reference to another stage's output, as written in `deps` and `with` values.
+pub const STAGE_REF: &str = "stage:";
+
+/// The built-in steps `uses` accepts.
+pub const USES: &[&str] = &[
+    "data.synth",
+    "data.snapshot",
+    "train.ocr-teacher",
+    "train.ocr-distill",
+    "train.ocr-lora",
+    "train.doc-base",
+    "train.doc-lora",
+    "eval",
+    "eval.extract",
+    "report",
+    "verify",
+];
+
+/// A mistake in the stages of `lab.toml`, naming the file, line, stage and key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: stage `{stage}`: {key}: {message}")]
+pub struct StageError {
+    pub file: String,
+    pub line: usize,
+    pub stage: String,
+    pub key: String,
+    pub message: String,
+}
+
+/// What a stage does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Render the embedded default dataset (`lab data synth`).
+    Synth {
+        dataset: String,
+        count: u32,
+        shifted: bool,
+        seed: Option<u64>,
+    },
+    /// Snapshot each dependency directory under its directory name.
+    Snapshot {
+        dirs: Vec<String>,
+    },
+    /// A training recipe (`uses` is its id) with its config and overrides.
+    Train {
+        uses: String,
+        config: Option<String>,
+        with: toml::Table,
+    },
+    /// Evaluate a model (OCR, or a document model under OCR noise) on splits of a snapshot.
+    Eval {
+        model: String,
+        dataset: Option<String>,
+        splits: Vec<String>,
+        noise: f64,
+    },
+    /// Extraction end to end from images.
+    Extract {
+        ocr: String,
+        doc: String,
+        dataset: Option<String>,
+        splits: Vec<String>,
+    },
+    Report,
+    Verify,
+    /// An external command, run with `sh -c` in the project root.
+    Cmd {
+        cmd: String,
+    },
+}
+
+/// One checked stage.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub decl: StageDecl,
+    pub step: Step,
+    /// Indices (into `Dag::stages`) of the stages this one needs.
+    pub upstream: Vec<usize>,
+    /// Dependency paths (relative to the project root).
+    pub dep_paths: Vec<String>,
+}
+
+impl Stage {
+    pub fn name(&self) -> &str {
+        &self.decl.name
+    }
+}
+
+/// The stages in an order that runs every stage after the ones it needs.
+#[derive(Clone, Debug)]
+pub struct Dag {
+    pub stages: Vec<Stage>,
+    /// Whether they came from `lab.toml` (else the default flow).
+    pub declared: bool,
+}
+
+/// The default stages for a project whose `lab.toml` declares none.
+pub fn default_decls(config: &Config) -> Vec<StageDecl> {
+    #[derive(serde::Deserialize)]
+    struct Only {
+        stages: Vec<StageDecl>,
+    }
+    let text = crate::project::default_stages_toml(&config.data.default);
+    let only: Only = toml::from_str(&text).expect("the default stages parse");
+    only.stages
+}
+
+/// `a` is `b` or inside it (or the other way round), comparing normalised relative paths.
+fn overlaps(a: &str, b: &str) -> bool {
+    let a = norm(a);
+    let b = norm(b);
+    a.starts_with(&b) || b.starts_with(&a)
+}
+
+fn norm(p: &str) -> PathBuf {
+    Path::new(p)
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+impl Dag {
+    /// Checks the project's stages (or the default ones) and orders them.
+    pub fn of(project: &Project) -> Result<Dag, StageError> {
+        let declared = !project.config.stages.is_empty();
+        let decls = if declared {
+            project.config.stages.clone()
+        } else {
+            default_decls(&project.config)
+        };
+        let text = if declared {
+            std::fs::read_to_string(project.root.join(crate::project::CONFIG_FILE))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Dag::new(decls, &text, declared)
+    }
+
+    /// Checks `decls` (from `text`, used to name lines) and orders them.
+    pub fn new(decls: Vec<StageDecl>, text: &str, declared: bool) -> Result<Dag, StageError> {
+        let file = if declared {
+            crate::project::CONFIG_FILE.to_string()
+        } else {
+            "the default stages (lab.toml declares none)".to_string()
+        };
+        let line_of = |name: &str| {
+            text.lines()
+                .position(|l| {
+                    let l = l.replace(' ', "");
+                    l == format!("name=\"{name}\"") || l == format!("name='{name}'")
+                })
+                .map_or(0, |i| i + 1)
+        };
+        let err = |stage: &str, key: &str, message: String| StageError {
+            file: file.clone(),
+            line: line_of(stage),
+            stage: stage.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let mut seen = BTreeSet::new();
+        for d in &decls {
+            if d.name.is_empty()
+                || !d
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(err(
+                    &d.name,
+                    "name",
+                    "a stage needs a name of letters, digits, `_` or `-`".into(),
+                ));
+            }
+            if !seen.insert(d.name.clone()) {
+                return Err(err(
+                    &d.name,
+                    "name",
+                    "two stages have this name — rename one".into(),
+                ));
+            }
+        }
+        let index = |n: &str| decls.iter().position(|d| d.name == n);
+        let mut stages = Vec::new();
+        for d in &decls {
+            let step = step_of(d).map_err(|(key, m)| err(&d.name, &key, m))?;
+            let mut upstream = BTreeSet::new();
+            let mut dep_paths = Vec::new();
+            for dep in &d.deps {
+                match dep.strip_prefix(STAGE_REF) {
+                    Some(n) => match index(n) {
+                        Some(i) => {
+                            upstream.insert(i);
+                        }
+                        None => {
+                            return Err(err(
+                                &d.name,
+                                "deps",
+                                format!(
+                                    "`{dep}` names no stage — the stages are {}",
+                                    names(&decls)
+                                ),
+                            ));
+                        }
+                    },
+                    None => dep_paths.push(dep.clone()),
+                }
+            }
+            for (key, v) in &d.with {
+                if let Some(n) = v.as_str().and_then(|s| s.strip_prefix(STAGE_REF)) {
+                    match index(n) {
+                        Some(i) => {
+                            upstream.insert(i);
+                        }
+                        None => {
+                            return Err(err(
+                                &d.name,
+                                &format!("with.{key}"),
+                                format!(
+                                    "`stage:{n}` names no stage — the stages are {}",
+                                    names(&decls)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            // A dependency path another stage writes makes that stage upstream (like DVC).
+            for p in &dep_paths {
+                for (i, o) in decls.iter().enumerate() {
+                    if o.name != d.name && o.outs.iter().any(|out| overlaps(out, p)) {
+                        upstream.insert(i);
+                    }
+                }
+            }
+            if let Some(i) = index(&d.name) {
+                upstream.remove(&i);
+            }
+            stages.push(Stage {
+                decl: d.clone(),
+                step,
+                upstream: upstream.into_iter().collect(),
+                dep_paths,
+            });
+        }
+        // Kahn's algorithm, taking the earliest declared ready stage first.
+        let n = stages.len();
+        let mut done = vec![false; n];
+        let mut order = Vec::new();
+        while order.len() < n {
+            let next = (0..n).find(|&i| !done[i] && stages[i].upstream.iter().all(|&u| done[u]));
+            match next {
+                Some(i) => {
+                    done[i] = true;
+                    order.push(i);
+                }
+                None => {
+                    let stuck: Vec<&str> = (0..n)
+                        .filter(|&i| !done[i])
+                        .map(|i| stages[i].name())
+                        .collect();
+                    return Err(err(
+                        stuck[0],
+                        "deps",
+                        format!(
+                            "the stages {} depend on each other in a cycle — remove one of the \
+                             dependencies",
+                            stuck.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let pos: Vec<usize> = {
+            let mut p = vec![0; n];
+            for (k, &i) in order.iter().enumerate() {
+                p[i] = k;
+            }
+            p
+        };
+        let mut sorted: Vec<Stage> = order.iter().map(|&i| stages[i].clone()).collect();
+        for s in &mut sorted {
+            s.upstream = s.upstream.iter().map(|&u| pos[u]).collect();
+            s.upstream.sort();
+        }
+        Ok(Dag {
+            stages: sorted,
+            declared,
+        })
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name() == name)
+    }
+
+    /// The names of all stages, for messages.
+    pub fn names(&self) -> String {
+        self.stages
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Stage `i` and every stage downstream of it.
+    pub fn downstream(&self, i: usize) -> BTreeSet<usize> {
+        let mut out = BTreeSet::from([i]);
+        for (k, s) in self.stages.iter().enumerate().skip(i + 1) {
+            if s.upstream.iter().any(|u| out.contains(u)) {
+                out.insert(k);
+            }
+        }
+        out
+    }
+
+    /// The stages a change to `changed` (paths relative to the project root) affects: those
+    /// that depend on a changed path or read a changed config file, and everything downstream.
+    pub fn affected(&self, changed: &[String]) -> BTreeSet<usize> {
+        let mut out = BTreeSet::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            let mut reads: Vec<String> = s.dep_paths.clone();
+            if let Step::Train { uses, config, .. } = &s.step {
+                reads.push(config.clone().unwrap_or_else(|| default_config(uses)));
+            }
+            if changed.iter().any(|c| reads.iter().any(|r| overlaps(r, c))) {
+                out.extend(self.downstream(i));
+            }
+        }
+        out
+    }
+}
+
+/// The config file a training step reads when the stage names none.
+pub fn default_config(uses: &str) -> String {
+    crate::commands::train::Recipe::ALL
+        .into_iter()
+        .find(|r| r.id() == uses)
+        .map(|r| format!("configs/{}", r.default_config().0))
+        .unwrap_or_default()
+}
+
+fn names(decls: &[StageDecl]) -> String {
+    decls
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+type KeyErr = (String, String);
+
+fn get_str(w: &toml::Table, key: &str) -> Result<Option<String>, KeyErr> {
+    match w.get(key) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err((
+            format!("with.{key}"),
+            format!("expected a string, found `{v}`"),
+        )),
+    }
+}
+
+fn need_str(w: &toml::Table, key: &str, what: &str) -> Result<String, KeyErr> {
+    get_str(w, key)?.ok_or_else(|| (format!("with.{key}"), format!("missing: give {what}")))
+}
+
+fn splits(w: &toml::Table) -> Result<Vec<String>, KeyErr> {
+    match w.get("splits") {
+        None => Ok(vec!["test".into()]),
+        Some(toml::Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    (
+                        "with.splits".to_string(),
+                        format!("expected split names, found `{v}`"),
+                    )
+                })
+            })
+            .collect(),
+        Some(v) => Err((
+            "with.splits".into(),
+            format!("expected a list of split names like [\"test\"], found `{v}`"),
+        )),
+    }
+}
+
+fn only_keys(w: &toml::Table, allowed: &[&str]) -> Result<(), KeyErr> {
+    for k in w.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err((
+                format!("with.{k}"),
+                format!(
+                    "unknown setting for this step — it takes {}",
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The keys of `with` a training stage takes (the `lab train` overrides).
+pub const TRAIN_KEYS: &[&str] = &[
+    "dataset",
+    "teacher",
+    "base",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "output",
+];
+
+fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
+    let w = &d.with;
+    let uses = match (&d.uses, &d.cmd) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "uses".into(),
+                "give either `uses` (a built-in step) or `cmd` (a command), not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err((
+                "uses".into(),
+                format!(
+                    "missing: give `uses` (one of {}) or `cmd = \"…\"`",
+                    USES.join(", ")
+                ),
+            ));
+        }
+        (None, Some(cmd)) => {
+            only_keys(w, &[])?;
+            if cmd.trim().is_empty() {
+                return Err(("cmd".into(), "the command is empty".into()));
+            }
+            return Ok(Step::Cmd { cmd: cmd.clone() });
+        }
+        (Some(u), None) => u.as_str(),
+    };
+    if d.config.is_some() && !uses.starts_with("train.") {
+        return Err((
+            "config".into(),
+            format!("only training steps read a config; `{uses}` does not"),
+        ));
+    }
+    Ok(match uses {
+        "data.synth" => {
+            only_keys(w, &["dataset", "count", "domain", "seed"])?;
+            let count = match w.get("count") {
+                None => 400,
+                Some(toml::Value::Integer(n)) if *n > 0 => *n as u32,
+                Some(v) => {
+                    return Err((
+                        "with.count".into(),
+                        format!("expected a positive number, found `{v}`"),
+                    ));
+                }
+            };
+            let shifted = match get_str(w, "domain")?.as_deref() {
+                None | Some("default") => false,
+                Some("shifted") => true,
+                Some(o) => {
+                    return Err((
+                        "with.domain".into(),
+                        format!("`{o}` is not a domain — use \"default\" or \"shifted\""),
+                    ));
+                }
+            };
+            let seed = match w.get("seed") {
+                None => None,
+                Some(toml::Value::Integer(n)) if *n >= 0 => Some(*n as u64),
+                Some(v) => {
+                    return Err(("with.seed".into(), format!("expected a seed, found `{v}`")));
+                }
+            };
+            Step::Synth {
+                dataset: need_str(w, "dataset", "the dataset name")?,
+                count,
+                shifted,
+                seed,
+            }
+        }
+        "data.snapshot" => {
+            only_keys(w, &[])?;
+            let dirs: Vec<String> = d
+                .deps
+                .iter()
+                .filter(|p| !p.starts_with(STAGE_REF))
+                .cloned()
+                .collect();
+            if dirs.is_empty() {
+                return Err((
+                    "deps".into(),
+                    "data.snapshot needs the directories to snapshot in `deps`".into(),
+                ));
+            }
+            Step::Snapshot { dirs }
+        }
+        u if u.starts_with("train.") => {
+            if !crate::commands::train::Recipe::ALL
+                .iter()
+                .any(|r| r.id() == u)
+            {
+                return Err(unknown_uses(u));
+            }
+            only_keys(w, TRAIN_KEYS)?;
+            Step::Train {
+                uses: u.to_string(),
+                config: d.config.clone(),
+                with: w.clone(),
+            }
+        }
+        "eval" => {
+            only_keys(w, &["model", "dataset", "splits", "noise"])?;
+            let noise = match w.get("noise") {
+                None => 0.1,
+                Some(toml::Value::Float(f)) if (0.0..=1.0).contains(f) => *f,
+                Some(v) => {
+                    return Err((
+                        "with.noise".into(),
+                        format!("expected a number between 0 and 1, found `{v}`"),
+                    ));
+                }
+            };
+            Step::Eval {
+                model: need_str(w, "model", "a model (NAME, NAME@N or stage:NAME)")?,
+                dataset: get_str(w, "dataset")?,
+                splits: splits(w)?,
+                noise,
+            }
+        }
+        "eval.extract" => {
+            only_keys(w, &["ocr", "doc", "dataset", "splits"])?;
+            Step::Extract {
+                ocr: need_str(w, "ocr", "the OCR model (NAME, NAME@N or stage:NAME)")?,
+                doc: need_str(w, "doc", "the document model (NAME, NAME@N or stage:NAME)")?,
+                dataset: get_str(w, "dataset")?,
+                splits: splits(w)?,
+            }
+        }
+        "report" => {
+            only_keys(w, &[])?;
+            Step::Report
+        }
+        "verify" => {
+            only_keys(w, &[])?;
+            Step::Verify
+        }
+        other => return Err(unknown_uses(other)),
+    })
+}
+
+fn unknown_uses(u: &str) -> KeyErr {
+    (
+        "uses".into(),
+        format!(
+            "`{u}` is not a built-in step — use one of {}",
+            USES.join(", ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

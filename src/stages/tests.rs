@@ -1,0 +1,71 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Dag, StageError> {
+    let c = crate::project::parse_config(Path::new("lab.toml"), text).unwrap();
+    Dag::new(c.stages, text, true)
+}
+
+#[test]
+fn default_stages_order_the_old_flow() {
+    let c = crate::project::parse_config(Path::new("lab.toml"), &crate::project::default_toml("x"))
+        .unwrap();
+    assert!(!c.stages.is_empty(), "lab init writes the stages");
+    assert_eq!(c.stages, default_decls(&c));
+    let dag = Dag::new(c.stages, "", true).unwrap();
+    let names: Vec<&str> = dag.stages.iter().map(|s| s.name()).collect();
+    let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(at("synth") < at("snapshot"));
+    assert!(at("snapshot") < at("ocr_teacher"));
+    assert!(at("ocr_teacher") < at("ocr_student"));
+    assert!(at("ocr_teacher") < at("ocr_lora"));
+    assert!(at("doc_base") < at("doc_lora"));
+    assert!(at("extract_shifted") < at("report"));
+    assert_eq!(names.last(), Some(&"verify"));
+    // Changing the student's config reruns it and what reads its model only.
+    let hit = dag.affected(&["configs/ocr_student.toml".into()]);
+    let hit: Vec<&str> = hit.iter().map(|&i| names[i]).collect();
+    assert_eq!(
+        hit,
+        ["ocr_student", "eval_student", "extract", "report", "verify"]
+    );
+    // A dataset change reaches every stage after the snapshot, not synth.
+    let all = dag.affected(&["datasets/timetables/images/tt_0001.png".into()]);
+    assert!(!all.contains(&at("synth")));
+    assert!(all.contains(&at("ocr_teacher")) && all.contains(&at("verify")));
+}
+
+#[test]
+fn mistakes_name_stage_key_and_line() {
+    let e = parse("[[stages]]\nname = \"a\"\nuses = \"train.nope\"\n").unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(
+        e.to_string().starts_with("lab.toml:2: stage `a`: uses:"),
+        "{e}"
+    );
+    let e = parse("[[stages]]\nname = \"a\"\ncmd = \"true\"\ndeps = [\"stage:b\"]\n").unwrap_err();
+    assert!(
+        e.to_string().contains("deps: `stage:b` names no stage"),
+        "{e}"
+    );
+    let cyc = "[[stages]]\nname = \"a\"\ncmd = \"x\"\ndeps = [\"stage:b\"]\n\
+               [[stages]]\nname = \"b\"\ncmd = \"y\"\ndeps = [\"stage:a\"]\n";
+    let e = parse(cyc).unwrap_err().to_string();
+    assert!(e.contains("cycle") && e.contains("a, b"), "{e}");
+    let e = parse("[[stages]]\nname = \"e\"\nuses = \"eval\"\nwith = { modl = \"m\" }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("with.modl: unknown setting"), "{e}");
+    let e = parse("[[stages]]\nname = \"e\"\nuses = \"eval\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("with.model: missing"), "{e}");
+}
+
+#[test]
+fn outs_make_implicit_edges() {
+    let text = "[[stages]]\nname = \"use\"\ncmd = \"wc out/a\"\ndeps = [\"out/a\"]\n\
+                [[stages]]\nname = \"make\"\ncmd = \"mkdir -p out && date > out/a\"\nouts = [\"out\"]\n";
+    let dag = parse(text).unwrap();
+    assert_eq!(dag.stages[0].name(), "make");
+    assert_eq!(dag.stages[1].upstream, vec![0]);
+}

@@ -1,0 +1,121 @@
+//! `lab replay` of external commands (`lab run -- CMD`) in a temporary git repository: a
+//! deterministic command replays identical at its recorded commit even after the work tree
+//! moved on; a nondeterministic one differs; a missing dep blob or a vanished commit is
+//! "cannot replay", named.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::Project;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = common::git_cmd(dir).args(args).output().expect("git runs");
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn commands_replay_at_their_commit() {
+    if std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("git is not installed: skipped");
+        return;
+    }
+    let p = Project::bare();
+    git(&p.root, &["init", "-q"]);
+    common::lab_in(&p.root, &["init"]);
+    // The script is code (committed); the input is data (a dep, restored from its blob).
+    fs::write(p.path("sort.sh"), "#!/bin/sh\nsort in.txt > out.txt\n").unwrap();
+    fs::write(p.path("in.txt"), "b\nc\na\n").unwrap();
+    // Outputs are not committed.
+    let gi = fs::read_to_string(p.path(".gitignore")).unwrap();
+    fs::write(p.path(".gitignore"), gi + "/out.txt\n/now.txt\n").unwrap();
+    git(&p.root, &["add", "-A"]);
+    git(&p.root, &["commit", "-qm", "sort"]);
+    let r = p
+        .ok(&[
+            "--json", "run", "--name", "sort", "--dep", "in.txt", "--out", "out.txt", "--", "sh",
+            "sort.sh",
+        ])
+        .json();
+    let sort_run = r["run"].as_str().unwrap().to_string();
+    assert_eq!(fs::read_to_string(p.path("out.txt")).unwrap(), "a\nb\nc\n");
+    let params = p.ok(&["--json", "runs", "show", &sort_run]).json();
+    assert!(params.to_string().contains("cmd.argv"), "{params}");
+
+    // The work tree moves on: the script changes and is committed, the input changes.
+    fs::write(p.path("sort.sh"), "#!/bin/sh\nsort -r in.txt > out.txt\n").unwrap();
+    fs::write(p.path("in.txt"), "z\n").unwrap();
+    git(&p.root, &["commit", "-qam", "reverse"]);
+    let same = p.ok(&["replay", &sort_run]);
+    same.stdout_has(&["identical", "1 output identical"]);
+    assert_eq!(
+        fs::read_to_string(p.path("in.txt")).unwrap(),
+        "z\n",
+        "replay touched the work tree"
+    );
+
+    // A command that reads the clock differs.
+    let d = p
+        .ok(&[
+            "--json",
+            "run",
+            "--name",
+            "clock",
+            "--out",
+            "now.txt",
+            "--",
+            "sh",
+            "-c",
+            "date +%s%N > now.txt",
+        ])
+        .json();
+    let clock = p.lab(&["replay", d["run"].as_str().unwrap()]);
+    assert_eq!(clock.code, 1, "{clock}");
+    clock.stdout_has(&["differs", "now.txt", "not deterministic"]);
+
+    // A missing dep blob: cannot replay, and the blob is named.
+    let hash = common::sha256_hex(b"b\nc\na\n");
+    fs::remove_file(p.blob_path(&hash)).unwrap();
+    let gone = p.lab(&["replay", &sort_run]);
+    assert_eq!(gone.code, 1, "{gone}");
+    gone.stdout_has(&["cannot replay", "in.txt", &hash[..12]]);
+
+    // The verdicts are events.
+    let evs = p.ok(&["--json", "log", "--kind", "replay"]).json_lines();
+    assert_eq!(evs.len(), 3, "{evs:?}");
+}
+
+#[test]
+fn a_vanished_commit_cannot_replay() {
+    if std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let p = Project::bare();
+    git(&p.root, &["init", "-q"]);
+    common::lab_in(&p.root, &["init"]);
+    git(&p.root, &["add", "-A"]);
+    git(&p.root, &["commit", "-qm", "one"]);
+    let r = p.ok(&["--json", "run", "--name", "t", "--", "true"]).json();
+    // History rewritten: a fresh repository without that commit.
+    fs::remove_dir_all(p.path(".git")).unwrap();
+    git(&p.root, &["init", "-q"]);
+    git(&p.root, &["add", "-A"]);
+    git(&p.root, &["commit", "-qm", "other"]);
+    let out = p.lab(&["replay", r["run"].as_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out}");
+    out.stdout_has(&["cannot replay", "no longer exists"]);
+}
