@@ -9,15 +9,14 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{
-    AbCmd, BenchCmd, Cli, Command, DataCmd, DeployArgs, DeployCmd, HooksCmd, ModelsCmd, RunsCmd,
-    SynthDomain,
-};
+use crate::cli::{BenchCmd, Cli, Command, DataCmd, HooksCmd, RunsCmd, SynthDomain};
 use crate::commands::{self, log::Filter};
 use crate::lab::Lab;
 use crate::progress::Reporter;
 
 mod monitor;
+mod registry;
+use registry::{ab_cmd, deploy_cmd, models_cmd};
 
 /// The entry point of the binary.
 pub fn main() -> ExitCode {
@@ -528,176 +527,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             out.write_all(&buf)?;
             out.flush()?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> Result<()> {
-    use commands::models;
-    match cmd {
-        ModelsCmd::Register {
-            what,
-            name,
-            description,
-            meta,
-        } => {
-            let meta = commands::run::parse_params(&meta)?;
-            let v = models::register(lab, &what, &name, &description, meta)?;
-            let text = format!(
-                "registered {}@{} ({}{})",
-                v.name,
-                v.version,
-                v.model.short(),
-                v.run
-                    .as_deref()
-                    .map(|r| format!(", run {}", &r[..r.len().min(8)]))
-                    .unwrap_or_default()
-            );
-            say(json, text, &v)
-        }
-        ModelsCmd::Ls { name } => {
-            let rows = models::list(lab, name.as_deref())?;
-            if json {
-                print_lines(&rows)
-            } else {
-                emit(&models::list_text(&rows))
-            }
-        }
-        ModelsCmd::Show { model } => {
-            let s = models::show(lab, &model)?;
-            say(json, models::show_text(&s), &s)
-        }
-        ModelsCmd::Promote { name, version, to } => {
-            let o = models::promote(lab, &name, &version, &to)?;
-            let mut text = if o.changed {
-                format!("{}@{} is now {}", o.name, o.version, o.stage)
-            } else {
-                format!(
-                    "{}@{} is already {} — nothing changed",
-                    o.name, o.version, o.stage
-                )
-            };
-            for a in &o.archived {
-                text.push_str(&format!("; {}@{a} archived", o.name));
-            }
-            say(json, text, &o)
-        }
-        ModelsCmd::Alias {
-            name,
-            version,
-            alias,
-        } => {
-            let o = models::alias(lab, &name, &version, &alias)?;
-            let text = match (o.changed, o.moved_from) {
-                (false, _) => format!(
-                    "{}@{} already is {} — nothing changed",
-                    o.name, o.alias, o.version
-                ),
-                (true, Some(f)) => format!(
-                    "{}@{} now names version {} (was {f})",
-                    o.name, o.alias, o.version
-                ),
-                (true, None) => format!("{}@{} now names version {}", o.name, o.alias, o.version),
-            };
-            say(json, text, &o)
-        }
-        ModelsCmd::Export {
-            model,
-            target,
-            force,
-        } => {
-            let o = models::export(lab, &model, &here.join(target), force)?;
-            let text = format!(
-                "exported {} into {}: {}",
-                o.model,
-                o.dir.display(),
-                o.files.join(", ")
-            );
-            say(json, text, &o)
-        }
-    }
-}
-
-fn ab_cmd(lab: &Lab, cmd: AbCmd, json: bool) -> Result<()> {
-    use commands::ab;
-    match cmd {
-        AbCmd::Start {
-            name,
-            a,
-            b,
-            split,
-            metrics,
-        } => {
-            let o = ab::start(lab, &name, &a, &b, split, &metrics)?;
-            let text = format!(
-                "started A/B test {}: a = {}, b = {} ({:.0}% to b; metrics {}) — lab serve routes /v1/ocr by it",
-                o.name,
-                o.a,
-                o.b,
-                o.split * 100.0,
-                o.metrics.join(",")
-            );
-            say(json, text, &o)
-        }
-        AbCmd::Ls => {
-            let rows = ab::ls(lab)?;
-            if json {
-                print_lines(&rows)
-            } else {
-                emit(&ab::ls_text(&rows))
-            }
-        }
-        AbCmd::Results { name } => {
-            let r = ab::results(lab, &name)?;
-            say(json, ab::results_text(&r), &r)
-        }
-        AbCmd::Stop { name, promote } => {
-            let o = ab::stop(lab, &name, promote.as_deref())?;
-            say(json, o.text(), &o)
-        }
-    }
-}
-
-fn deploy_cmd(lab: &Lab, a: DeployArgs, here: &Path, json: bool, bars: &Bars) -> Result<ExitCode> {
-    use commands::deploy;
-    match a.cmd {
-        Some(DeployCmd::Status { env }) => {
-            let rows = deploy::status(lab, env.as_deref())?;
-            if json {
-                print_lines(&rows)?;
-            } else {
-                emit(&deploy::status_text(&rows))?;
-            }
-        }
-        Some(DeployCmd::History { env }) => {
-            let rows = deploy::history(lab, env.as_deref())?;
-            if json {
-                print_lines(&rows)?;
-            } else {
-                emit(&deploy::history_text(&rows))?;
-            }
-        }
-        Some(DeployCmd::Rollback { model, env }) => {
-            let o = deploy::rollback(lab, &env, model.as_deref())?;
-            let text = format!(
-                "rolled back {} in {}: version {} → {}",
-                o.model, o.env, o.from_version, o.to_version
-            );
-            say(json, text, &o)?;
-        }
-        None => {
-            let model = a.model.expect("clap requires NAME@V without a subcommand");
-            let config = a.config.map(|c| here.join(c));
-            let o = deploy::deploy(lab, &model, &a.env, config.as_deref(), bars)?;
-            say(json, o.text(), &o)?;
-            if !o.passed {
-                eprintln!(
-                    "lab: {}@{} was not deployed to {}: a gate failed (see the table; configs/deploy.toml)",
-                    o.model, o.version, o.env
-                );
-                return Ok(ExitCode::from(1));
-            }
         }
     }
     Ok(ExitCode::SUCCESS)
