@@ -195,25 +195,13 @@ pub fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ml::fused::tests::max_diff;
     use candle_core::{D, Device, Var};
 
     fn data(n: usize) -> Vec<f32> {
         (0..n)
             .map(|i| ((i * 7919) % 1000) as f32 / 125.0 - 4.0)
             .collect()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     /// Forward and backward (through a weighted sum, so every gradient entry differs) of `ours`

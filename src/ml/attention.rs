@@ -126,6 +126,7 @@ pub fn attention_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ml::fused::tests::max_diff;
     use candle_core::{D, Device, Var};
 
     #[test]
@@ -161,19 +162,7 @@ mod tests {
                 D::Minus1,
             )
             .unwrap();
-            let diff = |a: &Tensor, b: &Tensor| -> f32 {
-                (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar()
-                    .unwrap()
-            };
-            assert!(diff(&ours, &theirs) < 1e-6);
+            assert!(max_diff(&ours, &theirs) < 1e-6);
             let g1 = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
             let g2 = (theirs * &w)
                 .unwrap()
@@ -181,7 +170,7 @@ mod tests {
                 .unwrap()
                 .backward()
                 .unwrap();
-            assert!(diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5);
+            assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5);
         }
     }
 }
