@@ -127,15 +127,11 @@ pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
 simd_kernel! {
     /// One row: y = x − max − ln Σ e^(x − max).
     fn log_softmax_row(x: &[f32], y: &mut [f32]) {
-        let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let m = fastmath::max(x);
         for (y, &x) in y.iter_mut().zip(x) {
             *y = x - m;
         }
-        let mut sum = 0f32;
-        for &v in y.iter() {
-            sum += fastmath::exp(v);
-        }
-        let ls = sum.ln();
+        let ls = fastmath::exp_sum(y).ln();
         for v in y.iter_mut() {
             *v -= ls;
         }
@@ -145,7 +141,7 @@ simd_kernel! {
 simd_kernel! {
     /// One row: dx = g − e^y · Σ g.
     fn log_softmax_row_bwd(y: &[f32], g: &[f32], dx: &mut [f32]) {
-        let s: f32 = g.iter().sum();
+        let s = fastmath::sum(g);
         for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
             *d = g - fastmath::exp(y) * s;
         }

@@ -21,14 +21,8 @@ simd_kernel! {
         for ((y, &x), &m) in y.iter_mut().zip(x).zip(m) {
             *y = scale * x + m;
         }
-        let mx = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0f32;
-        for y in y.iter_mut() {
-            let e = fastmath::exp(*y - mx);
-            *y = e;
-            sum += e;
-        }
-        let inv = 1.0 / sum;
+        let mx = fastmath::max(y);
+        let inv = 1.0 / fastmath::exp_shift_sum(y, mx);
         y.iter_mut().for_each(|v| *v *= inv);
     }
 }
@@ -36,7 +30,7 @@ simd_kernel! {
 simd_kernel! {
     /// One row: dx = scale · y · (g − Σ y·g).
     fn row_bwd(y: &[f32], g: &[f32], scale: f32, dx: &mut [f32]) {
-        let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+        let dot = fastmath::dot(y, g);
         for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
             *d = scale * y * (g - dot);
         }
@@ -73,12 +67,18 @@ impl CustomOp2 for AttentionSoftmax {
             for h in 0..dims[1] {
                 for i in 0..dims[2] {
                     let o = start + b * st[0] + h * st[1] + i * st[2];
-                    for (j, m) in mrow.iter_mut().enumerate() {
-                        *m = mask[o + j * st[3]];
-                    }
+                    // A mask row contiguous in memory is read in place, else gathered.
+                    let m: &[f32] = if st[3] == 1 || tk == 1 {
+                        &mask[o..o + tk]
+                    } else {
+                        for (j, m) in mrow.iter_mut().enumerate() {
+                            *m = mask[o + j * st[3]];
+                        }
+                        &mrow
+                    };
                     row(
                         &x[r * tk..(r + 1) * tk],
-                        &mrow,
+                        m,
                         self.scale,
                         &mut y[r * tk..(r + 1) * tk],
                     );

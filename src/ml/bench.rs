@@ -94,13 +94,15 @@ impl Bench for OcrBench {
         update(&mut self.opt, &outs, &parts)
     }
 
+    /// As evaluation runs it: on the detached model (no graph recorded, PyTorch's `no_grad`).
     fn forward(&self) -> anyhow::Result<()> {
         let idx: Vec<usize> = (0..self.set.len()).collect();
         let parts = ocr_train::shards(&idx);
+        let model = self.built.model.detached();
         in_parallel(&parts, |part| {
             let refs: Vec<&Line> = part.iter().map(|&i| &self.set.lines[i]).collect();
             let (x, w) = super::lines::batch(&refs, self.config.height, &Device::Cpu)?;
-            self.built.model.forward(&x, &w)?;
+            model.forward(&x, &w)?;
             Ok(())
         })?;
         Ok(())
@@ -160,10 +162,11 @@ impl Bench for DocBench {
         update(&mut self.opt, &outs, &parts)
     }
 
-    /// Logits of every position of the (input) sequences, as a teacher-forced pass computes.
+    /// Logits of every position of the (input) sequences, as a teacher-forced pass computes,
+    /// on the detached model (as evaluation runs it).
     fn forward(&self) -> anyhow::Result<()> {
         let dev = Device::Cpu;
-        let model = &self.built.model;
+        let model = &self.built.model.detached();
         in_parallel(&self.parts(), |part| {
             let t = self.seqs[0].0.len() - 1;
             let ids: Vec<u32> = part

@@ -11,6 +11,8 @@ use candle_core::{
 };
 use candle_nn::VarBuilder;
 
+use super::fastmath::{self, simd_kernel};
+
 pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(v) => v,
@@ -53,10 +55,7 @@ impl CustomOp3 for LayerNorm {
         }
         let mut y = vec![0f32; x.len()];
         for (xr, yr) in x.chunks_exact(h).zip(y.chunks_exact_mut(h)) {
-            let (mean, rstd) = moments(xr, self.eps);
-            for i in 0..h {
-                yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
-            }
+            layer_norm_row(xr, w, b, self.eps, yr);
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -76,28 +75,13 @@ impl CustomOp3 for LayerNorm {
         let mut dx = vec![0f32; xv.len()];
         let mut dw = vec![0f32; h];
         let mut db = vec![0f32; h];
-        let mut xhat = vec![0f32; h];
-        let mut gw = vec![0f32; h];
+        let mut scratch = vec![0f32; 2 * h];
         for ((xr, gr), dxr) in xv
             .chunks_exact(h)
             .zip(gv.chunks_exact(h))
             .zip(dx.chunks_exact_mut(h))
         {
-            let (mean, rstd) = moments(xr, self.eps);
-            let (mut m1, mut m2) = (0f32, 0f32);
-            for i in 0..h {
-                xhat[i] = (xr[i] - mean) * rstd;
-                gw[i] = gr[i] * wv[i];
-                m1 += gw[i];
-                m2 += gw[i] * xhat[i];
-                dw[i] += gr[i] * xhat[i];
-                db[i] += gr[i];
-            }
-            m1 /= h as f32;
-            m2 /= h as f32;
-            for i in 0..h {
-                dxr[i] = rstd * (gw[i] - m1 - xhat[i] * m2);
-            }
+            layer_norm_row_bwd(xr, gr, &wv, self.eps, dxr, &mut dw, &mut db, &mut scratch);
         }
         let dev = x.device();
         Ok((
@@ -112,8 +96,38 @@ struct RmsNorm {
     eps: f32,
 }
 
+/// 1 / √(mean(x²) + eps).
+#[inline(always)]
 fn rstd(x: &[f32], eps: f32) -> f32 {
-    1.0 / (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32 + eps).sqrt()
+    1.0 / (fastmath::dot(x, x) / x.len() as f32 + eps).sqrt()
+}
+
+simd_kernel! {
+    /// One row: y = x · rstd · w.
+    fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
+        let r = rstd(x, eps);
+        for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+            *y = x * r * w;
+        }
+    }
+}
+
+simd_kernel! {
+    /// One row's dx; adds its share of dw.
+    fn rms_norm_row_bwd(x: &[f32], g: &[f32], w: &[f32], eps: f32, dx: &mut [f32], dw: &mut [f32]) {
+        let h = x.len().min(g.len()).min(w.len()).min(dx.len()).min(dw.len());
+        let (x, g, w) = (&x[..h], &g[..h], &w[..h]);
+        let r = rstd(x, eps);
+        // m = Σ g·w·x̂ / h, written into dx first as the products.
+        for i in 0..h {
+            dx[i] = g[i] * w[i] * (x[i] * r);
+            dw[i] += g[i] * (x[i] * r);
+        }
+        let m = fastmath::sum(&dx[..h]) / h as f32;
+        for i in 0..h {
+            dx[i] = r * (g[i] * w[i] - x[i] * r * m);
+        }
+    }
 }
 
 impl CustomOp2 for RmsNorm {
@@ -136,10 +150,7 @@ impl CustomOp2 for RmsNorm {
         }
         let mut y = vec![0f32; x.len()];
         for (xr, yr) in x.chunks_exact(h).zip(y.chunks_exact_mut(h)) {
-            let r = rstd(xr, self.eps);
-            for i in 0..h {
-                yr[i] = xr[i] * r * w[i];
-            }
+            rms_norm_row(xr, w, self.eps, yr);
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -162,17 +173,7 @@ impl CustomOp2 for RmsNorm {
             .zip(gv.chunks_exact(h))
             .zip(dx.chunks_exact_mut(h))
         {
-            let r = rstd(xr, self.eps);
-            let mut m = 0f32;
-            for i in 0..h {
-                let xhat = xr[i] * r;
-                m += gr[i] * wv[i] * xhat;
-                dw[i] += gr[i] * xhat;
-            }
-            m /= h as f32;
-            for i in 0..h {
-                dxr[i] = r * (gr[i] * wv[i] - xr[i] * r * m);
-            }
+            rms_norm_row_bwd(xr, gr, &wv, self.eps, dxr, &mut dw);
         }
         let dev = x.device();
         Ok((
@@ -266,11 +267,55 @@ pub fn rope(x: &Tensor, cos: Vec<f32>, sin: Vec<f32>, rows: usize) -> Result<Ten
     x.contiguous()?.apply_op1(Rope { cos, sin, rows })
 }
 
+/// Mean and 1 / √(var + eps) of a row.
+#[inline(always)]
 fn moments(x: &[f32], eps: f32) -> (f32, f32) {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = fastmath::sum(x) / n;
+    let var = fastmath::sum_sq_dev(x, mean) / n;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+simd_kernel! {
+    /// One row: y = (x − mean) · rstd · w + b.
+    fn layer_norm_row(x: &[f32], w: &[f32], b: &[f32], eps: f32, y: &mut [f32]) {
+        let (mean, rstd) = moments(x, eps);
+        for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(w).zip(b) {
+            *y = (x - mean) * rstd * w + b;
+        }
+    }
+}
+
+simd_kernel! {
+    /// One row's dx = rstd · (g·w − mean(g·w) − x̂ · mean(g·w·x̂)); adds its share of dw and db.
+    /// `scratch` holds 2·h values (x̂ and g·w).
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_row_bwd(
+        x: &[f32],
+        g: &[f32],
+        w: &[f32],
+        eps: f32,
+        dx: &mut [f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        scratch: &mut [f32]
+    ) {
+        let h = x.len();
+        let (x, g, w, dx, dw, db) = (&x[..h], &g[..h], &w[..h], &mut dx[..h], &mut dw[..h], &mut db[..h]);
+        let (xhat, gw) = scratch[..2 * h].split_at_mut(h);
+        let (mean, rstd) = moments(x, eps);
+        for i in 0..h {
+            xhat[i] = (x[i] - mean) * rstd;
+            gw[i] = g[i] * w[i];
+            dw[i] += g[i] * xhat[i];
+            db[i] += g[i];
+        }
+        let m1 = fastmath::sum(gw) / h as f32;
+        let m2 = fastmath::dot(gw, xhat) / h as f32;
+        for i in 0..h {
+            dx[i] = rstd * (gw[i] - m1 - xhat[i] * m2);
+        }
+    }
 }
 
 /// Layer norm over the last dimension: (x − mean) / sqrt(var + eps) · w + b, trainable.
@@ -282,18 +327,23 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor
     )
 }
 
-super::fastmath::simd_kernel! {
+simd_kernel! {
     /// One row: y = e^(x − max) / Σ e^(x − max).
     fn softmax_row(x: &[f32], y: &mut [f32]) {
-        let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0f32;
-        for (y, &x) in y.iter_mut().zip(x) {
-            let e = super::fastmath::exp(x - m);
-            *y = e;
-            sum += e;
-        }
-        let inv = 1.0 / sum;
+        let m = fastmath::max(x);
+        y.copy_from_slice(x);
+        let inv = 1.0 / fastmath::exp_shift_sum(y, m);
         y.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+simd_kernel! {
+    /// One row: dx = y · (g − Σ y·g).
+    fn softmax_row_bwd(y: &[f32], g: &[f32], dx: &mut [f32]) {
+        let dot = fastmath::dot(y, g);
+        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+            *d = y * (g - dot);
+        }
     }
 }
 
@@ -326,10 +376,7 @@ impl CustomOp1 for Softmax {
             .zip(g.chunks_exact(n))
             .zip(dx.chunks_exact_mut(n))
         {
-            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-            for i in 0..n {
-                dr[i] = yr[i] * (gr[i] - dot);
-            }
+            softmax_row_bwd(yr, gr, dr);
         }
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
     }

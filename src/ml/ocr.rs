@@ -223,6 +223,45 @@ impl Ocr {
         Ok((log_softmax_last(&logits)?, steps))
     }
 
+    /// The same model on the same weights, cut from any training graph: a forward pass of it
+    /// records nothing for backward (PyTorch's `no_grad`), so each intermediate tensor is freed
+    /// as soon as the next op has read it. Sharing the weights' storage, it costs nothing to
+    /// make; evaluation, distillation targets and `lab bench train`'s forward use it.
+    pub fn detached(&self) -> Ocr {
+        let d = |t: &Tensor| t.detach();
+        let lin = |l: &Linear| Linear {
+            weight: d(&l.weight),
+            bias: d(&l.bias),
+        };
+        let proj = |p: &Proj| Proj {
+            base: lin(&p.base),
+            lora: p.lora.as_ref().map(|(a, b, s)| (d(a), d(b), *s)),
+        };
+        let norm = |n: &(Tensor, Tensor)| (d(&n.0), d(&n.1));
+        Ocr {
+            config: self.config.clone(),
+            proj: lin(&self.proj),
+            patch: lin(&self.patch),
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| Block {
+                    ln1: norm(&b.ln1),
+                    query: proj(&b.query),
+                    key: proj(&b.key),
+                    value: proj(&b.value),
+                    out: lin(&b.out),
+                    ln2: norm(&b.ln2),
+                    fc1: lin(&b.fc1),
+                    fc2: lin(&b.fc2),
+                    heads: b.heads,
+                })
+                .collect(),
+            ln: norm(&self.ln),
+            head: lin(&self.head),
+        }
+    }
+
     /// Attaches LoRA adapters (A, B) to the named projections of every block. `adapters` maps
     /// `encoder.layer{i}.attention.{query|key|value}` to (A: r×in, B: out×r).
     pub fn attach_lora(

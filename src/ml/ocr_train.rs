@@ -300,6 +300,7 @@ fn teacher_outputs(
     batch_size: usize,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
     let dev = Device::Cpu;
+    let teacher = &teacher.detached();
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.sort_by_key(|&i| (set.lines[i].width, i));
     let chunks: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
@@ -403,6 +404,7 @@ pub fn evaluate(
     vocab: Option<&Vocab>,
 ) -> Result<Evaluation> {
     let dev = Device::Cpu;
+    let model = &model.detached();
     let mut score = TextScore::default();
     let (mut loss_sum, mut n) = (0f64, 0usize);
     let mut predictions = Vec::new();

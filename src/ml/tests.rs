@@ -71,6 +71,28 @@ fn full_training_reaches_every_variable() {
 }
 
 #[test]
+fn the_detached_model_gives_the_same_bits_and_records_no_graph() {
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let m = Ocr::new(&tiny(8), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    init::seeded_init(&vm, 3).unwrap();
+    let (x, w, t) = batch(&dev);
+    let bits = |lp: &Tensor| -> Vec<u32> {
+        let v: Vec<f32> = lp.flatten_all().unwrap().to_vec1().unwrap();
+        v.iter().map(|f| f.to_bits()).collect()
+    };
+    let (lp, _) = m.forward(&x, &w).unwrap();
+    let (dlp, steps) = m.detached().forward(&x, &w).unwrap();
+    assert_eq!(bits(&lp), bits(&dlp));
+    // Nothing upstream of the detached output is a variable: backward reaches none.
+    let g = ctc::ctc_loss(&dlp, &t, &steps, 0)
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(missing(&vm, &g).len(), vm.all_vars().len());
+}
+
+#[test]
 fn distillation_reaches_every_student_variable_and_no_teacher_one() {
     let dev = Device::Cpu;
     let tvm = VarMap::new();

@@ -291,6 +291,39 @@ impl Llama {
         }
     }
 
+    /// The same model on the same weights, cut from any training graph (PyTorch's
+    /// `no_grad`): its forward records nothing for backward, so intermediates are freed as it
+    /// goes. Shares the weights' storage.
+    pub fn detached(&self) -> Llama {
+        let d = |t: &Tensor| t.detach();
+        let lin = |l: &Lin| Lin {
+            weight: d(&l.weight),
+            lora: l.lora.as_ref().map(|(a, b, s)| (d(a), d(b), *s)),
+        };
+        Llama {
+            config: self.config.clone(),
+            embed: d(&self.embed),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    in_norm: d(&l.in_norm),
+                    q: lin(&l.q),
+                    k: lin(&l.k),
+                    v: lin(&l.v),
+                    o: lin(&l.o),
+                    post_norm: d(&l.post_norm),
+                    gate: lin(&l.gate),
+                    up: lin(&l.up),
+                    down: lin(&l.down),
+                })
+                .collect(),
+            norm: d(&self.norm),
+            lm_head: d(&self.lm_head),
+            rope: self.rope.clone(),
+        }
+    }
+
     /// cos and sin tables for `positions` (rows × T × head_dim).
     fn rope_for(&self, positions: &[Vec<usize>]) -> (Vec<f32>, Vec<f32>) {
         let dh = self.config.head_dim();

@@ -141,6 +141,28 @@ fn every_weight_and_every_adapter_gets_a_gradient() {
     assert_eq!(with, all, "LoRA: {with} of {all} adapters got a gradient");
 }
 
+/// The logits of every position of `seq` (T × vocab, flattened), recomputed in full.
+fn full_logits(model: &Llama, seq: &[u32]) -> Vec<f32> {
+    let dev = Device::Cpu;
+    let t = seq.len();
+    let ids = Tensor::from_vec(seq.to_vec(), (1, t), &dev).unwrap();
+    let h = model
+        .hidden(
+            &ids,
+            &[(0..t).collect()],
+            &causal_mask(t, &dev).unwrap(),
+            None,
+        )
+        .unwrap();
+    model
+        .logits(&h.flatten_to(1).unwrap())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
 #[test]
 fn cached_decoding_matches_the_full_forward() {
     let ex = examples(4, 1);
@@ -163,26 +185,24 @@ fn cached_decoding_matches_the_full_forward() {
         assert_eq!(&alone[0], got);
         let mut seq = p.clone();
         for _ in 0..6 {
-            let t = seq.len();
-            let ids = Tensor::from_vec(seq.clone(), (1, t), &dev).unwrap();
-            let h = model
-                .hidden(
-                    &ids,
-                    &[(0..t).collect()],
-                    &causal_mask(t, &dev).unwrap(),
-                    None,
-                )
-                .unwrap();
-            let l: Vec<f32> = model
-                .logits(&h.narrow(1, t - 1, 1).unwrap().flatten_all().unwrap())
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let all = full_logits(&model, &seq);
+            let l = &all[(seq.len() - 1) * cfg.vocab_size..];
             let best = (0..l.len()).fold(0, |b, i| if l[i] > l[b] { i } else { b });
             seq.push(best as u32);
         }
         assert_eq!(&seq[p.len()..], &got[..]);
     }
+    // The detached model (evaluation's) decodes the same tokens and its logits are the same bits.
+    let detached = model.detached();
+    assert_eq!(
+        super::generate::greedy(&detached, &prompts, tok.pad, u32::MAX, 6).unwrap(),
+        batched
+    );
+    let bits = |m: &Llama| -> Vec<u32> {
+        let v = full_logits(m, &prompts[0]);
+        v.iter().map(|f| f.to_bits()).collect()
+    };
+    assert_eq!(bits(&model), bits(&detached));
 }
 
 /// Learning-speed probe (not a test of correctness): `cargo test --release --lib

@@ -443,6 +443,7 @@ pub fn evaluate(
     batch: usize,
 ) -> anyhow::Result<Evaluation> {
     let dev = Device::Cpu;
+    let model = &model.detached();
     let max_len = model.config.max_position_embeddings;
     let prompts: Vec<String> = examples
         .iter()
