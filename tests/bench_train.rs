@@ -55,6 +55,11 @@ fn quick_json_reports_every_config_and_the_skipped_comparison() {
     assert_eq!(v["spec"]["cases"][0]["kind"], "ocr");
     assert_eq!(v["spec"]["cases"][2]["kind"], "doc");
     assert_eq!(v["spec"]["threads"], 2);
+    assert!(
+        ["avx512", "avx2", "baseline"].contains(&v["simd"].as_str().unwrap()),
+        "{}",
+        v["simd"]
+    );
 }
 
 #[test]

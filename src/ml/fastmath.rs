@@ -62,6 +62,21 @@ pub fn erf(x: f32) -> f32 {
     p / q
 }
 
+/// The widest kernel path this CPU runs: `avx512`, `avx2` or `baseline` (lab's element-wise
+/// and row kernels; candle's matmuls, through gemm, pick the same way).
+pub fn simd_path() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return "avx512";
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "baseline"
+}
+
 /// Partial sums of the row reductions: one AVX-512 register, two AVX2 ones.
 pub const LANES: usize = 16;
 

@@ -59,6 +59,9 @@ pub struct Report {
     pub load_before: Option<f64>,
     pub load_after: Option<f64>,
     pub cores: usize,
+    /// The kernel path of this CPU (`avx512`, `avx2`, `baseline`): the same build runs at very
+    /// different speeds on each, so a ratio means little without it.
+    pub simd: &'static str,
 }
 
 fn load1() -> Option<f64> {
@@ -151,6 +154,7 @@ pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool
         load_before,
         load_after: load1(),
         cores: std::thread::available_parallelism().map_or(1, usize::from),
+        simd: crate::ml::fastmath::simd_path(),
     };
     if json {
         serde_json::to_writer(std::io::stdout().lock(), &report)?;

@@ -12,9 +12,9 @@ fn ratio(r: Option<f64>, pass: Option<bool>) -> String {
 pub(super) fn table(r: &Report) -> String {
     let s = &r.spec;
     let mut out = format!(
-        "lab bench train: batch {}, {} thread(s); median of {} repetitions × {} steps after {} \
-         warm-up step(s); synthetic seeded inputs of the real shapes\n",
-        s.batch, s.threads, s.reps, s.steps, s.warmup
+        "lab bench train: batch {}, {} thread(s), {} kernels; median of {} repetitions × {} \
+         steps after {} warm-up step(s); synthetic seeded inputs of the real shapes\n",
+        s.batch, s.threads, r.simd, s.reps, s.steps, s.warmup
     );
     for c in &s.cases {
         out.push_str(&match c {
