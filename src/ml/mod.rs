@@ -29,6 +29,7 @@ pub mod init;
 pub mod layout;
 pub mod lines;
 pub mod losses;
+pub mod norms;
 pub mod observe;
 pub mod ocr;
 pub mod ocr_model;

@@ -134,12 +134,12 @@ impl Block {
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (b, t, h) = x.dims3()?;
         let dh = h / self.heads;
-        let y = super::fused::layer_norm(x, &self.ln1.0, &self.ln1.1, 1e-5)?;
+        let y = super::norms::layer_norm(x, &self.ln1.0, &self.ln1.1, 1e-5)?;
         let (q, k, v) = self.qkv(&y, b, t, dh)?;
         let att = attention_softmax(&q.matmul(&k.t()?)?, mask, 1.0 / (dh as f64).sqrt())?;
         let ctx = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
         let x = (x + self.out.forward(&ctx)?)?;
-        let y = super::fused::layer_norm(&x, &self.ln2.0, &self.ln2.1, 1e-5)?;
+        let y = super::norms::layer_norm(&x, &self.ln2.0, &self.ln2.1, 1e-5)?;
         let y = self.fc2.forward(&gelu(&self.fc1.forward(&y)?)?)?;
         x + y
     }
@@ -218,7 +218,7 @@ impl Ocr {
         for blk in &self.blocks {
             x = blk.forward(&x, &mask)?;
         }
-        let x = super::fused::layer_norm(&x, &self.ln.0, &self.ln.1, 1e-5)?;
+        let x = super::norms::layer_norm(&x, &self.ln.0, &self.ln.1, 1e-5)?;
         let logits = self.head.forward(&x)?;
         Ok((log_softmax_last(&logits)?, steps))
     }

@@ -178,7 +178,7 @@ impl Lin {
     }
 }
 
-use crate::ml::fused::rms_norm;
+use crate::ml::norms::rms_norm;
 
 struct Layer {
     in_norm: Tensor,
