@@ -5,7 +5,9 @@
 //! threads) when a Python with torch is at hand (see `torch.rs`).
 //!
 //! Each measurement: warm-up steps untimed, then the median of several repetitions of a few
-//! steps; samples/s = batch × steps / seconds. The PyTorch script runs the same schedule.
+//! steps; samples/s = batch × steps / seconds. The PyTorch script runs the same schedule, one
+//! config at a time right after lab's measurement of it, so that both sides of a ratio see the
+//! machine in the same state.
 
 use std::path::Path;
 use std::time::Instant;
@@ -55,7 +57,7 @@ pub struct Report {
     /// Every target met (None when nothing was compared).
     pub pass: Option<bool>,
     /// The 1-minute load average before lab's measurements and after PyTorch's, and the
-    /// cores: other processes' load skews the ratio (lab and PyTorch run one after the other).
+    /// cores: other processes' load skews the ratios (lab and PyTorch take turns per config).
     pub load_before: Option<f64>,
     pub load_after: Option<f64>,
     pub cores: usize,
@@ -98,6 +100,10 @@ pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool
         }
     };
     let spec = spec(quick)?;
+    let found = torch::find(root, install, no_torch, &note)?;
+    if let Torch::Found { python, version } = &found {
+        note(&format!("PyTorch {version}: {}", python.display()));
+    }
     let load_before = load1();
     let mut rows = Vec::new();
     for case in &spec.cases {
@@ -105,7 +111,7 @@ pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool
         let mut m = model(case, spec.batch)?;
         let lab_train = rate(&spec, || m.train_step().map(|_| ()))?;
         let lab_forward = rate(&spec, || m.forward())?;
-        rows.push(Row {
+        let mut row = Row {
             config: case.name().into(),
             params: m.params(),
             lab_train,
@@ -117,24 +123,27 @@ pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool
             forward_ratio: None,
             train_pass: None,
             forward_pass: None,
-        });
+        };
+        drop(m);
+        // PyTorch right after lab on the same config: the speed of a shared machine drifts by
+        // tens of percent over minutes, and back to back both sides see the same machine.
+        if let Torch::Found { python, .. } = &found {
+            note(&format!("PyTorch: {}", case.name()));
+            let out = torch::run(python, &spec.only(case))?;
+            let r = &out["results"][case.name()];
+            row.torch_train = r["train"].as_f64();
+            row.torch_forward = r["forward"].as_f64();
+            row.torch_params = r["params"].as_u64().map(|p| p as usize);
+            row.train_ratio = row.torch_train.map(|t| row.lab_train / t);
+            row.forward_ratio = row.torch_forward.map(|t| row.lab_forward / t);
+            row.train_pass = row.train_ratio.map(|x| x >= TRAIN_TARGET);
+            row.forward_pass = row.forward_ratio.map(|x| x >= FORWARD_TARGET);
+        }
+        rows.push(row);
     }
-    let found = torch::find(root, install, no_torch, &note)?;
     let (comparison, torch_note, torch_version) = match found {
         Torch::Missing(why) => ("skipped", why, None),
         Torch::Found { python, version } => {
-            note(&format!("PyTorch {version}: {}", python.display()));
-            let out = torch::run(&python, &spec)?;
-            for row in &mut rows {
-                let r = &out["results"][&row.config];
-                row.torch_train = r["train"].as_f64();
-                row.torch_forward = r["forward"].as_f64();
-                row.torch_params = r["params"].as_u64().map(|p| p as usize);
-                row.train_ratio = row.torch_train.map(|t| row.lab_train / t);
-                row.forward_ratio = row.torch_forward.map(|t| row.lab_forward / t);
-                row.train_pass = row.train_ratio.map(|x| x >= TRAIN_TARGET);
-                row.forward_pass = row.forward_ratio.map(|x| x >= FORWARD_TARGET);
-            }
             ("measured", python.display().to_string(), Some(version))
         }
     };

@@ -65,6 +65,21 @@ pub struct Spec {
     pub cases: Vec<Case>,
 }
 
+impl Spec {
+    /// The same schedule with one case (what the PyTorch script measures per call).
+    pub(super) fn only(&self, case: &Case) -> Spec {
+        Spec {
+            batch: self.batch,
+            warmup: self.warmup,
+            reps: self.reps,
+            steps: self.steps,
+            threads: self.threads,
+            seed: self.seed,
+            cases: vec![case.clone()],
+        }
+    }
+}
+
 fn parse(r: Recipe) -> Result<RecipeConfig> {
     let (file, text) = r.default_config();
     toml::from_str(text).with_context(|| format!("the embedded {file} does not parse"))
