@@ -219,7 +219,8 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
     for (i, delay) in delays(0x5eed, iterations, 250).into_iter().enumerate() {
         // Fresh content each time, so every snapshot has blobs to write.
         let tree = dir.join(format!("t{i}"));
-        make_tree(&tree, &format!("iter{i}"), 600);
+        // Big enough that a snapshot outlasts most of the random delays on a fast machine.
+        make_tree(&tree, &format!("iter{i}"), 1000);
         let mut victim = if i % 3 == 2 {
             // An appender: a run ingesting metric lines as fast as they come.
             let script = "true crash-victim-marker; i=0; while [ $i -lt 100000 ]; do echo \"{\\\"key\\\":\\\"m\\\",\\\"value\\\":$i}\" >> \"$LAB_METRICS\"; i=$((i+1)); done";
