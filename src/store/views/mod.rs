@@ -2,19 +2,18 @@
 //! changes them. A view is a cache — `Store::reindex` drops and rebuilds every one of them from
 //! the log, and a test proves the rebuilt views equal the live ones byte for byte.
 //!
+//! This file is the write side (table definitions, rows, the folds); `query` is the read side.
 //! To add a view: a table definition, a line in `ALL`, a fold in `Tables::apply`, and readers
-//! in `Query`. Row encodings use `codec::to_bytes`.
+//! in `Query` (`query.rs`). Row encodings use `codec::to_bytes`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 use redb::{
-    ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition, TableError, TableHandle,
+    ReadTransaction, ReadableTable, Table, TableDefinition, TableError, TableHandle,
     WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
 use super::codec::{from_bytes, to_bytes};
 use crate::event::{DataRef, Event, GitState, Hash, MetricPoint, Record, RunId, RunStatus};
 
@@ -25,11 +24,15 @@ const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("view_runs");
 /// (run id, metric key, seq of the event) → packed points (see `pack`).
 const METRICS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("view_metrics");
 
-use super::alerts::{ALERTS, AlertRow};
+use super::alerts::ALERTS;
 use super::inferences::{FEEDBACK, INFERENCES};
-use super::registry::{DEPLOYMENTS, DeploymentRow, REGISTRY, VersionRow};
+use super::registry::{DEPLOYMENTS, REGISTRY};
 
-use super::ab::{AB, AbRow};
+use super::ab::AB;
+
+mod query;
+pub use query::{DatasetsTable, Query, ViewRead, ViewTx};
+pub(super) use query::{decode_row, rerr};
 
 const ALL: [&str; 9] = [
     "view_datasets",
@@ -422,348 +425,6 @@ impl<'txn> Tables<'txn> {
         super::inferences::fold(&mut self.inferences, &mut self.feedback, rec)?;
         super::ab::fold(&mut self.ab, rec)?;
         Ok(())
-    }
-}
-
-/// Queries shared by read transactions and append transactions.
-pub trait Query {
-    #[doc(hidden)]
-    fn datasets_table(&self) -> Result<Box<dyn DatasetsTable + '_>, StoreError>;
-    #[doc(hidden)]
-    fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError>;
-    #[doc(hidden)]
-    fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError>;
-    #[doc(hidden)]
-    fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError>;
-    #[doc(hidden)]
-    fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError>;
-    #[doc(hidden)]
-    fn alerts_scan(&self) -> Result<Vec<AlertRow>, StoreError>;
-
-    /// Every alert, open and resolved, ordered by (rule, when raised).
-    fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
-        self.alerts_scan()
-    }
-
-    /// The alerts not resolved yet, ordered by rule.
-    fn open_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
-        Ok(self
-            .alerts_scan()?
-            .into_iter()
-            .filter(AlertRow::is_open)
-            .collect())
-    }
-
-    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError>;
-
-    /// Every A/B test, ordered by name.
-    fn ab_tests(&self) -> Result<Vec<AbRow>, StoreError> {
-        self.ab_scan()
-    }
-
-    /// Every model version, ordered by (name, version).
-    fn registry(&self) -> Result<Vec<VersionRow>, StoreError> {
-        self.registry_scan()
-    }
-
-    /// What each environment runs, ordered by (env, model name).
-    fn deployments(&self) -> Result<Vec<DeploymentRow>, StoreError> {
-        self.deployments_scan()
-    }
-
-    /// Every run, in id order.
-    fn all_runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        self.runs_scan()
-    }
-
-    /// The newest version of dataset `name`.
-    fn latest_dataset(&self, name: &str) -> Result<Option<DatasetRow>, StoreError> {
-        self.datasets_table()?.last_of(name)
-    }
-
-    /// Every dataset version, ordered by (name, version).
-    fn datasets(&self) -> Result<Vec<DatasetRow>, StoreError> {
-        self.datasets_table()?.all()
-    }
-
-    fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-        self.runs_get(id)
-    }
-}
-
-#[doc(hidden)]
-pub trait DatasetsTable {
-    fn last_of(&self, name: &str) -> Result<Option<DatasetRow>, StoreError>;
-    fn all(&self) -> Result<Vec<DatasetRow>, StoreError>;
-}
-
-pub(super) fn rerr(path: &std::path::Path) -> impl Fn(redb::Error) -> StoreError + '_ {
-    move |e| StoreError::Db {
-        path: path.to_path_buf(),
-        what: "read",
-        detail: e.to_string(),
-    }
-}
-
-pub(super) fn decode_row<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    path: &std::path::Path,
-) -> Result<T, StoreError> {
-    from_bytes(bytes).map_err(|e| StoreError::Db {
-        path: path.to_path_buf(),
-        what: "read",
-        detail: format!("a view row does not decode ({e}): run `lab reindex`"),
-    })
-}
-
-/// Every row of a view table, decoded.
-fn all_rows<K: redb::Key + 'static, R: serde::de::DeserializeOwned>(
-    t: &impl ReadableTable<K, &'static [u8]>,
-    path: &std::path::Path,
-) -> Result<Vec<R>, StoreError> {
-    let e = rerr(path);
-    let mut out = Vec::new();
-    for item in t.iter().map_err(|x| e(x.into()))? {
-        let (_, v) = item.map_err(|x| e(x.into()))?;
-        out.push(decode_row(v.value(), path)?);
-    }
-    Ok(out)
-}
-
-struct DsT<'a, T> {
-    t: T,
-    path: &'a std::path::Path,
-}
-
-impl<T: ReadableTable<(&'static str, u32), &'static [u8]>> DatasetsTable for DsT<'_, T> {
-    fn last_of(&self, name: &str) -> Result<Option<DatasetRow>, StoreError> {
-        let e = rerr(self.path);
-        let mut it = self
-            .t
-            .range((name, 0u32)..=(name, u32::MAX))
-            .map_err(|x| e(x.into()))?;
-        match it.next_back() {
-            Some(item) => {
-                let (_, v) = item.map_err(|x| e(x.into()))?;
-                Ok(Some(decode_row(v.value(), self.path)?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn all(&self) -> Result<Vec<DatasetRow>, StoreError> {
-        let e = rerr(self.path);
-        let mut out = Vec::new();
-        for item in self.t.iter().map_err(|x| e(x.into()))? {
-            let (_, v) = item.map_err(|x| e(x.into()))?;
-            out.push(decode_row(v.value(), self.path)?);
-        }
-        Ok(out)
-    }
-}
-
-/// Views inside an append transaction.
-pub struct ViewTx<'a> {
-    tx: &'a WriteTransaction,
-    path: PathBuf,
-}
-
-impl<'a> ViewTx<'a> {
-    pub(super) fn new(tx: &'a WriteTransaction, path: PathBuf) -> ViewTx<'a> {
-        ViewTx { tx, path }
-    }
-}
-
-impl Query for ViewTx<'_> {
-    fn datasets_table(&self) -> Result<Box<dyn DatasetsTable + '_>, StoreError> {
-        let t = self
-            .tx
-            .open_table(DATASETS)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        Ok(Box::new(DsT {
-            t,
-            path: &self.path,
-        }))
-    }
-
-    fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-        let t = self
-            .tx
-            .open_table(RUNS)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        let v = t.get(id).map_err(|e| rerr(&self.path)(e.into()))?;
-        v.map(|v| decode_row(v.value(), &self.path)).transpose()
-    }
-
-    fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError> {
-        let t = self
-            .tx
-            .open_table(REGISTRY)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
-    }
-
-    fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError> {
-        let t = self
-            .tx
-            .open_table(DEPLOYMENTS)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
-    }
-
-    fn alerts_scan(&self) -> Result<Vec<AlertRow>, StoreError> {
-        let t = self
-            .tx
-            .open_table(ALERTS)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
-    }
-
-    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError> {
-        let t = self
-            .tx
-            .open_table(AB)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
-    }
-
-    fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
-        let e = rerr(&self.path);
-        let t = self.tx.open_table(RUNS).map_err(|x| e(x.into()))?;
-        let mut out = Vec::new();
-        for item in t.iter().map_err(|x| e(x.into()))? {
-            let (_, v) = item.map_err(|x| e(x.into()))?;
-            out.push(decode_row(v.value(), &self.path)?);
-        }
-        Ok(out)
-    }
-}
-
-/// Views in a read transaction.
-pub struct ViewRead<'a> {
-    r: &'a ReadTransaction,
-    path: PathBuf,
-}
-
-impl<'a> ViewRead<'a> {
-    pub(super) fn new(r: &'a ReadTransaction, path: PathBuf) -> ViewRead<'a> {
-        ViewRead { r, path }
-    }
-
-    pub(super) fn tx(&self) -> &ReadTransaction {
-        self.r
-    }
-
-    pub(super) fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
-    fn runs(&self) -> Result<ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
-        self.r
-            .open_table(RUNS)
-            .map_err(|e| rerr(&self.path)(e.into()))
-    }
-
-    /// Every run, in id order.
-    pub fn runs_all(&self) -> Result<Vec<RunRow>, StoreError> {
-        let e = rerr(&self.path);
-        let mut out = Vec::new();
-        for item in self.runs()?.iter().map_err(|x| e(x.into()))? {
-            let (_, v) = item.map_err(|x| e(x.into()))?;
-            out.push(decode_row(v.value(), &self.path)?);
-        }
-        Ok(out)
-    }
-
-    /// The full series of `key` in run `run`, ordered by step (log order within a step).
-    pub fn metric_series(&self, run: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
-        let e = rerr(&self.path);
-        let t = self.r.open_table(METRICS).map_err(|x| e(x.into()))?;
-        let mut out = Vec::new();
-        for item in t
-            .range((run, key, 0u64)..=(run, key, u64::MAX))
-            .map_err(|x| e(x.into()))?
-        {
-            let (_, v) = item.map_err(|x| e(x.into()))?;
-            unpack_into(v.value(), &mut out);
-        }
-        if !out.is_sorted_by_key(|p| p.step) {
-            out.sort_by_key(|p| p.step);
-        }
-        Ok(out)
-    }
-
-    /// The metric keys logged by run `run`.
-    pub fn metric_keys(&self, run: &str) -> Result<Vec<String>, StoreError> {
-        let e = rerr(&self.path);
-        let t = self.r.open_table(METRICS).map_err(|x| e(x.into()))?;
-        let mut keys: Vec<String> = Vec::new();
-        for item in t.range((run, "", 0u64)..).map_err(|x| e(x.into()))? {
-            let (k, _) = item.map_err(|x| e(x.into()))?;
-            let (r, key, _) = k.value();
-            if r != run {
-                break;
-            }
-            if keys.last().map(String::as_str) != Some(key) {
-                keys.push(key.to_string());
-            }
-        }
-        Ok(keys)
-    }
-}
-
-impl Query for ViewRead<'_> {
-    fn datasets_table(&self) -> Result<Box<dyn DatasetsTable + '_>, StoreError> {
-        let t = self
-            .r
-            .open_table(DATASETS)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        Ok(Box::new(DsT {
-            t,
-            path: &self.path,
-        }))
-    }
-
-    fn runs_get(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-        let t = self.runs()?;
-        let v = t.get(id).map_err(|e| rerr(&self.path)(e.into()))?;
-        v.map(|v| decode_row(v.value(), &self.path)).transpose()
-    }
-
-    fn runs_scan(&self) -> Result<Vec<RunRow>, StoreError> {
-        self.runs_all()
-    }
-
-    fn registry_scan(&self) -> Result<Vec<VersionRow>, StoreError> {
-        let t = self
-            .r
-            .open_table(REGISTRY)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
-    }
-
-    fn deployments_scan(&self) -> Result<Vec<DeploymentRow>, StoreError> {
-        let t = self
-            .r
-            .open_table(DEPLOYMENTS)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
-    }
-
-    fn alerts_scan(&self) -> Result<Vec<AlertRow>, StoreError> {
-        let t = self
-            .r
-            .open_table(ALERTS)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
-    }
-
-    fn ab_scan(&self) -> Result<Vec<AbRow>, StoreError> {
-        let t = self
-            .r
-            .open_table(AB)
-            .map_err(|e| rerr(&self.path)(e.into()))?;
-        all_rows(&t, &self.path)
     }
 }
 
