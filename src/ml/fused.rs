@@ -1,9 +1,9 @@
 //! Rotary positions, softmax, the bias add and the linear layer as candle custom ops with their
 //! own backward pass (the norms are in [`super::norms`]).
 //!
-//! candle's fused `softmax_last_dim` and `rope` have no backward (they silently train nothing),
-//! and the differentiable compositions (`ops::softmax`, a rotate-half built from `cat`) cost a
-//! dozen tensor ops and allocations each. These run one pass per row in plain Rust, single-
+//! candle's own fused softmax and rotary-embedding ops have no backward (they silently train
+//! nothing), and the differentiable compositions (`ops::softmax`, a rotate-half built from `cat`)
+//! cost a dozen tensor ops and allocations each. These run one pass per row in plain Rust, single-
 //! threaded (the training shards give the parallelism), so the results are the same bytes on
 //! every run. Checked against the compositions, forward and backward, in the tests below.
 
