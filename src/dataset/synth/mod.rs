@@ -78,6 +78,15 @@ pub enum Domain {
 }
 
 impl Domain {
+    /// The domain a stage's `shifted` flag names.
+    pub fn of(shifted: bool) -> Domain {
+        if shifted {
+            Domain::Shifted
+        } else {
+            Domain::Default
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Domain::Default => "default",

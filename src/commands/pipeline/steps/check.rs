@@ -34,11 +34,7 @@ impl Ctx<'_> {
                 shifted,
                 seed,
             } => {
-                let domain = if *shifted {
-                    Domain::Shifted
-                } else {
-                    Domain::Default
-                };
+                let domain = Domain::of(*shifted);
                 let dir = synth::default_dir(self.lab, dataset, domain);
                 let seed = self
                     .seed

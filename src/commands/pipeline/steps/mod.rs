@@ -176,11 +176,7 @@ impl<'a> Ctx<'a> {
                 shifted,
                 seed,
             } => {
-                let domain = if *shifted {
-                    Domain::Shifted
-                } else {
-                    Domain::Default
-                };
+                let domain = Domain::of(*shifted);
                 let seed = self.seed.or(*seed);
                 let out = synth::synth(
                     lab,
