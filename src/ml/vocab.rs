@@ -1,7 +1,24 @@
 //! The OCR vocabulary: class 0 is the CTC blank, classes 1.. are characters. Saved beside the
 //! weights as `vocab.json` (`{"blank": 0, "chars": ["a", "b", …]}`).
+//!
+//! The characters are *declared*, not derived from the training text: a model can only ever
+//! emit what its vocabulary holds, so a vocabulary built from what a generator happened to
+//! write can never read anything else. [`LATIN`] is the default alphabet (printable ASCII,
+//! dashes, curly quotes, `° € £ • ·`, and the Latin-1 and Latin Extended-A letters of Western
+//! and Central European languages); a recipe may declare its own (`[model] alphabet`).
 
 use serde::{Deserialize, Serialize};
+
+/// The default alphabet of the OCR models, in the order it is declared (the vocabulary sorts
+/// it): printable ASCII (space included), en and em dashes, curly quotes, `° € £ • ·`, the
+/// Latin-1 letters, and the Latin Extended-A (and Romanian comma-below) letters of Polish,
+/// Czech, Slovak, Hungarian, Croatian, Romanian, Turkish and French.
+pub const LATIN: &str = concat!(
+    " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~",
+    "–—‘’“”°€£•·",
+    "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿ",
+    "ĄąĆćĘęŁłŃńŚśŹźŻżČčĎďĚěŇňŘřŠšŤťŮůŽžŐőŰűĹĺĽľŔŕĐđĂăȘșȚțŞşŢţĞğİıŒœŸ",
+);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Vocab {
@@ -10,7 +27,41 @@ pub struct Vocab {
     pub chars: Vec<String>,
 }
 
+/// Why a declared alphabet cannot be used.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum AlphabetError {
+    #[error("the alphabet is empty — declare at least two characters")]
+    TooSmall,
+    #[error(
+        "the alphabet holds the control character U+{0:04X} — an OCR model cannot draw or read it"
+    )]
+    Control(u32),
+}
+
 impl Vocab {
+    /// The vocabulary of a declared alphabet: its distinct characters, sorted. Repeats are
+    /// allowed (a declaration may group characters as it likes).
+    pub fn from_alphabet(alphabet: &str) -> Result<Vocab, AlphabetError> {
+        if let Some(c) = alphabet.chars().find(|c| c.is_control()) {
+            return Err(AlphabetError::Control(c as u32));
+        }
+        let v = Vocab::from_texts([alphabet]);
+        if v.chars.len() < 2 {
+            return Err(AlphabetError::TooSmall);
+        }
+        Ok(v)
+    }
+
+    /// The vocabulary of the default alphabet [`LATIN`].
+    pub fn latin() -> Vocab {
+        Vocab::from_alphabet(LATIN).expect("the default alphabet is valid")
+    }
+
+    /// Whether `c` is in the vocabulary.
+    pub fn contains(&self, c: char) -> bool {
+        self.encode(c.encode_utf8(&mut [0u8; 4])).is_ok()
+    }
+
     /// The vocabulary of `texts`: their distinct characters, sorted.
     pub fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vocab {
         let mut set = std::collections::BTreeSet::new();
@@ -82,5 +133,23 @@ mod tests {
         assert_eq!(v.decode(&ids), "Dr. 09:30");
         assert_eq!(v.encode("Dr. X"), Err('X'));
         assert_eq!(Vocab::from_json(&v.to_json()).unwrap(), v);
+    }
+
+    #[test]
+    fn the_default_alphabet_is_the_declared_one() {
+        let v = Vocab::latin();
+        // 95 printable ASCII, 11 punctuation, 62 Latin-1 letters, 63 Latin Extended-A/B.
+        assert_eq!(v.chars.len(), 231);
+        assert_eq!(v.size(), 232);
+        for c in "AZaz09 &-QUVXYZjqxz–—‘’“”°€£•·éèêëàâäåæçñöøœüßłśžŁŚŽȘțŐű".chars()
+        {
+            assert!(v.contains(c), "{c:?} missing");
+        }
+        assert!(!v.contains('\n') && !v.contains('→'));
+        let text = "Mme Lefèvre – Łódź, 09:00–09:45 “B-204” £3.50 20°C";
+        assert_eq!(v.decode(&v.encode(text).unwrap()), text);
+        assert_eq!(Vocab::from_alphabet("a"), Err(AlphabetError::TooSmall));
+        assert_eq!(Vocab::from_alphabet("ab\t"), Err(AlphabetError::Control(9)));
+        assert_eq!(Vocab::from_alphabet("baab").unwrap().chars, ["a", "b"]);
     }
 }

@@ -109,6 +109,24 @@ impl<const C: usize> Canvas<C> {
     /// Draws `text` with its pen starting at `x` on the baseline `y`. `bold` > 0 overstrikes
     /// each glyph that many pixels to the right (a faux bold).
     pub fn text(&mut self, t: &Text, x: f32, y: f32, text: &str, colour: [f32; C], bold: f32) {
+        self.text_styled(t, x, y, text, colour, bold, 0.0, false);
+    }
+
+    /// [`Canvas::text`] with `tracking` extra pixels after every glyph (letter spacing, may
+    /// be negative) and, when `binary`, each pixel fully inked or not (coverage ≥ ½): the
+    /// aliased rendering of old office software and of hinted bitmap text.
+    #[allow(clippy::too_many_arguments)]
+    pub fn text_styled(
+        &mut self,
+        t: &Text,
+        x: f32,
+        y: f32,
+        text: &str,
+        colour: [f32; C],
+        bold: f32,
+        tracking: f32,
+        binary: bool,
+    ) {
         let scaled = t.face.as_scaled(t.scale);
         let mut pen = x;
         let mut prev: Option<GlyphId> = None;
@@ -123,12 +141,61 @@ impl<const C: usize> Canvas<C> {
                 if let Some(o) = t.face.outline_glyph(g) {
                     let b = o.px_bounds();
                     let (bx, by) = (b.min.x as i64, b.min.y as i64);
-                    o.draw(|gx, gy, cov| self.blend(bx + gx as i64, by + gy as i64, colour, cov));
+                    o.draw(|gx, gy, cov| {
+                        let a = if binary {
+                            f32::from(u8::from(cov >= 0.5))
+                        } else {
+                            cov
+                        };
+                        self.blend(bx + gx as i64, by + gy as i64, colour, a)
+                    });
                 }
             }
-            pen += scaled.h_advance(id);
+            pen += scaled.h_advance(id) + tracking;
             prev = Some(id);
         }
+    }
+
+    /// Blends a coverage bitmap (`w` × `h` bytes, 255 = full) with its top-left corner at
+    /// (`x0`, `y0`): how glyphs rasterised by another library are drawn.
+    pub fn coverage(&mut self, x0: i64, y0: i64, w: usize, cov: &[u8], colour: [f32; C]) {
+        for (i, &a) in cov.iter().enumerate() {
+            if a > 0 {
+                let (gx, gy) = ((i % w.max(1)) as i64, (i / w.max(1)) as i64);
+                self.blend(x0 + gx, y0 + gy, colour, f32::from(a) / 255.0);
+            }
+        }
+    }
+
+    /// The canvas sheared horizontally: row `y` moves by `k · (y − h/2)` pixels (linear
+    /// interpolation), onto a page widened to hold it, new pixels `paper`.
+    pub fn shear(&self, k: f32, paper: [f32; C]) -> Canvas<C> {
+        let half = self.h as f32 / 2.0;
+        let extra = (k.abs() * half).ceil() as usize;
+        let nw = self.w + 2 * extra;
+        let mut out = Canvas::new(nw, self.h, paper);
+        for y in 0..self.h {
+            let shift = k * (y as f32 - half) + extra as f32;
+            let src = &self.px[y * self.w..(y + 1) * self.w];
+            for x in 0..nw {
+                let sx = x as f32 - shift;
+                let x0 = sx.floor();
+                let f = sx - x0;
+                let at = |i: f32| {
+                    if i < 0.0 || i >= self.w as f32 {
+                        paper
+                    } else {
+                        src[i as usize]
+                    }
+                };
+                let (a, b) = (at(x0), at(x0 + 1.0));
+                let o = &mut out.px[y * nw + x];
+                for c in 0..C {
+                    o[c] = a[c] + (b[c] - a[c]) * f;
+                }
+            }
+        }
+        out
     }
 
     /// The canvas rotated by `degrees` (counter-clockwise as seen) about its centre onto a page

@@ -53,6 +53,8 @@ pub mod fonts;
 pub mod layout;
 pub mod render;
 pub mod style;
+pub mod text;
+pub mod textline;
 pub mod write;
 
 use rand::SeedableRng;
@@ -65,7 +67,7 @@ pub use write::{Options, Summary, SynthError, write_dataset};
 
 /// The generator's version, written into `meta.json`. Bump it when the same seed would give
 /// other bytes.
-pub const GENERATOR: &str = "lab-synth/1";
+pub const GENERATOR: &str = "lab-synth/2";
 
 /// Which look the timetables have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Domain, GENERATOR, Split, assign, fonts, render, timetable};
+use super::{Domain, GENERATOR, Split, assign, fonts, render, textline, timetable};
+
+/// Free text lines drawn beside each timetable ([`textline`]), in its split: what teaches the
+/// OCR models to read text other than a timetable's.
+pub const TEXT_LINES_PER_TIMETABLE: u32 = 40;
 use crate::progress::Reporter;
 
 /// What to generate.
@@ -314,6 +318,20 @@ fn stage_and_commit(
                     timetable: t.id.clone(),
                     font: r.truth.render.font.clone(),
                     field: l.field.clone(),
+                });
+            }
+            for k in 0..TEXT_LINES_PER_TIMETABLE {
+                let l = textline::render(seed, domain, i, k, split);
+                let rel = format!("lines/{}/{}_t{k:02}.png", split.as_str(), t.id);
+                part.written += u64::from(sink.put(&rel, &l.png)?);
+                part.bytes += l.png.len() as u64;
+                part.paths.push(rel.clone());
+                part.records.push(LineRecord {
+                    image: rel,
+                    text: l.text,
+                    timetable: t.id.clone(),
+                    font: fonts::FONTS[l.font].name.to_string(),
+                    field: l.kind.as_str().to_string(),
                 });
             }
             reporter.advance(1);
