@@ -86,6 +86,90 @@ impl TextScore {
     }
 }
 
+/// Which characters of the truth an optimal alignment matches (same costs as [`align`]: fewest
+/// edits, then most matches), as a flag per truth character.
+pub fn matched_truth(pred: &[char], truth: &[char]) -> Vec<bool> {
+    let (n, m) = (pred.len(), truth.len());
+    // Full table for the traceback: lines are short.
+    let mut dp = vec![(0usize, 0usize); (n + 1) * (m + 1)];
+    let at = |i: usize, j: usize| i * (m + 1) + j;
+    for j in 0..=m {
+        dp[at(0, j)] = (j, 0);
+    }
+    let better = |x: (usize, usize), y: (usize, usize)| x.0 < y.0 || (x.0 == y.0 && x.1 > y.1);
+    for i in 1..=n {
+        dp[at(i, 0)] = (i, 0);
+        for j in 1..=m {
+            let d = dp[at(i - 1, j - 1)];
+            let diag = if pred[i - 1] == truth[j - 1] {
+                (d.0, d.1 + 1)
+            } else {
+                (d.0 + 1, d.1)
+            };
+            let del = (dp[at(i - 1, j)].0 + 1, dp[at(i - 1, j)].1);
+            let ins = (dp[at(i, j - 1)].0 + 1, dp[at(i, j - 1)].1);
+            let mut best = diag;
+            for c in [del, ins] {
+                if better(c, best) {
+                    best = c;
+                }
+            }
+            dp[at(i, j)] = best;
+        }
+    }
+    let mut out = vec![false; m];
+    let (mut i, mut j) = (n, m);
+    while i > 0 && j > 0 {
+        let here = dp[at(i, j)];
+        let d = dp[at(i - 1, j - 1)];
+        let same = pred[i - 1] == truth[j - 1];
+        if same && here == (d.0, d.1 + 1) {
+            out[j - 1] = true;
+            i -= 1;
+            j -= 1;
+        } else if !same && here == (d.0 + 1, d.1) {
+            i -= 1;
+            j -= 1;
+        } else if here == (dp[at(i - 1, j)].0 + 1, dp[at(i - 1, j)].1) {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    out
+}
+
+/// Per-character recall over many lines: how often each character of the truth was read.
+#[derive(Clone, Debug, Default)]
+pub struct CharRecall {
+    /// Character → (times in the truth, times matched by the prediction).
+    pub counts: std::collections::BTreeMap<char, (usize, usize)>,
+}
+
+impl CharRecall {
+    pub fn add(&mut self, pred: &str, truth: &str) {
+        let p: Vec<char> = pred.chars().collect();
+        let t: Vec<char> = truth.chars().collect();
+        for (c, hit) in t.iter().zip(matched_truth(&p, &t)) {
+            let e = self.counts.entry(*c).or_default();
+            e.0 += 1;
+            e.1 += usize::from(hit);
+        }
+    }
+
+    /// `(character, recall, occurrences)` of every character seen, worst recall first (ties:
+    /// the more frequent first, then by character).
+    pub fn worst(&self) -> Vec<(char, f64, usize)> {
+        let mut v: Vec<(char, f64, usize)> = self
+            .counts
+            .iter()
+            .map(|(&c, &(n, hit))| (c, hit as f64 / n as f64, n))
+            .collect();
+        v.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +186,33 @@ mod tests {
         assert_eq!(m.accuracy, 0.5);
         assert!((m.cer - 1.0 / 11.0).abs() < 1e-12);
         assert!((m.char_f1 - 10.0 / 11.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn per_character_recall_follows_the_alignment() {
+        let c = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(
+            matched_truth(&c("R0om"), &c("Room")),
+            [true, false, true, true]
+        );
+        assert_eq!(matched_truth(&c(""), &c("ab")), [false, false]);
+        assert_eq!(matched_truth(&c("xaby"), &c("ab")), [true, true]);
+        let mut r = CharRecall::default();
+        r.add("R0om 1", "Room 12");
+        r.add("Lódz", "Łódź");
+        let w = r.worst();
+        assert_eq!(w[0], ('2', 0.0, 1));
+        assert!(w.contains(&('o', 0.5, 2)));
+        assert!(w.contains(&('Ł', 0.0, 1)) && w.contains(&('ó', 1.0, 1)));
+        assert_eq!(w.last().unwrap().1, 1.0);
+        // Matches counted agree with `align`.
+        let (_, m) = align(&c("Lódz"), &c("Łódź"));
+        assert_eq!(
+            matched_truth(&c("Lódz"), &c("Łódź"))
+                .iter()
+                .filter(|&&x| x)
+                .count(),
+            m
+        );
     }
 }

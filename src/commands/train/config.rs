@@ -104,6 +104,10 @@ pub struct ModelSection {
     pub layers: usize,
     pub heads: usize,
     pub ff: usize,
+    /// The characters the model reads (its vocabulary), declared: absent means lab's Latin
+    /// alphabet (`ml::vocab::LATIN`, 231 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alphabet: Option<String>,
 }
 
 impl ModelSection {

@@ -18,6 +18,11 @@ pub struct Item {
     pub image: String,
     pub text: String,
     pub font: Option<String>,
+    /// What kind of line it is (`time`, `day`, `subject`, `name`, `code`, `words`, …), when
+    /// the labels say.
+    pub field: Option<String>,
+    /// Its line in `lines/<split>.jsonl` (1-based), for messages.
+    pub line: usize,
 }
 
 /// A split's lines, preprocessed, with their truth.
@@ -156,6 +161,8 @@ impl Snapshot {
                 text: String,
                 #[serde(default)]
                 font: Option<String>,
+                #[serde(default)]
+                field: Option<String>,
             }
             let r: Row = serde_json::from_str(l).map_err(|e| {
                 anyhow!(
@@ -176,6 +183,8 @@ impl Snapshot {
                 image: r.image,
                 text: r.text,
                 font: r.font,
+                field: r.field,
+                line: i + 1,
             });
             if limit > 0 && items.len() >= limit {
                 break;

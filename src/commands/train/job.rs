@@ -109,12 +109,6 @@ impl Data {
             Data::Doc(d) => d.train.len(),
         }
     }
-    pub fn skipped(&self) -> usize {
-        match self {
-            Data::Ocr(d) => d.skipped,
-            Data::Doc(_) => 0,
-        }
-    }
 }
 
 /// The document model's examples, tokenizer and shape.
@@ -131,20 +125,26 @@ pub struct OcrData {
     pub val: LineSet,
     pub vocab: Vocab,
     pub ocr_config: OcrConfig,
-    /// Training lines dropped for characters outside the parent's vocabulary.
-    pub skipped: usize,
 }
 
-fn encode(split: data::Split, vocab: &Vocab, drop_unknown: bool) -> (LineSet, usize) {
+/// Encodes a split's texts. A training label with a character outside the vocabulary is an
+/// error naming the file, line and character (a model cannot learn what it cannot emit); an
+/// evaluation label keeps the characters it can score.
+fn encode(split: data::Split, vocab: &Vocab, train: bool, label: &str) -> Result<LineSet> {
     let mut set = LineSet::default();
-    let mut skipped = 0;
+    let name = if train { "train" } else { "val" };
     for (it, line) in split.items.into_iter().zip(split.lines) {
         match vocab.encode(&it.text) {
             Ok(t) => set.targets.push(t),
-            Err(_) if drop_unknown => {
-                skipped += 1;
-                continue;
-            }
+            Err(c) if train => bail!(
+                "lines/{name}.jsonl:{} in {label}: the label {:?} has the character {c:?} \
+                 (U+{:04X}), which is not in the model's alphabet — fix the label, or declare \
+                 the character in the recipe's [model] alphabet (a LoRA or distillation keeps \
+                 its parent's alphabet)",
+                it.line,
+                it.text,
+                c as u32
+            ),
             Err(_) => {
                 let t: Vec<u32> = it
                     .text
@@ -158,7 +158,7 @@ fn encode(split: data::Split, vocab: &Vocab, drop_unknown: bool) -> (LineSet, us
         set.texts.push(it.text);
         set.lines.push(line);
     }
-    (set, skipped)
+    Ok(set)
 }
 
 /// Reads the train and val splits of the job's snapshot (from blobs) and encodes them.
@@ -170,18 +170,18 @@ pub fn load_data(lab: &Lab, job: &Job, reporter: &dyn Reporter) -> Result<Data> 
     let height = job.height();
     let train_split = job.snap.split(lab, "train", height, 0)?;
     let val_split = job.snap.split(lab, "val", height, 0)?;
-    let vocab = match job.ocr_parent() {
-        Some(p) => p.loaded.vocab.clone(),
-        None => Vocab::from_texts(train_split.items.iter().map(|i| i.text.as_str())),
+    let vocab = match (job.ocr_parent(), job.cfg.model.as_ref()) {
+        (Some(p), _) => p.loaded.vocab.clone(),
+        (None, Some(m)) => match &m.alphabet {
+            Some(a) => Vocab::from_alphabet(a)
+                .map_err(|e| anyhow::anyhow!("the recipe's [model] alphabet: {e}"))?,
+            None => Vocab::latin(),
+        },
+        (None, None) => Vocab::latin(),
     };
-    let (train, skipped) = encode(train_split, &vocab, true);
-    let (val, _) = encode(val_split, &vocab, false);
-    if train.is_empty() {
-        bail!(
-            "no training line of {} fits the vocabulary of the parent model",
-            job.snap.label
-        );
-    }
+    let label = &job.snap.label;
+    let train = encode(train_split, &vocab, true, label)?;
+    let val = encode(val_split, &vocab, false, label)?;
     let ocr_config = match (&job.cfg.model, job.ocr_parent()) {
         (Some(m), _) => m.with_vocab(vocab.size()),
         (None, Some(p)) => p.loaded.model.config.clone(),
@@ -192,7 +192,6 @@ pub fn load_data(lab: &Lab, job: &Job, reporter: &dyn Reporter) -> Result<Data> 
         val,
         vocab,
         ocr_config,
-        skipped,
     }))
 }
 

@@ -73,7 +73,6 @@ pub struct TrainOut {
     pub val_cer: f64,
     pub val_loss: f64,
     pub resumed_from: Option<String>,
-    pub skipped_lines: usize,
     /// Every validation metric of the last epoch by name (`accuracy`, `cer`, `field_f1`, …).
     pub val: BTreeMap<String, f64>,
 }
@@ -109,12 +108,6 @@ impl TrainOut {
         }
         if let Some(r) = &self.resumed_from {
             s.push_str(&format!("\n  resumed from run {r}"));
-        }
-        if self.skipped_lines > 0 {
-            s.push_str(&format!(
-                "\n  skipped {} training lines with characters outside the vocabulary",
-                self.skipped_lines
-            ));
         }
         s
     }
@@ -378,7 +371,6 @@ pub fn train(
         val_cer: last.map_or(0.0, |l| l.metric("cer")),
         val_loss: last.map_or(0.0, |l| l.val_loss),
         resumed_from: resume_from.map(|r| r.0),
-        skipped_lines: data.skipped(),
         val: last.map_or_else(BTreeMap::new, |l| {
             l.val.iter().map(|(k, v)| (k.to_string(), *v)).collect()
         }),
