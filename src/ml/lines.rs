@@ -1,4 +1,4 @@
-//! Line images as model input: decode, grey, contrast-stretch, scale to the model's height,
+//! Line images as model input: decode, grey, normalise and crop to the ink (`ink`), scale to the model's height,
 //! and batch into padded tensors. Batches are drawn in a seeded order that groups lines of
 //! similar width (less padding, same result on every run).
 
@@ -27,54 +27,47 @@ pub enum LineError {
     Decode(String),
     #[error("the image is empty ({0}×{1} pixels)")]
     Empty(u32, u32),
+    #[error(
+        "the image is {0}×{1} pixels, too large for a line of text — crop the line, or give \
+         a whole timetable to `lab extract`"
+    )]
+    TooLarge(u32, u32),
 }
 
-/// Decodes and preprocesses an encoded image (PNG, JPEG) of one text line.
+/// The most pixels a line image may have (a whole page at 300 dpi is about 9 million): past
+/// this, decoding alone would cost more than reading the line is worth.
+pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// Decodes and preprocesses an encoded image (PNG, JPEG) of one text line. The size is read
+/// from the header first, so a decompression bomb is refused before it is decoded.
 pub fn load(bytes: &[u8], height: usize) -> Result<Line, LineError> {
-    let img = image::load_from_memory(bytes).map_err(|e| LineError::Decode(e.to_string()))?;
-    let (w, h) = (img.width(), img.height());
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| LineError::Decode(e.to_string()))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| LineError::Decode(e.to_string()))?;
     if w == 0 || h == 0 {
         return Err(LineError::Empty(w, h));
     }
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(LineError::TooLarge(w, h));
+    }
+    let img = image::load_from_memory(bytes).map_err(|e| LineError::Decode(e.to_string()))?;
     Ok(prepare(&img.to_luma8(), height))
 }
 
-/// Scales a grey image to `height` (keeping the aspect ratio, width a multiple of the model's
-/// stride) and stretches its contrast so that ink is dark and paper light whatever the colours.
+/// The model's input from a grey line image: polarity and contrast normalised and the line
+/// cropped to its ink with a fixed margin (`ink::crop_to_ink`), then scaled to `height`
+/// (keeping the aspect ratio, width a multiple of the model's stride, at most [`MAX_WIDTH`]).
 pub fn prepare(grey: &image::GrayImage, height: usize) -> Line {
-    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    let cropped = super::ink::crop_to_ink(grey);
+    let (w, h) = (cropped.width() as usize, cropped.height() as usize);
     let stride = OcrConfig::WIDTH_STRIDE;
     let nw = ((w * height) as f64 / h as f64).round() as usize;
     let nw = nw.clamp(stride, MAX_WIDTH);
-    let scaled = image::imageops::resize(grey, nw as u32, height as u32, FilterType::Triangle);
+    let scaled = image::imageops::resize(&cropped, nw as u32, height as u32, FilterType::Triangle);
     let mut px = scaled.into_raw();
-    // Contrast stretch between the 2nd and 98th percentiles; dark text on light paper.
-    let mut hist = [0usize; 256];
-    for &p in &px {
-        hist[p as usize] += 1;
-    }
-    let pct = |q: f64| {
-        let target = (q * px.len() as f64) as usize;
-        let mut acc = 0;
-        for (v, &n) in hist.iter().enumerate() {
-            acc += n;
-            if acc > target {
-                return v as f64;
-            }
-        }
-        255.0
-    };
-    let (lo, hi, med) = (pct(0.02), pct(0.98), pct(0.5));
-    // Paper is the majority: if the median is nearer the dark end, the text is light on dark.
-    let invert = (med - lo) < (hi - med);
-    let span = (hi - lo).max(1.0);
-    for p in px.iter_mut() {
-        let mut v = ((*p as f64 - lo) / span).clamp(0.0, 1.0);
-        if invert {
-            v = 1.0 - v;
-        }
-        *p = (v * 255.0).round() as u8;
-    }
     let padded = nw.div_ceil(stride) * stride;
     if padded != nw {
         let mut out = vec![255u8; height * padded];

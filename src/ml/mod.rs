@@ -26,6 +26,7 @@ pub mod fastmath;
 pub mod features;
 pub mod fused;
 pub mod init;
+pub mod ink;
 pub mod layout;
 pub mod lines;
 pub mod losses;
