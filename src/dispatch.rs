@@ -242,6 +242,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     let out = commands::data::diff(&lab, &a, &b)?;
                     say(json, out.text(), &out)?;
                 }
+                DataCmd::Import { kind, dir, name } => {
+                    let crate::cli::ImportKind::Lines = kind;
+                    let out = commands::data::import_lines(
+                        &lab,
+                        &here.join(dir),
+                        name.as_deref(),
+                        &bars,
+                    )?;
+                    say(json, out.text(), &out)?;
+                }
                 DataCmd::Checkout { snapshot, target } => {
                     let out = commands::data::checkout(&lab, &snapshot, &here.join(target), &bars)?;
                     let text = format!(

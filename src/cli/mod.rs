@@ -377,6 +377,34 @@ pub enum DataCmd {
         #[arg(value_name = "DIR")]
         target: PathBuf,
     },
+    /// Import your own labelled images as a dataset, then snapshot it
+    ///
+    /// lines: DIR/labels.jsonl has one {"image": "a.png", "text": "…"} per line (what
+    /// `lab ocr --json` writes; an optional "split": train|val|test|test_heldout). Every label
+    /// is checked first — the image exists and is a PNG or JPEG of a sensible size, the text is
+    /// not empty and uses only the OCR alphabet — and one bad label, named with its line
+    /// number, means nothing is imported. Unsplit lines go 80/10/10 to train/val/test by a
+    /// hash of their name. Writes datasets/NAME and snapshots it as NAME, ready for
+    /// `lab train ocr-lora --dataset NAME` and `lab eval MODEL --dataset NAME`. Example:
+    ///
+    ///   lab data import lines scans/mylines --name mylines
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// What the folder holds (lines: text-line images with their texts).
+        kind: ImportKind,
+        /// The folder with labels.jsonl and the images.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The dataset name (default: the folder's name); written to datasets/NAME.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// What `lab data import` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportKind {
+    Lines,
 }
 
 /// The look of synthesised timetables.

@@ -1,4 +1,4 @@
-//! `lab data snapshot|ls|diff|checkout`.
+//! `lab data snapshot|ls|diff|checkout|import`.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,52 @@ impl SnapshotOut {
             )
         }
     }
+}
+
+/// What `lab data import` did.
+#[derive(Debug, Serialize)]
+pub struct ImportOut {
+    pub dir: PathBuf,
+    pub lines: std::collections::BTreeMap<crate::dataset::synth::Split, u64>,
+    pub snapshot: SnapshotOut,
+}
+
+impl ImportOut {
+    pub fn text(&self) -> String {
+        let splits: Vec<String> = self
+            .lines
+            .iter()
+            .map(|(s, n)| format!("{} {n}", s.as_str()))
+            .collect();
+        format!(
+            "imported {} lines into {} ({})\n{}",
+            self.lines.values().sum::<u64>(),
+            self.dir.display(),
+            splits.join(", "),
+            self.snapshot.text()
+        )
+    }
+}
+
+/// `lab data import lines DIR`: the labelled lines of `src` into `datasets/NAME` (every label
+/// checked against the OCR alphabet first), then a snapshot of it named NAME.
+pub fn import_lines(
+    lab: &Lab,
+    src: &Path,
+    name: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<ImportOut> {
+    let name = name.map_or_else(|| default_name(src), str::to_string);
+    check_name(&name)?;
+    let dir = lab.project.datasets_dir().join(&name);
+    let vocab = crate::ml::vocab::Vocab::latin();
+    let out = dataset::import::import_lines(src, &dir, &vocab)?;
+    let snap = snapshot(lab, &dir, Some(&name), reporter)?;
+    Ok(ImportOut {
+        dir,
+        lines: out.lines,
+        snapshot: snap,
+    })
 }
 
 /// The name a snapshot of `path` gets when none is given: the directory's own name.

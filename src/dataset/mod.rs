@@ -1,6 +1,7 @@
 //! Datasets: snapshots of directory trees into the blob store, their manifests, diffs,
 //! checkout, and naming (`name@N`, `name@latest`, a manifest hash prefix).
 
+pub mod import;
 pub mod manifest;
 pub mod snapshot;
 pub mod synth;
