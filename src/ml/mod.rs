@@ -10,7 +10,8 @@
 //!
 //! `lines` turns images into model input, `ocr_train` trains (full, distillation, LoRA) and
 //! evaluates, `adamw` is the optimiser (state kept in checkpoints), `textmetrics` scores text,
-//! `vocab` maps characters to classes.
+//! `vocab` maps characters to classes, `recipe` names the built-in training recipes (plain
+//! data).
 //! `layout` finds the ruled table in a timetable image and cuts its cells' text lines for OCR
 //! (image processing only).
 
@@ -34,6 +35,7 @@ pub mod observe;
 pub mod ocr;
 pub mod ocr_model;
 pub mod ocr_train;
+pub mod recipe;
 pub mod textmetrics;
 pub mod vocab;
 
