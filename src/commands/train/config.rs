@@ -371,10 +371,10 @@ pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
             return Err("lora.rank must be at least 1".into());
         }
         if c.noise.is_some() {
-            crate::ml::doc::train::check_targets(&l.target_modules)
+            crate::ml::doc::model::check_targets(&l.target_modules)
                 .map_err(|e| format!("lora.{e}"))?;
         } else {
-            crate::ml::ocr_model::check_targets(&l.target_modules)
+            crate::ml::ocr::model::check_targets(&l.target_modules)
                 .map_err(|e| format!("lora.{e}"))?;
         }
     }
