@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use crate::event::{Event, Hash};
 use crate::lab::Lab;
-use crate::ml::lines::{self, Line};
-use crate::ml::ocr_train::{self, LineSet};
+use crate::ml::lines;
+use crate::ml::ocr::read::read;
+use crate::ml::ocr::train::{self as ocr_train, LineSet};
 use crate::ml::textmetrics::TextScore;
 use crate::progress::Reporter;
 use crate::store::views::Query;
@@ -141,20 +142,6 @@ pub fn eval(lab: &Lab, model: &str, on: &On, reporter: &dyn Reporter) -> Result<
         run: None,
     }])?;
     Ok(out)
-}
-
-/// Reads lines with a model.
-pub fn read(
-    model: &crate::ml::ocr::Ocr,
-    vocab: &crate::ml::vocab::Vocab,
-    lines: &[&Line],
-) -> Result<Vec<String>> {
-    let (x, w) = lines::batch(lines, model.config.height, &candle_core::Device::Cpu)?;
-    let (lp, steps) = model.forward(&x, &w)?;
-    Ok(ocr_train::decode(&lp, &steps)?
-        .iter()
-        .map(|ids| vocab.decode(ids))
-        .collect())
 }
 
 pub(crate) fn tesseract_path() -> Option<PathBuf> {

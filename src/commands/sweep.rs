@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::train::{self, Overrides, Recipe, TrainOut};
+use super::train::{self, Overrides, TrainOut};
 use crate::lab::Lab;
 use crate::progress::Reporter;
 
@@ -157,7 +157,7 @@ pub fn sweep(
         bail!("--metric {metric}: choose val_accuracy, val_cer or val_loss");
     }
     let loaded = train::config::load(&lab.project, None, Some(config))?;
-    let recipe = Recipe::of(&loaded.config);
+    let recipe = loaded.config.recipe();
     let mut combos = product(&grid);
     if let Some(n) = random {
         if n == 0 {

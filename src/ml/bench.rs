@@ -1,19 +1,21 @@
 //! The training step and the forward pass of lab's two models on synthetic seeded inputs of
-//! the real shapes, for `lab bench train`. The step is the training loop's own: the batch split
-//! in [`SHARDS`] shards computed on their own threads (single-threaded matmuls), forward +
-//! backward per shard, then the shards' gradients summed into one AdamW update. The forward
-//! pass is the evaluation's: the model's output for the batch, split the same way.
+//! the real shapes, for `lab bench train`. The step is the training loop's own
+//! ([`train::step`]): the batch split in [`train::SHARDS`] shards computed on their own
+//! threads (single-threaded matmuls), forward + backward per shard, then the shards'
+//! gradients summed into one AdamW update. The forward pass is the evaluation's: the model's
+//! output for the batch, split the same way.
 
-use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::adamw::AdamW;
-use super::doc::llama::{LlamaConfig, causal_mask};
+use super::doc::llama::{Llama, LlamaConfig, causal_mask};
+use super::doc::train::{self as doc_train, SeqShards};
 use super::lines::Line;
-use super::ocr::OcrConfig;
-use super::ocr_train::{self, LineSet, Mode, SHARDS, in_parallel, named_vars};
+use super::ocr::train::{self as ocr_train, LineSet, Mode, OcrShards};
+use super::ocr::{Ocr, OcrConfig};
+use super::train::{self, Built, in_parallel, named_vars, shards};
 
 const LR: f64 = 1e-3;
 
@@ -28,7 +30,7 @@ pub trait Bench {
 
 /// The OCR model on a batch of `batch` lines `width` px wide with `target_len`-class targets.
 pub struct OcrBench {
-    built: ocr_train::Built,
+    built: Built<Ocr>,
     config: OcrConfig,
     opt: AdamW,
     set: LineSet,
@@ -65,41 +67,26 @@ impl OcrBench {
     }
 }
 
-/// Sums the shards' gradients, weighted by their share of the batch, into one update.
-fn update(opt: &mut AdamW, outs: &[(f64, GradStore)], parts: &[Vec<usize>]) -> anyhow::Result<f64> {
-    let n: usize = parts.iter().map(Vec::len).sum();
-    let weighted: Vec<(&GradStore, f32)> = outs
-        .iter()
-        .zip(parts)
-        .map(|(o, p)| (&o.1, (p.len() as f64 / n as f64) as f32))
-        .collect();
-    opt.step_shards(&weighted, LR)?;
-    Ok(outs
-        .iter()
-        .zip(parts)
-        .map(|(o, p)| o.0 * p.len() as f64)
-        .sum::<f64>()
-        / n as f64)
-}
-
 impl Bench for OcrBench {
     fn train_step(&mut self) -> anyhow::Result<f64> {
         let idx: Vec<usize> = (0..self.set.len()).collect();
-        let parts = ocr_train::shards(&idx);
-        let dev = Device::Cpu;
-        let (model, config, set) = (&self.built.model, &self.config, &self.set);
-        let outs = in_parallel(&parts, |part| {
-            ocr_train::shard_step(model, &Mode::Full, None, config, set, part, None, &dev)
-        })?;
-        update(&mut self.opt, &outs, &parts)
+        let step = OcrShards {
+            model: &self.built.model,
+            mode: &Mode::Full,
+            soft: None,
+            config: &self.config,
+            train: &self.set,
+            augment: 0.0,
+            seed: 0,
+        };
+        train::step(&step, &0, &idx, &mut self.opt, LR)
     }
 
     /// As evaluation runs it: on the detached model (no graph recorded, PyTorch's `no_grad`).
     fn forward(&self) -> anyhow::Result<()> {
         let idx: Vec<usize> = (0..self.set.len()).collect();
-        let parts = ocr_train::shards(&idx);
         let model = self.built.model.detached();
-        in_parallel(&parts, |part| {
+        in_parallel(&shards(&idx), |part| {
             let refs: Vec<&Line> = part.iter().map(|&i| &self.set.lines[i]).collect();
             let (x, w) = super::lines::batch(&refs, self.config.height, &Device::Cpu)?;
             model.forward(&x, &w)?;
@@ -115,7 +102,7 @@ impl Bench for OcrBench {
 
 /// The document model on `batch` sequences of `len` tokens whose second half is the answer.
 pub struct DocBench {
-    built: super::doc::train::Built,
+    built: Built<Llama>,
     opt: AdamW,
     seqs: Vec<(Vec<u32>, usize)>,
 }
@@ -128,8 +115,8 @@ impl DocBench {
         weight_decay: f64,
         seed: u64,
     ) -> anyhow::Result<DocBench> {
-        let mode = super::doc::train::Mode::Full { init: None };
-        let built = super::doc::train::build(config, &mode, seed, &Device::Cpu)?;
+        let mode = doc_train::Mode::Full { init: None };
+        let built = doc_train::build(config, &mode, seed, &Device::Cpu)?;
         let opt = AdamW::new(named_vars(&built.vars), weight_decay as f32);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let seqs = (0..batch)
@@ -142,24 +129,16 @@ impl DocBench {
             .collect();
         Ok(DocBench { built, opt, seqs })
     }
-
-    fn parts(&self) -> Vec<Vec<usize>> {
-        let per = self.seqs.len().div_ceil(SHARDS).max(1);
-        let idx: Vec<usize> = (0..self.seqs.len()).collect();
-        idx.chunks(per).map(<[usize]>::to_vec).collect()
-    }
 }
 
 impl Bench for DocBench {
     fn train_step(&mut self) -> anyhow::Result<f64> {
-        let parts = self.parts();
-        let (model, seqs) = (&self.built.model, &self.seqs);
-        let outs = in_parallel(&parts, |part| -> anyhow::Result<(f64, GradStore)> {
-            let refs: Vec<&(Vec<u32>, usize)> = part.iter().map(|&i| &seqs[i]).collect();
-            let loss = super::doc::train::seq_loss(model, &refs, 0, &Device::Cpu)?;
-            Ok((loss.to_scalar::<f32>()? as f64, loss.backward()?))
-        })?;
-        update(&mut self.opt, &outs, &parts)
+        let idx: Vec<usize> = (0..self.seqs.len()).collect();
+        let step = SeqShards {
+            model: &self.built.model,
+            pad: 0,
+        };
+        train::step(&step, &self.seqs, &idx, &mut self.opt, LR)
     }
 
     /// Logits of every position of the (input) sequences, as a teacher-forced pass computes,
@@ -167,7 +146,8 @@ impl Bench for DocBench {
     fn forward(&self) -> anyhow::Result<()> {
         let dev = Device::Cpu;
         let model = &self.built.model.detached();
-        in_parallel(&self.parts(), |part| {
+        let idx: Vec<usize> = (0..self.seqs.len()).collect();
+        in_parallel(&shards(&idx), |part| {
             let t = self.seqs[0].0.len() - 1;
             let ids: Vec<u32> = part
                 .iter()
@@ -193,8 +173,11 @@ impl Bench for DocBench {
 pub struct OpTiming {
     pub op: &'static str,
     pub shape: Vec<usize>,
-    /// Median microseconds of forward + backward.
-    pub candle_us: f64,
+    /// Median microseconds of forward + backward of candle's own version (the reference;
+    /// `candle_us` in JSON).
+    #[serde(rename = "candle_us")]
+    pub reference_us: f64,
+    /// The same of lab's fused op.
     pub lab_us: f64,
 }
 
@@ -270,7 +253,7 @@ pub fn ops(reps: usize) -> anyhow::Result<Vec<OpTiming>> {
         out.push(OpTiming {
             op,
             shape,
-            candle_us: median(&mut a),
+            reference_us: median(&mut a),
             lab_us: median(&mut b),
         });
     }

@@ -4,7 +4,7 @@
 use candle_core::{Device, Tensor, Var};
 
 use super::adamw::AdamW;
-use super::ocr_train::to_safetensors;
+use super::bundle::to_safetensors;
 
 /// The checkpoint after `epoch` (0-based) as safetensors bytes.
 pub fn save(vars: &[(String, Var)], opt: &AdamW, epoch: u32) -> candle_core::Result<Vec<u8>> {

@@ -11,8 +11,9 @@ use super::doc::llama::Llama;
 use super::doc::record::{self, Record};
 use super::doc::tok::Tok;
 use super::layout;
-use super::lines::{self, Line};
+use super::lines;
 use super::ocr::Ocr;
+use super::ocr::read::read_lines;
 use super::vocab::Vocab;
 
 /// The two models extraction runs.
@@ -54,25 +55,6 @@ pub enum ExtractError {
     NoTimetable(String),
     #[error("{0}")]
     Model(#[from] candle_core::Error),
-}
-
-/// Lines per OCR batch (sorted by width, so little padding).
-const OCR_BATCH: usize = 64;
-
-/// Reads `lines` with the OCR model, batched by similar width; texts in input order.
-pub fn read_lines(ocr: &Ocr, vocab: &Vocab, lines: &[Line]) -> candle_core::Result<Vec<String>> {
-    let mut order: Vec<usize> = (0..lines.len()).collect();
-    order.sort_by_key(|&i| (lines[i].width, i));
-    let mut out = vec![String::new(); lines.len()];
-    for chunk in order.chunks(OCR_BATCH) {
-        let refs: Vec<&Line> = chunk.iter().map(|&i| &lines[i]).collect();
-        let (x, w) = lines::batch(&refs, ocr.config.height, &candle_core::Device::Cpu)?;
-        let (lp, steps) = ocr.forward(&x, &w)?;
-        for (&i, ids) in chunk.iter().zip(super::ocr_train::decode(&lp, &steps)?) {
-            out[i] = vocab.decode(&ids);
-        }
-    }
-    Ok(out)
 }
 
 const DAYS: [&str; 7] = [

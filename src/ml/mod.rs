@@ -8,9 +8,11 @@
 //! softmax/layer-norm ops silently train nothing). `losses` holds distillation and the LoRA
 //! adapters, `init` the seeded initialisation that replaces candle's unseedable CPU random init.
 //!
-//! `lines` turns images into model input, `ocr_train` trains (full, distillation, LoRA) and
-//! evaluates, `adamw` is the optimiser (state kept in checkpoints), `textmetrics` scores text,
-//! `vocab` maps characters to classes.
+//! `lines` turns images into model input, `train` is the one training loop both models plug
+//! into (shards, gradient sums, AdamW, checkpoints), `ocr::train` and `doc::train` are their
+//! sides of it, `bundle` loads any model from its files (weights, LoRA adapters, merging),
+//! `adamw` is the optimiser (state kept in checkpoints), `textmetrics` scores text, `vocab`
+//! maps characters to classes, `recipe` names the built-in training recipes (plain data).
 //! `layout` finds the ruled table in a timetable image and cuts its cells' text lines for OCR
 //! (image processing only).
 
@@ -18,6 +20,7 @@ pub mod activations;
 pub mod adamw;
 pub mod attention;
 pub mod bench;
+pub mod bundle;
 pub mod checkpoint;
 pub mod ctc;
 pub mod doc;
@@ -33,9 +36,9 @@ pub mod losses;
 pub mod norms;
 pub mod observe;
 pub mod ocr;
-pub mod ocr_model;
-pub mod ocr_train;
+pub mod recipe;
 pub mod textmetrics;
+pub mod train;
 pub mod vocab;
 
 #[cfg(test)]

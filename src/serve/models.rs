@@ -18,9 +18,10 @@ use crate::event::Hash;
 use crate::lab::Lab;
 use crate::ml::doc::llama::Llama;
 use crate::ml::doc::tok::Tok;
+use crate::ml::lines;
 use crate::ml::ocr::Ocr;
+use crate::ml::ocr::read::read_with_confidence;
 use crate::ml::vocab::Vocab;
-use crate::ml::{lines, ocr_train};
 use crate::models;
 use crate::store::Store;
 use crate::store::views::Query;
@@ -160,17 +161,13 @@ impl OcrSlot {
         format!("{}@{}", self.name, self.version)
     }
 
-    /// Reads one line image: text and confidence (see `ocr_train::decode_with_confidence`;
+    /// Reads one line image: text and confidence (see `ml::ocr::read::decode_with_confidence`;
     /// tesseract gives none). `bytes` is the encoded upload (what tesseract reads).
     pub fn read(&self, grey: &GrayImage, bytes: &[u8]) -> Result<(String, Option<f64>)> {
         match &self.engine {
             OcrEngine::Model { model, vocab } => {
                 let line = lines::prepare(grey, model.config.height);
-                let (x, w) =
-                    lines::batch(&[&line], model.config.height, &candle_core::Device::Cpu)?;
-                let (lp, steps) = model.forward(&x, &w)?;
-                let (ids, conf) = ocr_train::decode_with_confidence(&lp, &steps)?.remove(0);
-                Ok((vocab.decode(&ids), conf))
+                Ok(read_with_confidence(model, vocab, &[&line])?.remove(0))
             }
             OcrEngine::Tesseract { bin, tmp } => {
                 let n = TESS_FILES.fetch_add(1, Ordering::Relaxed);

@@ -343,7 +343,7 @@ impl Dag {
 
 /// The config file a training step reads when the stage names none.
 pub fn default_config(uses: &str) -> String {
-    crate::commands::train::Recipe::ALL
+    crate::ml::recipe::Recipe::ALL
         .into_iter()
         .find(|r| r.id() == uses)
         .map(|r| format!("configs/{}", r.default_config().0))
@@ -514,10 +514,7 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
             Step::Snapshot { dirs }
         }
         u if u.starts_with("train.") => {
-            if !crate::commands::train::Recipe::ALL
-                .iter()
-                .any(|r| r.id() == u)
-            {
+            if !crate::ml::recipe::Recipe::ALL.iter().any(|r| r.id() == u) {
                 return Err(unknown_uses(u));
             }
             only_keys(w, TRAIN_KEYS)?;

@@ -38,9 +38,9 @@ fn table(rows: &[OpTiming], reps: usize) -> String {
             "{:<12} {:<16} {:>12.0} {:>12.0} {:>8.2}x\n",
             r.op,
             shape,
-            r.candle_us,
+            r.reference_us,
             r.lab_us,
-            r.candle_us / r.lab_us
+            r.reference_us / r.lab_us
         );
     }
     s += "(speed-up = candle / lab; > 1: lab's op is faster)";

@@ -129,7 +129,7 @@ pub fn spec(quick: bool) -> Result<Spec> {
         warmup: if quick { 1 } else { 2 },
         reps: if quick { 1 } else { 5 },
         steps: if quick { 1 } else { 3 },
-        threads: crate::ml::ocr_train::SHARDS,
+        threads: crate::ml::train::SHARDS,
         seed: SEED,
         cases,
     })

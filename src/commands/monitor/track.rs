@@ -14,7 +14,8 @@ use crate::commands::extract::image_files;
 use crate::commands::train::load_model;
 use crate::event::{Event, InferenceRecord};
 use crate::lab::Lab;
-use crate::ml::{lines, ocr_train};
+use crate::ml::lines;
+use crate::ml::ocr::read::read_with_confidence;
 use crate::monitor::stats;
 use crate::progress::Reporter;
 use crate::store::views::Query;
@@ -125,9 +126,7 @@ pub fn track(
             }
         };
         let line = lines::prepare(&grey, height);
-        let (x, w) = lines::batch(&[&line], height, &candle_core::Device::Cpu)?;
-        let (lp, steps) = m.loaded.model.forward(&x, &w)?;
-        let (_, confidence) = ocr_train::decode_with_confidence(&lp, &steps)?
+        let (_, confidence) = read_with_confidence(&m.loaded.model, &m.loaded.vocab, &[&line])?
             .pop()
             .unwrap_or_default();
         let latency_us = t.elapsed().as_micros() as u64;

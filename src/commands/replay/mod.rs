@@ -220,23 +220,6 @@ impl Observer for Quiet<'_> {
     }
 }
 
-/// Largest absolute difference between same-named tensors of two safetensors files.
-fn max_weight_diff(a: &[u8], b: &[u8]) -> Result<f64> {
-    let dev = candle_core::Device::Cpu;
-    let a = candle_core::safetensors::load_buffer(a, &dev)?;
-    let b = candle_core::safetensors::load_buffer(b, &dev)?;
-    let mut worst = 0f64;
-    for (k, x) in &a {
-        if let Some(y) = b.get(k) {
-            let d: f32 = (x - y)?.abs()?.flatten_all()?.max(0)?.to_scalar()?;
-            worst = worst.max(d as f64);
-        } else {
-            return Ok(f64::INFINITY);
-        }
-    }
-    Ok(worst)
-}
-
 fn likely_cause(lab: &Lab, row: &RunRow) -> String {
     let mut causes = Vec::new();
     if let Ok(Some(rec)) = lab.store.get(row.started_seq) {
@@ -335,7 +318,10 @@ fn replay_one(
                                 crate::models::file(&lab.store.blobs, &rec.hash, &b, name).ok()
                             });
                         let diff = recorded_weights
-                            .map(|w| max_weight_diff(&w, model.weights()).unwrap_or(f64::INFINITY))
+                            .map(|w| {
+                                crate::ml::bundle::max_weight_diff(&w, model.weights())
+                                    .unwrap_or(f64::INFINITY)
+                            })
                             .unwrap_or(f64::INFINITY);
                         let mut deltas = BTreeMap::new();
                         if let Some(l) = &last {

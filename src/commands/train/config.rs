@@ -8,92 +8,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::ml::ocr::OcrConfig;
+pub use crate::ml::recipe::Recipe;
 use crate::project::Project;
-
-/// The built-in training recipes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
-pub enum Recipe {
-    /// `train.ocr-teacher`: an OCR model from scratch.
-    OcrTeacher,
-    /// `train.ocr-distill`: a student from scratch, distilled from a teacher.
-    OcrDistill,
-    /// `train.ocr-lora`: LoRA adapters on a frozen base.
-    OcrLora,
-    /// `train.doc-base`: the document model (cell text → record JSON) from scratch or from a
-    /// local Hugging Face Llama checkpoint.
-    DocBase,
-    /// `train.doc-lora`: LoRA adapters on a frozen document model.
-    DocLora,
-}
-
-impl Recipe {
-    pub fn id(self) -> &'static str {
-        match self {
-            Recipe::OcrTeacher => "train.ocr-teacher",
-            Recipe::OcrDistill => "train.ocr-distill",
-            Recipe::OcrLora => "train.ocr-lora",
-            Recipe::DocBase => "train.doc-base",
-            Recipe::DocLora => "train.doc-lora",
-        }
-    }
-
-    pub const ALL: [Recipe; 5] = [
-        Recipe::OcrTeacher,
-        Recipe::OcrDistill,
-        Recipe::OcrLora,
-        Recipe::DocBase,
-        Recipe::DocLora,
-    ];
-
-    /// Whether the recipe trains the document model (else the OCR model).
-    pub fn is_doc(self) -> bool {
-        matches!(self, Recipe::DocBase | Recipe::DocLora)
-    }
-
-    /// The config file a recipe reads by default, and its embedded text.
-    pub fn default_config(self) -> (&'static str, &'static str) {
-        match self {
-            Recipe::OcrTeacher => (
-                "ocr_teacher.toml",
-                include_str!("../../../configs/ocr_teacher.toml"),
-            ),
-            Recipe::OcrDistill => (
-                "ocr_student.toml",
-                include_str!("../../../configs/ocr_student.toml"),
-            ),
-            Recipe::OcrLora => (
-                "ocr_lora.toml",
-                include_str!("../../../configs/ocr_lora.toml"),
-            ),
-            Recipe::DocBase => (
-                "doc_base.toml",
-                include_str!("../../../configs/doc_base.toml"),
-            ),
-            Recipe::DocLora => (
-                "doc_lora.toml",
-                include_str!("../../../configs/doc_lora.toml"),
-            ),
-        }
-    }
-
-    /// The recipe a config file is for: `[doc]` or `[noise]` → the document model (`[lora]` →
-    /// its LoRA), else OCR: `[distill]` → distillation, `[lora]` → LoRA, else teacher.
-    pub fn of(config: &RecipeConfig) -> Recipe {
-        if config.doc.is_some() || config.noise.is_some() {
-            if config.lora.is_some() {
-                Recipe::DocLora
-            } else {
-                Recipe::DocBase
-            }
-        } else if config.lora.is_some() {
-            Recipe::OcrLora
-        } else if config.distill.is_some() {
-            Recipe::OcrDistill
-        } else {
-            Recipe::OcrTeacher
-        }
-    }
-}
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -230,6 +146,26 @@ pub struct RecipeConfig {
     pub lora: Option<LoraSection>,
 }
 
+impl RecipeConfig {
+    /// The recipe a config file is for: `[doc]` or `[noise]` → the document model (`[lora]` →
+    /// its LoRA), else OCR: `[distill]` → distillation, `[lora]` → LoRA, else teacher.
+    pub fn recipe(&self) -> Recipe {
+        if self.doc.is_some() || self.noise.is_some() {
+            if self.lora.is_some() {
+                Recipe::DocLora
+            } else {
+                Recipe::DocBase
+            }
+        } else if self.lora.is_some() {
+            Recipe::OcrLora
+        } else if self.distill.is_some() {
+            Recipe::OcrDistill
+        } else {
+            Recipe::OcrTeacher
+        }
+    }
+}
+
 /// Writes the built-in recipe configs that `configs/` lacks; returns the paths written
 /// (relative to the project). An existing file is never touched.
 pub fn write_defaults(project: &Project) -> Result<Vec<String>> {
@@ -298,7 +234,7 @@ pub fn load(project: &Project, recipe: Option<Recipe>, path: Option<&Path>) -> R
         .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
     let config: RecipeConfig = crate::project::parse_toml(&path, &text)?;
     let shown = path.display();
-    let need = recipe.unwrap_or_else(|| Recipe::of(&config));
+    let need = recipe.unwrap_or_else(|| config.recipe());
     match need {
         Recipe::OcrTeacher | Recipe::OcrDistill if config.model.is_none() => {
             bail!("{shown}: missing [model] section (height, stem, hidden, layers, heads, ff)")
@@ -439,10 +375,10 @@ pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
             return Err("lora.rank must be at least 1".into());
         }
         if c.noise.is_some() {
-            crate::ml::doc::train::check_targets(&l.target_modules)
+            crate::ml::doc::model::check_targets(&l.target_modules)
                 .map_err(|e| format!("lora.{e}"))?;
         } else {
-            crate::ml::ocr_model::check_targets(&l.target_modules)
+            crate::ml::ocr::model::check_targets(&l.target_modules)
                 .map_err(|e| format!("lora.{e}"))?;
         }
     }

@@ -9,10 +9,11 @@ use super::config::{self, Recipe, RecipeConfig};
 use super::data;
 use crate::event::Hash;
 use crate::lab::Lab;
+use crate::ml::bundle::{self, AdapterConfig, Tensors};
 use crate::ml::doc;
 use crate::ml::ocr::OcrConfig;
-use crate::ml::ocr_model::{self, AdapterConfig};
-use crate::ml::ocr_train::{self, Hyper, LineSet, Mode, Observer, Trained};
+use crate::ml::ocr::train::{self as ocr_train, Hyper, LineSet, Mode};
+use crate::ml::train::{Lora, Observer, Schedule, Trained};
 use crate::ml::vocab::Vocab;
 use crate::models;
 use crate::progress::Reporter;
@@ -263,12 +264,7 @@ pub fn fit(
         Data::Ocr(d) => d,
     };
     let hyper = Hyper {
-        epochs: cfg.train.epochs,
-        batch_size: cfg.train.batch_size,
-        learning_rate: cfg.train.learning_rate,
-        warmup_steps: cfg.train.warmup_steps,
-        weight_decay: cfg.train.weight_decay,
-        seed: job.seed,
+        schedule: schedule(job),
         val_lines: cfg.train.val_lines,
         augment: cfg.train.augment,
     };
@@ -278,12 +274,7 @@ pub fn fit(
             temperature: d.temperature,
             alpha: d.alpha,
         },
-        (_, Some(l), Some(p)) => Mode::Lora {
-            base: &p.loaded.tensors,
-            rank: l.rank,
-            alpha: l.alpha,
-            targets: l.target_modules.clone(),
-        },
+        (_, Some(l), Some(p)) => Mode::Lora(lora(l, &p.loaded.tensors)),
         _ => Mode::Full,
     };
     ocr_train::train(
@@ -297,6 +288,29 @@ pub fn fit(
     )
 }
 
+/// The optimisation settings of the job's recipe, seeded by the job.
+fn schedule(job: &Job) -> Schedule {
+    let t = &job.cfg.train;
+    Schedule {
+        epochs: t.epochs,
+        batch_size: t.batch_size,
+        learning_rate: t.learning_rate,
+        warmup_steps: t.warmup_steps,
+        weight_decay: t.weight_decay,
+        seed: job.seed,
+    }
+}
+
+/// The adapters a `[lora]` section trains on `base`.
+fn lora<'a>(l: &config::LoraSection, base: &'a Tensors) -> Lora<'a> {
+    Lora {
+        base,
+        rank: l.rank,
+        alpha: l.alpha,
+        targets: l.target_modules.clone(),
+    }
+}
+
 fn fit_doc(
     job: &Job,
     data: &DocData,
@@ -305,22 +319,12 @@ fn fit_doc(
 ) -> Result<Trained> {
     let cfg = &job.cfg;
     let hyper = doc::train::Hyper {
-        epochs: cfg.train.epochs,
-        batch_size: cfg.train.batch_size,
-        learning_rate: cfg.train.learning_rate,
-        warmup_steps: cfg.train.warmup_steps,
-        weight_decay: cfg.train.weight_decay,
-        seed: job.seed,
+        schedule: schedule(job),
         noise: cfg.noise.as_ref().map_or(0.0, |n| n.rate),
         val_examples: 0,
     };
     let mode = match (&cfg.lora, job.doc_parent()) {
-        (Some(l), Some(p)) => doc::train::Mode::Lora {
-            base: &p.loaded.tensors,
-            rank: l.rank,
-            alpha: l.alpha,
-            targets: l.target_modules.clone(),
-        },
+        (Some(l), Some(p)) => doc::train::Mode::Lora(lora(l, &p.loaded.tensors)),
         (None, p) => doc::train::Mode::Full {
             init: p.map(|p| &p.loaded.tensors),
         },
@@ -426,7 +430,7 @@ fn lora_bundles(
     l: &config::LoraSection,
     trained: &Trained,
     base: Hash,
-    base_tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    base_tensors: &Tensors,
     mut base_files: Vec<(&'static str, Vec<u8>)>,
 ) -> Result<(BundleFiles, Option<BundleFiles>)> {
     let acfg = AdapterConfig {
@@ -443,9 +447,7 @@ fn lora_bundles(
         base: Some(base),
     };
     let merged = if l.merge {
-        let adapters =
-            candle_core::safetensors::load_buffer(&trained.weights, &candle_core::Device::Cpu)?;
-        let w = ocr_train::to_safetensors(ocr_model::merge(base_tensors, &adapters, &acfg)?)?;
+        let w = bundle::merge_bytes(base_tensors, &trained.weights, &acfg)?;
         base_files.push(("model.safetensors", w));
         Some(BundleFiles {
             kind: full_kind,

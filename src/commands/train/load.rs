@@ -5,8 +5,9 @@ use anyhow::{Result, anyhow, bail};
 
 use crate::event::Hash;
 use crate::lab::Lab;
+use crate::ml::bundle::ModelError;
 use crate::ml::doc;
-use crate::ml::ocr_model;
+use crate::ml::ocr::model as ocr_model;
 use crate::models;
 
 /// A loaded OCR model with where it came from.
@@ -94,7 +95,7 @@ pub fn load_any(lab: &Lab, reference: &str) -> Result<Parent> {
 pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Result<Parent> {
     let blobs = &lab.store.blobs;
     let b = models::bundle(blobs, &hash)?;
-    let ctx = |e: ocr_model::ModelError| anyhow!("model {name} ({}): {e}", hash.short());
+    let ctx = |e: ModelError| anyhow!("model {name} ({}): {e}", hash.short());
     let (base_hash, base) = match (&b.kind[..], b.base) {
         ("ocr" | "doc", _) => (hash, b.clone()),
         ("ocr-lora" | "doc-lora", Some(bh)) => (bh, models::bundle(blobs, &bh)?),

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::event::{DataRef, Event, Hash, RunStatus};
 use crate::lab::{Lab, host, process_start};
-use crate::ml::ocr_train;
+use crate::ml::train::Trained;
 use crate::models;
 use crate::progress::Reporter;
 use crate::store::RunRow;
@@ -291,7 +291,7 @@ pub fn train(
     }])?;
 
     let t0 = Instant::now();
-    let result = (|| -> Result<(ocr_train::Trained, u64)> {
+    let result = (|| -> Result<(Trained, u64)> {
         let checkpoint = match &resume_from {
             Some((_, h)) => Some(lab.store.blobs.get(h)?),
             None => None,

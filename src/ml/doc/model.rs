@@ -3,18 +3,44 @@
 //! `adapter.safetensors` (PEFT names) on top of its base's files. Loading checks every
 //! tensor's name and shape against the config; half-precision checkpoints are widened to f32.
 
-use std::collections::HashMap;
+use candle_nn::{Init, VarBuilder};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-
-use super::llama::{Llama, LlamaConfig};
+use super::llama::{LORA_TARGETS, Llama, LlamaConfig};
 use super::tok::Tok;
-use super::train::{check_targets, lora_adapters};
-use crate::ml::ocr_model::{AdapterConfig, ModelError, pairs};
+use crate::ml::bundle::{self, Adapters, Family, ModelError, Tensors, bad};
 
-fn bad(file: &'static str) -> impl Fn(String) -> ModelError {
-    move |detail| ModelError::Bad { file, detail }
+/// The document family: a Llama-family decoder, adaptable on any of its projections.
+pub struct DocFamily;
+
+impl Family for DocFamily {
+    type Config = LlamaConfig;
+    type Model = Llama;
+    const WIDENS: bool = true;
+
+    fn build(config: &LlamaConfig, vb: VarBuilder) -> candle_core::Result<Llama> {
+        Llama::new(config, vb)
+    }
+
+    fn shapes(config: &LlamaConfig) -> candle_core::Result<Vec<(String, Vec<usize>)>> {
+        Ok(config.shapes())
+    }
+
+    fn adapters(
+        config: &LlamaConfig,
+        rank: usize,
+        targets: &[String],
+        vb: VarBuilder,
+    ) -> candle_core::Result<Adapters> {
+        lora_adapters(config, rank, targets, vb)
+    }
+
+    fn check_targets(targets: &[String]) -> Result<(), String> {
+        check_targets(targets)
+    }
+
+    fn attach_lora(model: &mut Llama, adapters: &Adapters, scale: f64) {
+        model.attach_lora(adapters, scale);
+    }
 }
 
 /// A loaded document model.
@@ -24,7 +50,7 @@ pub struct Loaded {
     pub config: LlamaConfig,
     pub params: usize,
     /// The base weights by name (what LoRA adapts).
-    pub tensors: HashMap<String, Tensor>,
+    pub tensors: Tensors,
 }
 
 pub fn parse_config(bytes: &[u8]) -> Result<LlamaConfig, ModelError> {
@@ -32,58 +58,6 @@ pub fn parse_config(bytes: &[u8]) -> Result<LlamaConfig, ModelError> {
         serde_json::from_slice(bytes).map_err(|e| bad("config.json")(e.to_string()))?;
     c.check().map_err(bad("config.json"))?;
     Ok(c)
-}
-
-/// Reads safetensors bytes (any float type, widened to f32) and checks names and shapes.
-pub fn load_weights(
-    file: &'static str,
-    bytes: &[u8],
-    want: &[(String, Vec<usize>)],
-) -> Result<HashMap<String, Tensor>, ModelError> {
-    let t = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
-        .map_err(|e| bad(file)(format!("not a readable safetensors file ({e})")))?;
-    let mut out = HashMap::new();
-    for (name, shape) in want {
-        match t.get(name) {
-            None => return Err(bad(file)(format!("tensor `{name}` is missing"))),
-            Some(x) if x.dims() != shape.as_slice() => {
-                return Err(bad(file)(format!(
-                    "tensor `{name}` has shape {:?}, config.json needs {shape:?}",
-                    x.dims()
-                )));
-            }
-            Some(x) => {
-                let x = x
-                    .to_dtype(DType::F32)
-                    .map_err(|e| bad(file)(format!("tensor `{name}`: {e}")))?;
-                out.insert(name.clone(), x);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Adapter tensor names and shapes for a base config.
-pub fn adapter_shapes(c: &LlamaConfig, a: &AdapterConfig) -> Vec<(String, Vec<usize>)> {
-    let vm = candle_nn::VarMap::new();
-    let ad = lora_adapters(
-        c,
-        a.r,
-        &a.target_modules,
-        VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
-    )
-    .unwrap_or_default();
-    let mut v: Vec<(String, Vec<usize>)> = ad
-        .iter()
-        .flat_map(|(k, (x, y))| {
-            [
-                (format!("{k}.lora_a"), x.dims().to_vec()),
-                (format!("{k}.lora_b"), y.dims().to_vec()),
-            ]
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// Builds a model from its files; `adapter` is (adapter_config.json, adapter.safetensors).
@@ -102,31 +76,58 @@ pub fn load(
             config.vocab_size
         )));
     }
-    let want = config.shapes();
-    let tensors = load_weights("model.safetensors", weights, &want)?;
-    let mut params: usize = want.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
-    let mut model = Llama::new(
-        &config,
-        VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu),
-    )
-    .map_err(|e| bad("model.safetensors")(e.to_string()))?;
-    if let Some((acfg, aw)) = adapter {
-        let a: AdapterConfig =
-            serde_json::from_slice(acfg).map_err(|e| bad("adapter_config.json")(e.to_string()))?;
-        check_targets(&a.target_modules).map_err(bad("adapter_config.json"))?;
-        let shapes = adapter_shapes(&config, &a);
-        params += shapes
-            .iter()
-            .map(|(_, s)| s.iter().product::<usize>())
-            .sum::<usize>();
-        let t = load_weights("adapter.safetensors", aw, &shapes)?;
-        model.attach_lora(&pairs(&t), a.lora_alpha / a.r as f64);
-    }
+    let b = bundle::load::<DocFamily>(&config, weights, adapter)?;
     Ok(Loaded {
-        model,
+        model: b.model,
         tok,
         config,
-        params,
-        tensors,
+        params: b.params,
+        tensors: b.tensors,
     })
+}
+
+/// LoRA adapters (A: r×in, B: out×r, B zero) for `targets` of every layer, named
+/// `model.layers.{i}.{self_attn|mlp}.{target}.lora_{a|b}`.
+pub fn lora_adapters(
+    c: &LlamaConfig,
+    rank: usize,
+    targets: &[String],
+    vb: VarBuilder,
+) -> candle_core::Result<Adapters> {
+    let (h, f) = (c.hidden_size, c.intermediate_size);
+    let kvd = c.kv_heads() * c.head_dim();
+    let mut out = Adapters::new();
+    for i in 0..c.num_hidden_layers {
+        for t in targets {
+            let (group, inp, outd) = match t.as_str() {
+                "q_proj" | "o_proj" => ("self_attn", h, h),
+                "k_proj" | "v_proj" => ("self_attn", h, kvd),
+                "gate_proj" | "up_proj" => ("mlp", h, f),
+                "down_proj" => ("mlp", f, h),
+                _ => continue,
+            };
+            let name = format!("model.layers.{i}.{group}.{t}");
+            let p = vb.pp(&name);
+            let a = p.get_with_hints((rank, inp), "lora_a", Init::Const(0.0))?;
+            let b = p.get_with_hints((outd, rank), "lora_b", Init::Const(0.0))?;
+            out.insert(name, (a, b));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks LoRA target names against a Llama layer's projections.
+pub fn check_targets(targets: &[String]) -> Result<(), String> {
+    if targets.is_empty() {
+        return Err("target_modules is empty".into());
+    }
+    for t in targets {
+        if !LORA_TARGETS.contains(&t.as_str()) {
+            return Err(format!(
+                "target_modules: `{t}` is not one of {}",
+                LORA_TARGETS.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }

@@ -115,7 +115,7 @@ fn every_weight_and_every_adapter_gets_a_gradient() {
     let avm = VarMap::new();
     let mut lm = Llama::new(&cfg, VarBuilder::from_tensors(base, DType::F32, &dev)).unwrap();
     let targets: Vec<String> = ["q_proj", "v_proj", "down_proj"].map(String::from).to_vec();
-    let ad = train::lora_adapters(
+    let ad = super::model::lora_adapters(
         &cfg,
         4,
         &targets,
@@ -269,12 +269,14 @@ fn doc_probe() {
     }
     let t0 = std::time::Instant::now();
     let hyper = train::Hyper {
-        epochs,
-        batch_size: 32,
-        learning_rate: 3e-3,
-        warmup_steps: 30,
-        weight_decay: 0.01,
-        seed: 1,
+        schedule: crate::ml::train::Schedule {
+            epochs,
+            batch_size: 32,
+            learning_rate: 3e-3,
+            warmup_steps: 30,
+            weight_decay: 0.01,
+            seed: 1,
+        },
         noise: 0.12,
         val_examples: 0,
     };

@@ -1,26 +1,25 @@
 //! Training of the document model — from a seeded initialisation (or a given checkpoint's
 //! weights), or LoRA adapters on a frozen base — and its evaluation. Every epoch draws fresh
 //! OCR noise for every example from the seeded stream, so the model sees many misreadings of
-//! each cell. Pure compute: examples in, weights and metrics out through an [`Observer`].
-
-use std::collections::HashMap;
-use std::time::Instant;
+//! each cell. The document model's side of [`crate::ml::train`]'s loop. Pure compute:
+//! examples in, weights and metrics out through an [`Observer`].
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Init, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::generate;
-use super::llama::{LORA_TARGETS, Llama, LlamaConfig, causal_mask};
+use super::llama::{Llama, LlamaConfig, causal_mask};
+use super::model::DocFamily;
 use super::noise;
 use super::record::{self, FieldScore, Record};
 use super::tok::Tok;
-use crate::ml::adamw::{AdamW, schedule};
-use crate::ml::observe::{EpochInfo, Observer, StepInfo};
-use crate::ml::ocr_train::{SHARDS, Trained, in_parallel, named_vars, to_safetensors};
-use crate::ml::{init, lines};
+use crate::ml::bundle::Tensors;
+use crate::ml::lines;
+use crate::ml::train::{
+    self, Lora, Observer, Schedule, Shards, Task, Trainable, Trained, named_vars,
+};
 
 /// One cell to read: its headers and lines as printed (clean truth), and the record.
 #[derive(Clone, Debug)]
@@ -91,12 +90,7 @@ fn sequence(tok: &Tok, prompt: &str, answer: &str, max_len: usize) -> (Vec<u32>,
 }
 
 pub struct Hyper {
-    pub epochs: u32,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub warmup_steps: u64,
-    pub weight_decay: f64,
-    pub seed: u64,
+    pub schedule: Schedule,
     /// Largest OCR error rate injected (drawn per example in [0, rate)).
     pub noise: f64,
     /// Validation examples decoded after each epoch (0 = all).
@@ -106,127 +100,39 @@ pub struct Hyper {
 /// What is trained.
 pub enum Mode<'a> {
     /// Every weight: seeded initialisation, or these weights (`--init-from`).
-    Full {
-        init: Option<&'a HashMap<String, Tensor>>,
-    },
-    /// LoRA adapters on `targets` of a frozen base.
-    Lora {
-        base: &'a HashMap<String, Tensor>,
-        rank: usize,
-        alpha: f64,
-        targets: Vec<String>,
-    },
+    Full { init: Option<&'a Tensors> },
+    /// LoRA adapters on a frozen base.
+    Lora(Lora<'a>),
 }
 
-/// LoRA adapters (A: r×in, B: out×r, B zero) for `targets` of every layer, named
-/// `model.layers.{i}.{self_attn|mlp}.{target}.lora_{a|b}`.
-pub fn lora_adapters(
-    c: &LlamaConfig,
-    rank: usize,
-    targets: &[String],
-    vb: VarBuilder,
-) -> candle_core::Result<HashMap<String, (Tensor, Tensor)>> {
-    let (h, f) = (c.hidden_size, c.intermediate_size);
-    let kvd = c.kv_heads() * c.head_dim();
-    let mut out = HashMap::new();
-    for i in 0..c.num_hidden_layers {
-        for t in targets {
-            let (group, inp, outd) = match t.as_str() {
-                "q_proj" | "o_proj" => ("self_attn", h, h),
-                "k_proj" | "v_proj" => ("self_attn", h, kvd),
-                "gate_proj" | "up_proj" => ("mlp", h, f),
-                "down_proj" => ("mlp", f, h),
-                _ => continue,
-            };
-            let name = format!("model.layers.{i}.{group}.{t}");
-            let p = vb.pp(&name);
-            let a = p.get_with_hints((rank, inp), "lora_a", Init::Const(0.0))?;
-            let b = p.get_with_hints((outd, rank), "lora_b", Init::Const(0.0))?;
-            out.insert(name, (a, b));
-        }
-    }
-    Ok(out)
-}
-
-/// Checks LoRA target names against a Llama layer's projections.
-pub fn check_targets(targets: &[String]) -> Result<(), String> {
-    if targets.is_empty() {
-        return Err("target_modules is empty".into());
-    }
-    for t in targets {
-        if !LORA_TARGETS.contains(&t.as_str()) {
-            return Err(format!(
-                "target_modules: `{t}` is not one of {}",
-                LORA_TARGETS.join(", ")
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) struct Built {
-    pub(crate) model: Llama,
-    pub(crate) vars: VarMap,
-    frozen_params: usize,
-}
-
+/// The model to train for `mode`, seeded from `seed` (then set from `init`'s weights).
 pub(crate) fn build(
     config: &LlamaConfig,
     mode: &Mode,
     seed: u64,
     dev: &Device,
-) -> anyhow::Result<Built> {
-    let vars = VarMap::new();
-    match mode {
-        Mode::Full { init } => {
-            let model = Llama::new(config, VarBuilder::from_varmap(&vars, DType::F32, dev))?;
-            init::seeded_init(&vars, seed)?;
-            if let Some(w) = init {
-                for (name, var) in named_vars(&vars) {
-                    let t = w
-                        .get(&name)
-                        .ok_or_else(|| anyhow::anyhow!("the initial weights lack `{name}`"))?;
-                    if t.dims() != var.dims() {
-                        anyhow::bail!(
-                            "initial weight `{name}` has shape {:?}, the config needs {:?}",
-                            t.dims(),
-                            var.dims()
-                        );
-                    }
-                    var.set(&t.to_dtype(DType::F32)?)?;
-                }
+) -> anyhow::Result<train::Built<Llama>> {
+    let (what, init) = match mode {
+        Mode::Full { init } => (Trainable::Full, *init),
+        Mode::Lora(l) => (Trainable::Lora(l), None),
+    };
+    let built = train::build::<DocFamily>(config, what, seed, dev)?;
+    if let Some(w) = init {
+        for (name, var) in named_vars(&built.vars) {
+            let t = w
+                .get(&name)
+                .ok_or_else(|| anyhow::anyhow!("the initial weights lack `{name}`"))?;
+            if t.dims() != var.dims() {
+                anyhow::bail!(
+                    "initial weight `{name}` has shape {:?}, the config needs {:?}",
+                    t.dims(),
+                    var.dims()
+                );
             }
-            Ok(Built {
-                model,
-                vars,
-                frozen_params: 0,
-            })
-        }
-        Mode::Lora {
-            base,
-            rank,
-            alpha,
-            targets,
-        } => {
-            let frozen: HashMap<String, Tensor> =
-                base.iter().map(|(k, v)| (k.clone(), v.detach())).collect();
-            let frozen_params = frozen.values().map(Tensor::elem_count).sum();
-            let mut model = Llama::new(config, VarBuilder::from_tensors(frozen, DType::F32, dev))?;
-            let adapters = lora_adapters(
-                config,
-                *rank,
-                targets,
-                VarBuilder::from_varmap(&vars, DType::F32, dev),
-            )?;
-            init::seeded_init(&vars, seed)?;
-            model.attach_lora(&adapters, *alpha / *rank as f64);
-            Ok(Built {
-                model,
-                vars,
-                frozen_params,
-            })
+            var.set(&t.to_dtype(DType::F32)?)?;
         }
     }
+    Ok(built)
 }
 
 /// Mean cross-entropy of the answer tokens of `seqs` (teacher forcing) and its gradients.
@@ -291,83 +197,90 @@ pub fn train(
     resume: Option<&[u8]>,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<Trained> {
-    let dev = Device::Cpu;
-    let built = build(config, mode, hyper.seed, &dev)?;
-    let vars = named_vars(&built.vars);
-    let mut opt = AdamW::new(vars.clone(), hyper.weight_decay as f32);
-    let trainable = opt.param_count();
-    let per_epoch = train.len().div_ceil(hyper.batch_size.max(1)) as u64;
-    let total = per_epoch * hyper.epochs as u64;
-    let max_len = config.max_position_embeddings;
-    let mut start_epoch = 0u32;
-    if let Some(bytes) = resume {
-        start_epoch = crate::ml::checkpoint::restore(bytes, &vars, &mut opt)?;
+    let s = &hyper.schedule;
+    let built = build(config, mode, s.seed, &Device::Cpu)?;
+    let take = if hyper.val_examples == 0 {
+        val.len()
+    } else {
+        hyper.val_examples.min(val.len())
+    };
+    let task = DocTask {
+        step: SeqShards {
+            model: &built.model,
+            pad: tok.pad,
+        },
+        tok,
+        train,
+        val: &val[..take],
+        hyper,
+        max_len: config.max_position_embeddings,
+    };
+    train::run(&task, &built.vars, built.frozen_params, s, resume, obs)
+}
+
+/// Forward and backward of shards of token sequences (data: the sequences of the epoch).
+pub(crate) struct SeqShards<'a> {
+    pub(crate) model: &'a Llama,
+    pub(crate) pad: u32,
+}
+
+impl Shards for SeqShards<'_> {
+    type Data = Vec<(Vec<u32>, usize)>;
+
+    fn shard(&self, seqs: &Self::Data, idx: &[usize]) -> anyhow::Result<(f64, GradStore)> {
+        let refs: Vec<&(Vec<u32>, usize)> = idx.iter().map(|&i| &seqs[i]).collect();
+        let loss = seq_loss(self.model, &refs, self.pad, &Device::Cpu)?;
+        Ok((loss.to_scalar::<f32>()? as f64, loss.backward()?))
     }
-    let mut last = None;
-    for epoch in start_epoch..hyper.epochs {
-        let seqs = epoch_sequences(tok, train, hyper.noise, hyper.seed, epoch as u64, max_len);
-        let lens: Vec<usize> = seqs.iter().map(|s| s.0.len()).collect();
-        let batches = lines::epoch_batches(&lens, hyper.batch_size, hyper.seed, epoch as u64);
-        let (mut loss_sum, mut n) = (0f64, 0usize);
-        for idx in batches {
-            let t0 = Instant::now();
-            let lr = schedule(hyper.learning_rate, opt.step, total, hyper.warmup_steps);
-            let per = idx.len().div_ceil(SHARDS).max(1);
-            let parts: Vec<Vec<usize>> = idx.chunks(per).map(<[usize]>::to_vec).collect();
-            let outs = in_parallel(&parts, |part| -> anyhow::Result<(f64, GradStore)> {
-                let refs: Vec<&(Vec<u32>, usize)> = part.iter().map(|&i| &seqs[i]).collect();
-                let loss = seq_loss(&built.model, &refs, tok.pad, &dev)?;
-                Ok((loss.to_scalar::<f32>()? as f64, loss.backward()?))
-            })?;
-            let nb = idx.len() as f64;
-            let value: f64 = outs
-                .iter()
-                .zip(&parts)
-                .map(|(o, p)| o.0 * p.len() as f64)
-                .sum::<f64>()
-                / nb;
-            if !value.is_finite() {
-                anyhow::bail!(
-                    "training diverged at step {} (loss {value}) — lower the learning rate",
-                    opt.step
-                );
-            }
-            let weighted: Vec<(&GradStore, f32)> = outs
-                .iter()
-                .zip(&parts)
-                .map(|(o, p)| (&o.1, (p.len() as f64 / nb) as f32))
-                .collect();
-            opt.step_shards(&weighted, lr)?;
-            loss_sum += value * nb;
-            n += idx.len();
-            obs.step(&StepInfo {
-                epoch,
-                step: opt.step,
-                total_steps: total,
-                loss: value,
-                lr,
-                samples_per_s: nb / t0.elapsed().as_secs_f64().max(1e-9),
-            });
-        }
-        let take = if hyper.val_examples == 0 {
-            val.len()
-        } else {
-            hyper.val_examples.min(val.len())
-        };
+}
+
+/// The document model in the loop: freshly noised examples every epoch, validation by
+/// field scores of greedy answers.
+struct DocTask<'a> {
+    step: SeqShards<'a>,
+    tok: &'a Tok,
+    train: &'a [Example],
+    /// The validation examples decoded.
+    val: &'a [Example],
+    hyper: &'a Hyper,
+    max_len: usize,
+}
+
+impl<'a> Task for DocTask<'a> {
+    type Step = SeqShards<'a>;
+    fn step(&self) -> &Self::Step {
+        &self.step
+    }
+    fn examples(&self) -> usize {
+        self.train.len()
+    }
+    fn epoch(&self, epoch: u32) -> Vec<(Vec<u32>, usize)> {
+        let (noise, seed) = (self.hyper.noise, self.hyper.schedule.seed);
+        epoch_sequences(
+            self.tok,
+            self.train,
+            noise,
+            seed,
+            epoch as u64,
+            self.max_len,
+        )
+    }
+    fn lengths(&self, seqs: &Vec<(Vec<u32>, usize)>) -> Vec<usize> {
+        seqs.iter().map(|s| s.0.len()).collect()
+    }
+    fn evaluate(&self) -> anyhow::Result<(f64, Vec<(&'static str, f64)>)> {
+        let h = self.hyper;
         let ev = evaluate(
-            &built.model,
-            tok,
-            &val[..take],
-            hyper.noise,
-            hyper.seed,
-            hyper.batch_size,
+            self.step.model,
+            self.tok,
+            self.val,
+            h.noise,
+            h.schedule.seed,
+            h.schedule.batch_size,
         )?;
-        let info = EpochInfo {
-            epoch,
-            step: opt.step,
-            train_loss: loss_sum / n.max(1) as f64,
-            val_loss: ev.loss,
-            val: vec![
+        Ok((
+            ev.loss,
+            vec![
                 ("field_f1", ev.score.field_f1()),
                 ("exact", ev.score.exact_match()),
                 (
@@ -375,20 +288,8 @@ pub fn train(
                     ev.score.invalid as f64 / ev.score.records.max(1) as f64,
                 ),
             ],
-        };
-        obs.epoch(&info, crate::ml::checkpoint::save(&vars, &opt, epoch)?)?;
-        last = Some(info);
+        ))
     }
-    let named: Vec<(String, Tensor)> = vars
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-        .collect();
-    Ok(Trained {
-        weights: to_safetensors(named)?,
-        trainable_params: trainable,
-        total_params: trainable + built.frozen_params,
-        last,
-    })
 }
 
 /// How the model did on noised examples.

@@ -12,14 +12,21 @@
 //! - A four-block conv2d stem in place of the patch embedding trained ~5× slower (candle's CPU
 //!   conv backward is slow) and had not learned to read after 125 steps: the patch embedding
 //!   is the default for that reason.
+//!
+//! `model` loads a model from its files, `train` is its side of the training loop (full,
+//! distillation, LoRA) and its evaluation, `read` decodes its output and reads line images.
 
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::activations::{gelu, log_softmax_last};
-use super::attention::attention_softmax;
-use super::fused::{Linear, linear};
+use crate::ml::activations::{gelu, log_softmax_last};
+use crate::ml::attention::attention_softmax;
+use crate::ml::fused::{Linear, linear};
 use serde::{Deserialize, Serialize};
+
+pub mod model;
+pub mod read;
+pub mod train;
 
 /// Shape of an OCR model (`config.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,12 +141,12 @@ impl Block {
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (b, t, h) = x.dims3()?;
         let dh = h / self.heads;
-        let y = super::norms::layer_norm(x, &self.ln1.0, &self.ln1.1, 1e-5)?;
+        let y = crate::ml::norms::layer_norm(x, &self.ln1.0, &self.ln1.1, 1e-5)?;
         let (q, k, v) = self.qkv(&y, b, t, dh)?;
         let att = attention_softmax(&q.matmul(&k.t()?)?, mask, 1.0 / (dh as f64).sqrt())?;
         let ctx = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
         let x = (x + self.out.forward(&ctx)?)?;
-        let y = super::norms::layer_norm(&x, &self.ln2.0, &self.ln2.1, 1e-5)?;
+        let y = crate::ml::norms::layer_norm(&x, &self.ln2.0, &self.ln2.1, 1e-5)?;
         let y = self.fc2.forward(&gelu(&self.fc1.forward(&y)?)?)?;
         x + y
     }
@@ -218,7 +225,7 @@ impl Ocr {
         for blk in &self.blocks {
             x = blk.forward(&x, &mask)?;
         }
-        let x = super::norms::layer_norm(&x, &self.ln.0, &self.ln.1, 1e-5)?;
+        let x = crate::ml::norms::layer_norm(&x, &self.ln.0, &self.ln.1, 1e-5)?;
         let logits = self.head.forward(&x)?;
         Ok((log_softmax_last(&logits)?, steps))
     }
