@@ -296,16 +296,21 @@ pub enum DataCmd {
     ///
     /// Images (PNG, some JPEG) of ruled timetable grids in varied sizes, fonts, colours, noise,
     /// blur and small rotations; beside each, JSON with the entries and the pixel box of every
-    /// cell and text line. Layout:
+    /// cell and text line; and 40 free text lines per timetable (words, names, codes, times,
+    /// dates, numbers, random strings over the OCR alphabet, in 44 training faces, many sizes,
+    /// polarities and degradations). Layout:
     ///
     ///   DIR/meta.json                      seed, count, domain, fonts per role, splits
     ///   DIR/images/tt_NNNN.png|jpg|json    timetable image and its ground truth
     ///   DIR/lines/SPLIT/tt_NNNN_rRR_cCC_lL.png, DIR/lines/SPLIT.jsonl   line crops, texts
+    ///   DIR/lines/SPLIT/tt_NNNN_tKK.png    free text lines (field: time, name, words, …)
     ///
     /// The same seed gives byte-identical files, and files already right are not rewritten,
-    /// so a following snapshot records nothing. Timetables drawn with held-out fonts form
-    /// test_heldout; --domain shifted (other fonts, heavier noise and blur) writes
-    /// datasets/NAME_shifted. A non-empty DIR that synth did not make is refused. Example:
+    /// so a following snapshot records nothing. test_heldout is drawn with 13 held-out faces
+    /// (11 families never in training), held-out words and names, and its free lines by a
+    /// second rasteriser (fontdue); --domain shifted (other fonts, heavier noise and blur)
+    /// writes datasets/NAME_shifted. A non-empty DIR that synth did not make is refused.
+    /// Example:
     ///
     ///   lab data synth timetables --seed 7 --count 50 && lab data snapshot datasets/timetables
     #[command(verbatim_doc_comment)]
