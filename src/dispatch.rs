@@ -206,6 +206,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     name,
                     seed,
                     count,
+                    text_lines,
                     domain,
                     out,
                 } => {
@@ -219,6 +220,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         name.as_deref(),
                         seed,
                         count,
+                        text_lines,
                         domain,
                         out_dir.as_deref(),
                         &bars,

@@ -16,7 +16,7 @@ seed = 5
 [[stages]]
 name = "synth"
 uses = "data.synth"
-with = { dataset = "tt", count = 8 }
+with = { dataset = "tt", count = 8, text_lines = 4 }
 outs = ["datasets/tt"]
 
 [[stages]]

@@ -324,6 +324,10 @@ pub enum DataCmd {
         #[arg(long, default_value_t = crate::commands::pipeline::DEFAULT_COUNT,
               value_parser = clap::value_parser!(u32).range(1..=crate::commands::synth::MAX_COUNT as i64))]
         count: u32,
+        /// Free text lines drawn beside each timetable (0 = only the timetables' own lines).
+        #[arg(long, default_value_t = crate::commands::synth::TEXT_LINES,
+              value_parser = clap::value_parser!(u32).range(0..=1000))]
+        text_lines: u32,
         /// default: training fonts (and held-out ones for test_heldout); shifted: other fonts,
         /// heavier degradations, for adaptation.
         #[arg(long, value_enum, default_value_t = SynthDomain::Default)]

@@ -16,7 +16,7 @@ use crate::lab::Lab;
 use crate::ml::lines;
 use crate::ml::ocr::read::read;
 use crate::ml::ocr::train::{self as ocr_train, LineSet};
-use crate::ml::textmetrics::TextScore;
+use crate::ml::textmetrics::{CharRecall, TextScore};
 use crate::progress::Reporter;
 use crate::store::views::Query;
 
@@ -46,6 +46,73 @@ pub struct EvalOut {
     pub latency_p95_ms: f64,
     pub lines_per_s: f64,
     pub params: Option<usize>,
+    /// Accuracy by kind of line (the labels' `field`: time, day, subject, name, code, words,
+    /// …), where the labels say.
+    pub by_kind: BTreeMap<String, KindScore>,
+    /// The characters read worst (recall below 1), worst first, at most [`WORST_CHARS`].
+    pub worst_chars: Vec<CharMiss>,
+    /// The characters of the truth whose recall is below 0.9.
+    pub chars_below_90: usize,
+}
+
+/// Lines of one kind and how many were read exactly.
+#[derive(Debug, Serialize, Clone, Default)]
+pub struct KindScore {
+    pub lines: usize,
+    pub accuracy: f64,
+}
+
+/// A character of the truth and how often it was read.
+#[derive(Debug, Serialize, Clone)]
+pub struct CharMiss {
+    pub char: char,
+    pub recall: f64,
+    pub count: usize,
+}
+
+/// How many of the worst-read characters an evaluation lists.
+pub const WORST_CHARS: usize = 12;
+
+/// Accuracy by kind and per-character recall of `predictions` against the items' truth.
+fn breakdown(
+    items: &[data::Item],
+    predictions: &[String],
+) -> (BTreeMap<String, KindScore>, Vec<CharMiss>, usize) {
+    let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut chars = CharRecall::default();
+    for (it, pred) in items.iter().zip(predictions) {
+        if let Some(f) = &it.field {
+            let e = kinds.entry(f.clone()).or_default();
+            e.0 += 1;
+            e.1 += usize::from(*pred == it.text);
+        }
+        chars.add(pred, &it.text);
+    }
+    let worst = chars.worst();
+    let below = worst.iter().filter(|w| w.1 < 0.9).count();
+    let misses = worst
+        .into_iter()
+        .filter(|w| w.1 < 1.0)
+        .take(WORST_CHARS)
+        .map(|(char, recall, count)| CharMiss {
+            char,
+            recall,
+            count,
+        })
+        .collect();
+    let by_kind = kinds
+        .into_iter()
+        .map(|(k, (n, hit))| {
+            (
+                k,
+                KindScore {
+                    lines: n,
+                    accuracy: hit as f64 / n.max(1) as f64,
+                },
+            )
+        })
+        .collect();
+    (by_kind, misses, below)
 }
 
 impl EvalOut {
@@ -62,7 +129,32 @@ impl EvalOut {
             self.latency_p50_ms,
             self.latency_p95_ms,
             self.lines_per_s
-        )
+        ) + &self.breakdown_text()
+    }
+
+    fn breakdown_text(&self) -> String {
+        let mut s = String::new();
+        if !self.by_kind.is_empty() {
+            let kinds: Vec<String> = self
+                .by_kind
+                .iter()
+                .map(|(k, v)| format!("{k} {:.3} ({})", v.accuracy, v.lines))
+                .collect();
+            s.push_str(&format!("\n  accuracy by kind: {}", kinds.join(", ")));
+        }
+        if !self.worst_chars.is_empty() {
+            let worst: Vec<String> = self
+                .worst_chars
+                .iter()
+                .map(|c| format!("{:?} {:.2} ({})", c.char, c.recall, c.count))
+                .collect();
+            s.push_str(&format!(
+                "\n  characters read worst (recall, occurrences): {}; {} below 0.90",
+                worst.join(", "),
+                self.chars_below_90
+            ));
+        }
+        s
     }
 }
 
@@ -106,6 +198,7 @@ pub fn eval(lab: &Lab, model: &str, on: &On, reporter: &dyn Reporter) -> Result<
             lat.push(t.elapsed().as_secs_f64() * 1e3);
         }
         lat.sort_by(f64::total_cmp);
+        let (by_kind, worst_chars, chars_below_90) = breakdown(&split.items, &ev.predictions);
         EvalOut {
             model: m.name.clone(),
             model_hash: Some(m.hash),
@@ -119,6 +212,9 @@ pub fn eval(lab: &Lab, model: &str, on: &On, reporter: &dyn Reporter) -> Result<
             latency_p95_ms: percentile(&lat, 0.95),
             lines_per_s: set.len() as f64 / batched.max(1e-9),
             params: Some(m.loaded.params),
+            by_kind,
+            worst_chars,
+            chars_below_90,
         }
     };
     let mut metrics = BTreeMap::new();
@@ -133,6 +229,9 @@ pub fn eval(lab: &Lab, model: &str, on: &On, reporter: &dyn Reporter) -> Result<
         ("lines", out.lines as f64),
     ] {
         metrics.insert(format!("{s}.{k}"), v);
+    }
+    for (kind, k) in &out.by_kind {
+        metrics.insert(format!("{s}.accuracy.{kind}"), k.accuracy);
     }
     lab.append(vec![Event::Evaluated {
         model: out.model.clone(),
@@ -167,6 +266,7 @@ fn tesseract(
     let split = snap.split(lab, on.split, 32, on.limit)?;
     let dir = tempfile_dir(lab)?;
     let mut score = TextScore::default();
+    let mut predictions = Vec::new();
     let mut lat = Vec::new();
     reporter.begin("tesseract", split.items.len() as u64, false);
     for it in &split.items {
@@ -182,6 +282,7 @@ fn tesseract(
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
         score.add(&text, &it.text);
+        predictions.push(text);
         reporter.advance(1);
     }
     reporter.end();
@@ -189,6 +290,7 @@ fn tesseract(
     let total: f64 = lat.iter().sum();
     lat.sort_by(f64::total_cmp);
     let m = score.metrics();
+    let (by_kind, worst_chars, chars_below_90) = breakdown(&split.items, &predictions);
     Ok(EvalOut {
         model: "tesseract".into(),
         model_hash: None,
@@ -202,6 +304,9 @@ fn tesseract(
         latency_p95_ms: percentile(&lat, 0.95),
         lines_per_s: m.lines as f64 / (total / 1e3).max(1e-9),
         params: None,
+        by_kind,
+        worst_chars,
+        chars_below_90,
     })
 }
 

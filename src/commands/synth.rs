@@ -15,6 +15,9 @@ use crate::progress::Reporter;
 /// The largest `--count` accepted.
 pub const MAX_COUNT: u32 = 100_000;
 
+/// Free text lines per timetable by default (`--text-lines`, and the pipeline's).
+pub const TEXT_LINES: u32 = synth::write::TEXT_LINES_PER_TIMETABLE;
+
 /// What `lab data synth` did.
 #[derive(Debug, Serialize)]
 pub struct SynthOut {
@@ -94,6 +97,7 @@ pub fn synth(
     name: Option<&str>,
     seed: Option<u64>,
     count: u32,
+    text_lines: u32,
     domain: Domain,
     out: Option<&Path>,
     reporter: &dyn Reporter,
@@ -115,6 +119,7 @@ pub fn synth(
             seed,
             count,
             domain,
+            text_lines,
         },
         reporter,
     )?;

@@ -44,6 +44,8 @@ pub enum Step {
     Synth {
         dataset: String,
         count: u32,
+        /// Free text lines per timetable.
+        text_lines: u32,
         shifted: bool,
         seed: Option<u64>,
     },
@@ -462,7 +464,7 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
     }
     Ok(match uses {
         "data.synth" => {
-            only_keys(w, &["dataset", "count", "domain", "seed"])?;
+            only_keys(w, &["dataset", "count", "text_lines", "domain", "seed"])?;
             let count = match w.get("count") {
                 None => 400,
                 Some(toml::Value::Integer(n)) if *n > 0 => *n as u32,
@@ -470,6 +472,16 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
                     return Err((
                         "with.count".into(),
                         format!("expected a positive number, found `{v}`"),
+                    ));
+                }
+            };
+            let text_lines = match w.get("text_lines") {
+                None => crate::dataset::synth::write::TEXT_LINES_PER_TIMETABLE,
+                Some(toml::Value::Integer(n)) if (0..=1000).contains(n) => *n as u32,
+                Some(v) => {
+                    return Err((
+                        "with.text_lines".into(),
+                        format!("expected a number from 0 to 1000, found `{v}`"),
                     ));
                 }
             };
@@ -493,6 +505,7 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
             Step::Synth {
                 dataset: need_str(w, "dataset", "the dataset name")?,
                 count,
+                text_lines,
                 shifted,
                 seed,
             }

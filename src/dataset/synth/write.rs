@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Domain, GENERATOR, Split, assign, fonts, render, textline, timetable};
 
-/// Free text lines drawn beside each timetable ([`textline`]), in its split: what teaches the
-/// OCR models to read text other than a timetable's.
+/// Free text lines drawn beside each timetable ([`textline`]), in its split, by default: what
+/// teaches the OCR models to read text other than a timetable's.
 pub const TEXT_LINES_PER_TIMETABLE: u32 = 40;
 use crate::progress::Reporter;
 
@@ -23,6 +23,8 @@ pub struct Options {
     pub seed: u64,
     pub count: u32,
     pub domain: Domain,
+    /// Free text lines per timetable ([`TEXT_LINES_PER_TIMETABLE`] by default).
+    pub text_lines: u32,
 }
 
 /// What [`write_dataset`] did.
@@ -80,6 +82,9 @@ pub struct Meta {
     pub seed: u64,
     pub count: u32,
     pub domain: Domain,
+    /// Free text lines per timetable.
+    #[serde(default)]
+    pub text_lines: u32,
     /// Font names by role (`train`, `heldout`, `shifted`).
     pub fonts: BTreeMap<String, Vec<String>>,
     /// Timetable ids by split.
@@ -281,6 +286,7 @@ fn stage_and_commit(
         seed,
         count,
         domain,
+        text_lines,
     } = *opts;
     reporter.begin("rendering", u64::from(count), false);
     let parts: Result<Vec<Part>, SynthError> = (0..count)
@@ -320,7 +326,7 @@ fn stage_and_commit(
                     field: l.field.clone(),
                 });
             }
-            for k in 0..TEXT_LINES_PER_TIMETABLE {
+            for k in 0..text_lines {
                 let l = textline::render(seed, domain, i, k, split);
                 let rel = format!("lines/{}/{}_t{k:02}.png", split.as_str(), t.id);
                 part.written += u64::from(sink.put(&rel, &l.png)?);
@@ -393,6 +399,7 @@ fn stage_and_commit(
         seed,
         count,
         domain,
+        text_lines,
         fonts: font_roles,
         splits,
         lines: lines.clone(),
@@ -452,6 +459,7 @@ mod tests {
 
     fn opts(seed: u64, count: u32, domain: Domain) -> Options {
         Options {
+            text_lines: 3,
             seed,
             count,
             domain,

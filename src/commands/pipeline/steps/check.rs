@@ -31,6 +31,7 @@ impl Ctx<'_> {
             Step::Synth {
                 dataset,
                 count,
+                text_lines,
                 shifted,
                 seed,
             } => {
@@ -46,9 +47,13 @@ impl Ctx<'_> {
                     return Ok(Cache::Miss(format!("{shown} does not exist")));
                 };
                 let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                // A dataset of an older generator, or with another number of text lines, is
+                // rendered again.
                 let same = m["seed"].as_u64() == Some(seed)
                     && m["count"].as_u64() == Some(*count as u64)
-                    && m["domain"].as_str() == Some(domain.as_str());
+                    && m["domain"].as_str() == Some(domain.as_str())
+                    && m["generator"].as_str() == Some(crate::dataset::synth::GENERATOR)
+                    && m["text_lines"].as_u64() == Some(u64::from(*text_lines));
                 Ok(if same {
                     Cache::Hit {
                         why: format!(

@@ -173,6 +173,7 @@ impl<'a> Ctx<'a> {
             Step::Synth {
                 dataset,
                 count,
+                text_lines,
                 shifted,
                 seed,
             } => {
@@ -183,6 +184,7 @@ impl<'a> Ctx<'a> {
                     Some(dataset.as_str()),
                     seed,
                     *count,
+                    *text_lines,
                     domain,
                     None,
                     reporter,
