@@ -202,7 +202,7 @@ fn train_distill_lora_eval_resume_and_sweep() {
             "val",
         ])
         .json();
-    assert_eq!(e["lines"], 42);
+    assert_eq!(e["lines"], 46); // 42 cell lines of the val timetable + 4 text lines
     let evs = p
         .ok(&["--json", "log", "--kind", "evaluated", "--limit", "1"])
         .json_lines();
