@@ -1,0 +1,158 @@
+//! A damaged or lost log, through the real binary (issue 18, rows B1, B2, B3, B5): opening a
+//! damaged `.lab/lab.redb` is an error naming the file, never a panic; an emptied or deleted
+//! log in a project with history is an error, never "0 events"; `lab verify` finds damaged
+//! views and names `lab reindex`; a snapshot restores blobs the store lost.
+
+mod common;
+
+use std::fs;
+
+use common::Project;
+
+/// A project with a few snapshots and runs (8 events).
+fn busy() -> Project {
+    let p = Project::new();
+    for i in 0..3 {
+        let files: Vec<(String, Vec<u8>)> = (0..20)
+            .map(|j| (format!("f{j}.txt"), format!("{i} {j}").into_bytes()))
+            .collect();
+        let refs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        p.write_tree(&format!("datasets/d{i}"), &refs);
+        p.ok(&["data", "snapshot", &format!("datasets/d{i}")]);
+    }
+    p.ok(&[
+        "run",
+        "--name",
+        "t",
+        "--",
+        "sh",
+        "-c",
+        r#"for i in 1 2 3; do echo "{\"key\":\"loss\",\"value\":0.$i,\"step\":$i}" >> "$LAB_METRICS"; done"#,
+    ]);
+    p
+}
+
+/// Asserts a damaged-log outcome: exit 0 or 1, no panic, and an error that names the file.
+#[track_caller]
+fn no_panic(out: &common::Out, what: &str) {
+    assert!(
+        !out.stderr.contains("panicked") && (out.code == 0 || out.code == 1),
+        "{what}: a damaged log must be an error, not a crash:\n{out}"
+    );
+    if out.code == 1 && out.cmd.contains("log") {
+        assert!(out.stderr.contains("lab: error:"), "{what}:\n{out}");
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_the_log_is_an_error_never_a_panic() {
+    let p = busy();
+    let db = p.path(".lab/lab.redb");
+    let pristine = fs::read(&db).unwrap();
+    let head = fs::read(p.path(".lab/HEAD")).ok();
+    // The file header (where redb panicked while opening) byte by byte, then a sample of the
+    // pages: tables, views and the allocator state.
+    let mut offsets: Vec<usize> = (0..320).collect();
+    offsets.extend(
+        (4096..pristine.len())
+            .step_by(1021)
+            .filter(|&o| pristine[o] != 0),
+    );
+    let mut errors = 0;
+    for &o in &offsets {
+        let mut bytes = pristine.clone();
+        bytes[o] ^= 0xff;
+        fs::write(&db, &bytes).unwrap();
+        if let Some(h) = &head {
+            fs::write(p.path(".lab/HEAD"), h).unwrap();
+        }
+        let out = p.lab(&["log", "--limit", "1"]);
+        no_panic(&out, &format!("offset {o}"));
+        if out.code != 0 {
+            errors += 1;
+            out.stderr_has(&["lab.redb"]);
+        }
+    }
+    assert!(errors > 0, "no flipped byte was noticed at all");
+    // `lab verify` and `lab runs ls` on a header flip that redb cannot open past.
+    for o in [0usize, 9, 16, 64, 200] {
+        let mut bytes = pristine.clone();
+        bytes[o] ^= 0xff;
+        fs::write(&db, &bytes).unwrap();
+        for verb in [&["verify"][..], &["runs", "ls"], &["data", "ls"]] {
+            no_panic(&p.lab(verb), &format!("offset {o}"));
+        }
+    }
+    fs::write(&db, &pristine).unwrap();
+    p.ok(&["verify"]);
+}
+
+#[test]
+fn an_emptied_or_deleted_log_is_an_error_not_an_empty_history() {
+    let p = busy();
+    let n = p.events().len();
+    assert!(n >= 4);
+    let db = p.path(".lab/lab.redb");
+    let pristine = fs::read(&db).unwrap();
+
+    // Emptied (`: > .lab/lab.redb`).
+    fs::write(&db, b"").unwrap();
+    for verb in [&["verify"][..], &["log"], &["data", "ls"]] {
+        let out = p.lab(verb);
+        assert_eq!(out.code, 1, "{out}");
+        out.stderr_has(&[
+            "lab.redb",
+            "has 0 events",
+            &format!("records event #{n}"),
+            "restore .lab/lab.redb from a backup",
+        ]);
+        assert!(!out.stdout.contains("ok:"), "{out}");
+    }
+    assert_eq!(fs::read(&db).unwrap(), b"", "the empty file was left alone");
+    let head = fs::read_to_string(p.path(".lab/HEAD")).unwrap();
+    assert!(head.contains(&format!("seq {n}")), "{head}");
+
+    // Deleted.
+    fs::remove_file(&db).unwrap();
+    let out = p.lab(&["verify"]);
+    assert_eq!(out.code, 1, "{out}");
+    out.stderr_has(&["has 0 events", "restore .lab/lab.redb"]);
+    assert!(!db.exists(), "no new, empty log was made in its place");
+
+    // Deleted with the head record too: the blob store still says there was a history.
+    fs::remove_file(p.path(".lab/HEAD")).unwrap();
+    let out = p.lab(&["verify"]);
+    assert_eq!(out.code, 1, "{out}");
+    out.stderr_has(&["missing or empty", "holds blobs", "restore .lab/lab.redb"]);
+
+    // Replaced by another project's log (with as many events or more).
+    fs::write(&db, &pristine).unwrap();
+    p.ok(&["verify"]);
+    let other = busy();
+    other.ok(&["run", "--name", "extra", "--", "true"]);
+    fs::copy(other.path(".lab/lab.redb"), &db).unwrap();
+    let out = p.lab(&["verify"]);
+    assert_eq!(out.code, 1, "{out}");
+    out.stderr_has(&[&format!("event #{n} of the log"), "replaced by another one"]);
+
+    // An older backup put back: refused until the head record is removed, as the error says.
+    fs::write(&db, &pristine).unwrap();
+    p.ok(&["verify"]);
+    p.ok(&["run", "--name", "later", "--", "true"]);
+    fs::write(&db, &pristine).unwrap();
+    let out = p.lab(&["log"]);
+    assert_eq!(out.code, 1, "{out}");
+    out.stderr_has(&[&format!("has {n} events"), "delete"]);
+    fs::remove_file(p.path(".lab/HEAD")).unwrap();
+    p.ok(&["verify"]);
+    assert_eq!(p.events().len(), n);
+    assert!(
+        fs::read_to_string(p.path(".lab/HEAD"))
+            .unwrap()
+            .contains(&format!("seq {n}")),
+        "the log's head is adopted as the new record"
+    );
+}
