@@ -13,6 +13,7 @@
 pub mod ab;
 pub mod alerts;
 pub mod blobs;
+mod check;
 pub mod codec;
 pub mod guard;
 pub mod head;
