@@ -199,3 +199,47 @@ fn verify_finds_damaged_views_and_names_reindex() {
     p.ok(&["verify"]).stdout_has(&["views match the log"]);
     assert_eq!(p.ok(&["data", "ls", "--json"]).stdout, before);
 }
+
+#[test]
+fn a_snapshot_restores_blobs_the_store_lost() {
+    let p = Project::new();
+    let files: Vec<(String, Vec<u8>)> = (0..30)
+        .map(|j| (format!("f{j:02}.txt"), format!("file {j}").into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    p.write_tree("datasets/d", &refs);
+    p.ok(&["data", "snapshot", "datasets/d"]);
+    // The stat cache must vouch for these files: let them settle past the racy window.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let again = p.ok(&["--json", "data", "snapshot", "datasets/d"]).json();
+    assert_eq!(again["unchanged"], true);
+    let events = p.events().len();
+
+    // Lose a third of the file blobs and the manifest.
+    let mut lost = 0;
+    for (i, (_, bytes)) in files.iter().enumerate() {
+        if i % 3 == 0 {
+            fs::remove_file(p.blob_path(&common::sha256_hex(bytes))).unwrap();
+            lost += 1;
+        }
+    }
+    let manifest = again["manifest"].as_str().unwrap().to_string();
+    fs::remove_file(p.blob_path(&manifest)).unwrap();
+    assert_eq!(p.lab(&["verify"]).code, 1);
+
+    let out = p.ok(&["--json", "data", "snapshot", "datasets/d"]).json();
+    assert_eq!(out["unchanged"], true, "{out}");
+    assert_eq!(out["restored"], lost + 1, "{out}");
+    assert_eq!(p.events().len(), events, "nothing new is recorded");
+    p.ok(&["data", "snapshot", "datasets/d"])
+        .stdout_has(&["unchanged"]);
+    p.ok(&["verify"]);
+    p.ok(&["data", "checkout", "d", "out"]);
+    assert_eq!(
+        common::tree(&p.path("out")),
+        common::tree(&p.path("datasets/d"))
+    );
+}

@@ -5,7 +5,8 @@
 //! matches is not read again, which is what makes re-snapshotting an unchanged tree cheap.
 //! Files modified in the last moments before the scan began are not cached ("racily clean",
 //! as git calls it): file systems stamp times coarsely, so a second write in the same tick
-//! could otherwise go unseen.
+//! could otherwise go unseen. A hit whose blob is missing from the store is read again, so
+//! that a snapshot heals a store that lost files instead of vouching for them.
 
 mod cache;
 mod walk;
@@ -63,6 +64,8 @@ pub struct Scan {
     pub staged: Vec<Staged>,
     /// Files and bytes actually read (not answered by the stat cache).
     pub hashed_files: u64,
+    /// Stat-cache hits whose blob was missing from the store, read again to restore it.
+    pub restored: u64,
     pub hashed_bytes: u64,
     pub cache: StatCache,
 }
@@ -96,6 +99,16 @@ pub fn scan(
         .iter()
         .map(|f| cache.lookup(&f.rel, &f.stat, &mut at))
         .collect();
+    // A cache hit vouches for the file, not for its blob: one lost from the store (deleted,
+    // or never published by a killed process) is read and stored again.
+    let lost: Vec<usize> = hashes
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.filter(|h| !blobs.contains(h)).map(|_| i))
+        .collect();
+    for &i in &lost {
+        hashes[i] = None;
+    }
     let todo: Vec<usize> = (0..found.len()).filter(|&i| hashes[i].is_none()).collect();
     let todo_bytes: u64 = todo.iter().map(|&i| found[i].stat.size).sum();
     reporter.begin("hashing", todo_bytes, true);
@@ -164,6 +177,7 @@ pub fn scan(
     Ok(Scan {
         entries,
         hashed_files: staged.len() as u64,
+        restored: lost.len() as u64,
         hashed_bytes,
         staged,
         cache: new_cache,
