@@ -41,6 +41,12 @@ pub enum SnapshotError {
     /// A symbolic link points at one of its own ancestors.
     #[error("symlink loop: {path} points back to {ancestor} — remove or fix the link")]
     Loop { path: PathBuf, ancestor: PathBuf },
+    /// A symbolic link resolves to a file or directory outside the dataset.
+    #[error(
+        "symlink {path} points outside the dataset, to {target} — a snapshot stores only what is \
+         inside the dataset directory: copy the files in, or remove the link"
+    )]
+    OutsideLink { path: PathBuf, target: PathBuf },
     /// A file or directory could not be read (permissions, a broken link…).
     #[error("cannot read {path}: {message} — fix its permissions or remove it from the dataset")]
     Unreadable { path: PathBuf, message: String },
