@@ -21,6 +21,49 @@ fn trained() -> Project {
 }
 
 #[test]
+fn export_and_checkout_never_touch_the_project_root_state_or_parents() {
+    let p = trained();
+    let parent = p.root.parent().unwrap().to_string_lossy().into_owned();
+    let root = p.root.to_string_lossy().into_owned();
+    for target in [
+        ".",
+        "./",
+        "datasets/..",
+        ".lab",
+        ".lab/objects",
+        ".lab/new",
+        &parent,
+        "/",
+        &root,
+    ] {
+        for force in [true, false] {
+            let mut args = vec!["models", "export", "ocr_teacher@1", target];
+            if force {
+                args.push("--force");
+            }
+            p.fails(&args).stderr_has(&["refusing to export into"]);
+        }
+        p.fails(&["data", "checkout", "tt", target])
+            .stderr_has(&["refusing to check out into"]);
+    }
+    p.fails(&["data", "synth", "x", "--count", "1", "--out", ".lab/x"])
+        .stderr_has(&["refusing", "lab's own state"]);
+    assert!(p.path("lab.toml").is_file() && p.path(".lab/lab.redb").is_file());
+    p.ok(&["verify"]);
+
+    // --force replaces an earlier export, never a directory lab did not write.
+    p.ok(&["models", "export", "ocr_teacher@1", "exports/m"]);
+    assert!(p.path("exports/m/.lab-export").is_file());
+    p.ok(&["models", "export", "ocr_teacher@1", "exports/m", "--force"]);
+    p.write_tree("mine", &[("notes.txt", b"precious")]);
+    p.fails(&["models", "export", "ocr_teacher@1", "mine", "--force"])
+        .stderr_has(&["not an earlier export", ".lab-export"]);
+    assert_eq!(fs::read(p.path("mine/notes.txt")).unwrap(), b"precious");
+    fs::create_dir_all(p.path("empty")).unwrap();
+    p.ok(&["models", "export", "ocr_teacher@1", "empty", "--force"]);
+}
+
+#[test]
 fn symlinks_out_of_a_dataset_are_refused() {
     let p = Project::new();
     p.write_tree("datasets/d", &[("a.txt", b"a")]);

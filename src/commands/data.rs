@@ -308,6 +308,7 @@ pub fn checkout(
     dir: &Path,
     reporter: &dyn Reporter,
 ) -> Result<CheckoutOut> {
+    crate::fence::check(&lab.project, dir, "check out into")?;
     let (row, entries) = load(lab, reference)?;
     let bytes = dataset::checkout(&lab.store.blobs, &entries, dir, reporter)?;
     Ok(CheckoutOut {
