@@ -61,6 +61,12 @@ fn export_and_checkout_never_touch_the_project_root_state_or_parents() {
     assert_eq!(fs::read(p.path("mine/notes.txt")).unwrap(), b"precious");
     fs::create_dir_all(p.path("empty")).unwrap();
     p.ok(&["models", "export", "ocr_teacher@1", "empty", "--force"]);
+
+    // A run may not declare the root or lab's state as an output (a restore replaces outputs).
+    for out in [".", ".lab"] {
+        p.fails(&["run", "--out", out, "--", "true"])
+            .stderr_has(&["refusing"]);
+    }
 }
 
 #[test]
@@ -88,4 +94,63 @@ fn symlinks_out_of_a_dataset_are_refused() {
             .iter()
             .any(|(_, h)| *h == common::sha256_hex(b"not data"))
     );
+}
+
+/// Whether process `pid` is running (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    lab::lab::process_start(pid).is_some()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_run_takes_its_command_with_it() {
+    let p = Project::new();
+    let script = r#"echo $$ > cmd.pid; i=0; while :; do i=$((i+1)); echo "{\"key\":\"n\",\"value\":$i}" >> "$LAB_METRICS"; sleep 0.05; done"#;
+    for sig in [libc::SIGKILL, libc::SIGTERM] {
+        let _ = fs::remove_file(p.path("cmd.pid"));
+        let mut lab = p.spawn(&["run", "--name", "loop", "--", "sh", "-c", script]);
+        wait_for("the command to start", || {
+            fs::read_to_string(p.path("cmd.pid")).is_ok_and(|s| s.ends_with('\n'))
+        });
+        let pid: u32 = fs::read_to_string(p.path("cmd.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(alive(pid));
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(lab.id() as libc::pid_t, sig);
+        }
+        lab.wait().unwrap();
+        wait_for("the command to die with lab", || !alive(pid));
+    }
+    // SIGTERM: lab stopped the command, took its metrics and recorded how it ended. The run
+    // SIGKILL left behind is marked killed by the next `lab run`.
+    let ended: Vec<String> = p
+        .events()
+        .iter()
+        .filter_map(|e| {
+            e["body"]["RunFinished"]["error"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert!(ended[0].contains("died"), "{ended:?}");
+    assert!(ended[1].contains("signal 15"), "{ended:?}");
+    let m = p.ok(&["runs", "ls", "--json"]).json_lines();
+    assert!(m.iter().all(|r| r["status"] != "Running"), "{m:?}");
+    assert!(p.events().iter().any(|e| e["kind"] == "metrics"));
 }
