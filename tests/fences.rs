@@ -96,6 +96,66 @@ fn symlinks_out_of_a_dataset_are_refused() {
     );
 }
 
+#[test]
+fn nan_and_absurd_training_values_are_config_errors() {
+    let p = Project::with_tiny_dataset();
+    let cfg = p.path("configs/ocr_teacher.toml");
+    let file = cfg.to_string_lossy().into_owned();
+    for (line, key) in [
+        ("weight_decay = nan", "train.weight_decay"),
+        ("weight_decay = inf", "train.weight_decay"),
+        ("learning_rate = nan", "train.learning_rate"),
+    ] {
+        let text = TINY_OCR
+            .replace("learning_rate = 0.003\n", "")
+            .replace("epochs = 2\n", &format!("epochs = 2\n{line}\n"));
+        let text = if line.starts_with("learning_rate") {
+            text
+        } else {
+            text.replace("epochs = 2\n", "epochs = 2\nlearning_rate = 0.003\n")
+        };
+        fs::write(&cfg, &text).unwrap();
+        let out = p.fails(&["train", "ocr-teacher", "--config", &file]);
+        let at = if line.starts_with("learning_rate") {
+            13
+        } else {
+            14
+        };
+        out.stderr_has(&[&format!("ocr_teacher.toml:{at}:1: {key}")]);
+    }
+    // Sizes that would exhaust memory: the key and its line:col.
+    for (from, to, key) in [
+        (
+            "stem = 16",
+            "stem = 999999999",
+            "ocr_teacher.toml:4:1: model.stem",
+        ),
+        (
+            "height = 32",
+            "height = 100000",
+            "ocr_teacher.toml:3:1: model.height",
+        ),
+    ] {
+        fs::write(&cfg, TINY_OCR.replace(from, to)).unwrap();
+        p.fails(&["train", "ocr-teacher"]).stderr_has(&[key]);
+    }
+    // A flag: NaN given on the command line.
+    fs::write(&cfg, TINY_OCR).unwrap();
+    p.fails(&["train", "ocr-teacher", "--learning-rate", "nan"])
+        .stderr_has(&["train.learning_rate", "command-line"]);
+    fs::write(
+        p.path("configs/ocr_lora.toml"),
+        "[train]\ndataset = \"tt\"\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.01\noutput = \"l\"\n\
+         [lora]\nbase = \"ocr_teacher\"\nrank = 2\nalpha = 4.0\ntarget_modules = [\"query\"]\n",
+    )
+    .unwrap();
+    for alpha in ["nan", "inf", "-1"] {
+        p.fails(&["train", "ocr-lora", &format!("--alpha={alpha}")])
+            .stderr_has(&["lora.alpha"]);
+    }
+    assert!(p.ok(&["models", "ls", "--json"]).stdout.trim().is_empty());
+}
+
 /// Whether process `pid` is running (not gone, not a zombie).
 fn alive(pid: u32) -> bool {
     lab::lab::process_start(pid).is_some()
