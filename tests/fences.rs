@@ -62,6 +62,13 @@ fn export_and_checkout_never_touch_the_project_root_state_or_parents() {
     fs::create_dir_all(p.path("empty")).unwrap();
     p.ok(&["models", "export", "ocr_teacher@1", "empty", "--force"]);
 
+    // Names that read as paths or break a line are refused.
+    for name in [".", ".."] {
+        p.fails(&["models", "register", "ocr_teacher@1", "--name", name])
+            .stderr_has(&["bad model name"]);
+    }
+    p.fails(&["run", "--name", "two\nlines", "--", "true"])
+        .stderr_has(&["bad run name"]);
     // A run may not declare the root or lab's state as an output (a restore replaces outputs).
     for out in [".", ".lab"] {
         p.fails(&["run", "--out", out, "--", "true"])

@@ -71,7 +71,11 @@ fn default_name(path: &Path) -> String {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.contains('@') || name.chars().any(|c| c.is_control() || c == '/') {
+    if name.is_empty()
+        || name.contains('@')
+        || name.chars().all(|c| c == '.')
+        || name.chars().any(|c| c.is_control() || c == '/')
+    {
         bail!("bad dataset name `{name}`: use letters, digits, `-`, `_` or `.` (no `@` or `/`)");
     }
     Ok(())

@@ -281,13 +281,19 @@ pub fn run(
     let Some((program, args)) = cmd.split_first() else {
         bail!("no command given: write `lab run -- COMMAND ARGS`");
     };
-    mark_dead_runs(lab)?;
     let name = name.map(str::to_string).unwrap_or_else(|| {
         Path::new(program)
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| program.clone())
     });
+    if name.is_empty() || name.chars().any(char::is_control) {
+        bail!(
+            "bad run name {:?}: give a name without newlines or other control characters",
+            name
+        );
+    }
+    mark_dead_runs(lab)?;
     let experiment = experiment
         .map(str::to_string)
         .unwrap_or_else(|| lab.project.config.project.experiment.clone());
