@@ -217,6 +217,16 @@ fn a_killed_run_takes_its_command_with_it() {
     assert_eq!(ended.len(), 2, "{ended:?}");
     assert!(ended[0].contains("died"), "{ended:?}");
     assert!(ended[1].contains("signal 15"), "{ended:?}");
+    let statuses: Vec<_> = p
+        .events()
+        .iter()
+        .filter_map(|e| {
+            e["body"]["RunFinished"]["status"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(statuses, ["Killed", "Killed"]);
     let m = p.ok(&["runs", "ls", "--json"]).json_lines();
     assert!(m.iter().all(|r| r["status"] != "Running"), "{m:?}");
     assert!(p.events().iter().any(|e| e["kind"] == "metrics"));

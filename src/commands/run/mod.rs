@@ -7,7 +7,7 @@
 //!
 //! lab owns the command (`child`): it runs in its own process group, dies with lab even when
 //! lab is SIGKILLed, and a SIGINT/SIGTERM/SIGHUP to lab stops the whole group, ingests its
-//! last metrics and records the run as failed before lab exits.
+//! last metrics and records the run as killed before lab exits.
 
 mod child;
 mod tail;
@@ -440,7 +440,13 @@ pub fn run(
             (None, Some(s)) => format!("killed by signal {s}"),
             _ => "failed".into(),
         };
-        (RunStatus::Failed, Some(why))
+        // Stopped because lab itself was told to stop: killed, as a run whose lab died is.
+        let st = if stopping.is_some() {
+            RunStatus::Killed
+        } else {
+            RunStatus::Failed
+        };
+        (st, Some(why))
     };
     lab.append(vec![Event::RunFinished {
         run: id.clone(),
