@@ -21,7 +21,19 @@ use registry::{ab_cmd, deploy_cmd, models_cmd};
 /// The entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    crate::store::guard::install_hook();
+    // A panic inside redb (a damaged page) is a damaged log, said as such; any other panic
+    // is a bug in lab and goes on as one.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)))
+        .unwrap_or_else(|p| match crate::store::guard::take_redb_panic() {
+            Some((log, detail)) => Err(crate::store::StoreError::Damaged {
+                path: log.unwrap_or_else(|| PathBuf::from(".lab/lab.redb")),
+                detail,
+            }
+            .into()),
+            None => std::panic::resume_unwind(p),
+        });
+    match result {
         Ok(code) => code,
         // `lab log | head`: the reader is gone, which is not an error of lab's.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

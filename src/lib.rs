@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod deploy;
 mod dispatch;
 pub mod event;
+pub mod fence;
 pub mod git;
 pub mod lab;
 pub mod ml;

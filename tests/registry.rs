@@ -237,9 +237,14 @@ fn register_promote_alias_resolve_and_export() {
     let mut names: Vec<String> = fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".lab-export")
         .collect();
     names.sort();
     assert_eq!(names, ["config.json", "model.safetensors", "vocab.json"]);
+    assert!(
+        out.join(".lab-export").is_file(),
+        "an export carries its marker"
+    );
     for n in &names {
         let h = bundle["files"][n].as_str().unwrap();
         assert_eq!(fs::read(out.join(n)).unwrap(), p.blob(h), "{n}");
@@ -532,6 +537,7 @@ fn document_models_deploy_export_and_resolve_by_alias_in_extract() {
     let mut names: Vec<String> = fs::read_dir(p.path("export/doc"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".lab-export")
         .collect();
     names.sort();
     assert_eq!(

@@ -25,13 +25,23 @@ pub struct SnapshotOut {
     pub manifest: Hash,
     pub hashed_files: u64,
     pub hashed_bytes: u64,
+    /// Blobs the store had lost and this snapshot stored again (files and manifest).
+    pub restored: u64,
 }
 
 impl SnapshotOut {
     pub fn text(&self) -> String {
+        let restored = if self.restored > 0 {
+            format!(
+                "\n  restored {} blobs missing from .lab/objects (run `lab verify` to check the rest)",
+                self.restored
+            )
+        } else {
+            String::new()
+        };
         if self.unchanged {
             format!(
-                "{}@{} unchanged ({} files, {}) — nothing recorded",
+                "{}@{} unchanged ({} files, {}) — nothing recorded{restored}",
                 self.name,
                 self.version,
                 self.files,
@@ -48,7 +58,7 @@ impl SnapshotOut {
                 human_bytes(self.hashed_bytes),
                 self.manifest.short(),
                 self.seq.unwrap_or(0)
-            )
+            ) + &restored
         }
     }
 }
@@ -107,7 +117,11 @@ fn default_name(path: &Path) -> String {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.contains('@') || name.chars().any(|c| c.is_control() || c == '/') {
+    if name.is_empty()
+        || name.contains('@')
+        || name.chars().all(|c| c == '.')
+        || name.chars().any(|c| c.is_control() || c == '/')
+    {
         bail!("bad dataset name `{name}`: use letters, digits, `-`, `_` or `.` (no `@` or `/`)");
     }
     Ok(())
@@ -148,6 +162,23 @@ pub fn snapshot(
     // Cheap path first: the same manifest as the latest version means nothing to record.
     let latest = lab.store.read_views(|v| v.latest_dataset(&name))?;
     if let Some(l) = latest.filter(|l| l.manifest == manifest_hash) {
+        // Nothing to record, but blobs the store lost (read again by the scan) go back.
+        let blobs = &lab.store.blobs;
+        let mut restored = scan
+            .staged
+            .iter()
+            .filter(|s| !blobs.contains(&s.hash))
+            .count() as u64;
+        if !lab.store.blobs.contains(&manifest_hash) {
+            scan.staged.push(lab.store.blobs.stage_bytes(&encoded)?);
+            restored += 1;
+        }
+        if restored > 0 {
+            if let Err(e) = lab.store.blobs.publish(&mut scan.staged) {
+                lab.store.blobs.discard(&mut scan.staged);
+                return Err(e.into());
+            }
+        }
         lab.store.blobs.discard(&mut scan.staged);
         let _ = scan.cache.save(&cache_path);
         return Ok(SnapshotOut {
@@ -161,6 +192,7 @@ pub fn snapshot(
             manifest: manifest_hash,
             hashed_files: scan.hashed_files,
             hashed_bytes: scan.hashed_bytes,
+            restored,
         });
     }
     // Everything that can fail before a blob becomes visible happens first: reading the git
@@ -212,6 +244,7 @@ pub fn snapshot(
         manifest: manifest_hash,
         hashed_files: scan.hashed_files,
         hashed_bytes: scan.hashed_bytes,
+        restored: scan.restored,
     })
 }
 
@@ -325,6 +358,7 @@ pub fn checkout(
     dir: &Path,
     reporter: &dyn Reporter,
 ) -> Result<CheckoutOut> {
+    crate::fence::check(&lab.project, dir, "check out into")?;
     let (row, entries) = load(lab, reference)?;
     let bytes = dataset::checkout(&lab.store.blobs, &entries, dir, reporter)?;
     Ok(CheckoutOut {

@@ -160,6 +160,9 @@ pub fn extract_images(
     out_file: Option<&Path>,
     reporter: &dyn Reporter,
 ) -> Result<ExtractOut> {
+    if let Some(p) = out_file {
+        crate::fence::check(&lab.project, p, "write --out to")?;
+    }
     let files = image_files(paths)?;
     let pair = Pair::load(lab, ocr, doc)?;
     let m = pair.models();

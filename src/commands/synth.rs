@@ -112,6 +112,7 @@ pub fn synth(
         Some(d) => std::path::absolute(d)?,
         None => default_dir(lab, &name, domain),
     };
+    crate::fence::check(&lab.project, &dir, "write a dataset into")?;
     let started = Instant::now();
     let summary = synth::write_dataset(
         &dir,

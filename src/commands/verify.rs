@@ -1,6 +1,8 @@
 //! `lab verify`: walks the whole hash chain and re-hashes every blob the log references
 //! (dataset files through their manifests, model files through their bundles, and the files
-//! of a run's directory dependencies and outputs included).
+//! of a run's directory dependencies and outputs included), and compares the views with the
+//! log folded afresh (a damaged view is named with `lab reindex` as the cure). The head record
+//! `.lab/HEAD` was compared with the log when the store opened.
 
 use std::collections::HashSet;
 
@@ -25,6 +27,8 @@ pub struct VerifyOut {
     pub bad_event: Option<u64>,
     /// The first broken blob (in log order), if any.
     pub bad_blob: Option<Hash>,
+    /// Whether the views equal the log folded afresh (None: not checked, the chain is broken).
+    pub views_ok: Option<bool>,
     pub problems: Vec<String>,
 }
 
@@ -32,7 +36,7 @@ impl VerifyOut {
     pub fn text(&self) -> String {
         if self.ok {
             format!(
-                "ok: {} events, chain intact (head {}), {} blobs ({}) match their hashes",
+                "ok: {} events, chain intact (head {}), views match the log, {} blobs ({}) match their hashes",
                 self.events,
                 self.head.map(|h| h.short()).unwrap_or_else(|| "-".into()),
                 self.blobs,
@@ -57,29 +61,23 @@ impl VerifyOut {
 /// Verifies the chain and the blobs. Never panics on a damaged file: storage-level damage
 /// is reported as a problem.
 pub fn verify(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(lab, reporter)));
+    let res = crate::store::guard::guard(|| run(lab, reporter));
     match res {
         Ok(r) => r,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown".into());
-            Ok(VerifyOut {
-                ok: false,
-                events: 0,
-                head: None,
-                blobs: 0,
-                bytes: 0,
-                bad_event: None,
-                bad_blob: None,
-                problems: vec![format!(
-                    "{} is damaged at the storage level ({msg}); restore it from a backup",
-                    lab.store.path().display()
-                )],
-            })
-        }
+        Err(msg) => Ok(VerifyOut {
+            ok: false,
+            events: 0,
+            head: None,
+            blobs: 0,
+            bytes: 0,
+            bad_event: None,
+            bad_blob: None,
+            views_ok: None,
+            problems: vec![format!(
+                "{} is damaged at the storage level ({msg}); restore it from a backup",
+                lab.store.path().display()
+            )],
+        }),
     }
 }
 
@@ -176,6 +174,15 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
             other => problems.push(format!("reading the log failed: {other}")),
         }
     }
+    // The views, once the chain they are folded from is known to be intact.
+    let views_ok = if bad_event.is_none() && problems.is_empty() {
+        let view_problems = lab.store.check_views()?;
+        let ok = view_problems.is_empty();
+        problems.extend(view_problems);
+        Some(ok)
+    } else {
+        None
+    };
     let mut seen_bundles = HashSet::new();
     while let Some((seq, b)) = bundles.pop() {
         if !seen_bundles.insert(b) {
@@ -241,6 +248,7 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
         bytes,
         bad_event,
         bad_blob,
+        views_ok,
         problems,
     })
 }

@@ -5,7 +5,8 @@
 //! matches is not read again, which is what makes re-snapshotting an unchanged tree cheap.
 //! Files modified in the last moments before the scan began are not cached ("racily clean",
 //! as git calls it): file systems stamp times coarsely, so a second write in the same tick
-//! could otherwise go unseen.
+//! could otherwise go unseen. A hit whose blob is missing from the store is read again, so
+//! that a snapshot heals a store that lost files instead of vouching for them.
 
 mod cache;
 mod walk;
@@ -40,6 +41,12 @@ pub enum SnapshotError {
     /// A symbolic link points at one of its own ancestors.
     #[error("symlink loop: {path} points back to {ancestor} — remove or fix the link")]
     Loop { path: PathBuf, ancestor: PathBuf },
+    /// A symbolic link resolves to a file or directory outside the dataset.
+    #[error(
+        "symlink {path} points outside the dataset, to {target} — a snapshot stores only what is \
+         inside the dataset directory: copy the files in, or remove the link"
+    )]
+    OutsideLink { path: PathBuf, target: PathBuf },
     /// A file or directory could not be read (permissions, a broken link…).
     #[error("cannot read {path}: {message} — fix its permissions or remove it from the dataset")]
     Unreadable { path: PathBuf, message: String },
@@ -63,6 +70,8 @@ pub struct Scan {
     pub staged: Vec<Staged>,
     /// Files and bytes actually read (not answered by the stat cache).
     pub hashed_files: u64,
+    /// Stat-cache hits whose blob was missing from the store, read again to restore it.
+    pub restored: u64,
     pub hashed_bytes: u64,
     pub cache: StatCache,
 }
@@ -96,6 +105,16 @@ pub fn scan(
         .iter()
         .map(|f| cache.lookup(&f.rel, &f.stat, &mut at))
         .collect();
+    // A cache hit vouches for the file, not for its blob: one lost from the store (deleted,
+    // or never published by a killed process) is read and stored again.
+    let lost: Vec<usize> = hashes
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.filter(|h| !blobs.contains(h)).map(|_| i))
+        .collect();
+    for &i in &lost {
+        hashes[i] = None;
+    }
     let todo: Vec<usize> = (0..found.len()).filter(|&i| hashes[i].is_none()).collect();
     let todo_bytes: u64 = todo.iter().map(|&i| found[i].stat.size).sum();
     reporter.begin("hashing", todo_bytes, true);
@@ -164,6 +183,7 @@ pub fn scan(
     Ok(Scan {
         entries,
         hashed_files: staged.len() as u64,
+        restored: lost.len() as u64,
         hashed_bytes,
         staged,
         cache: new_cache,

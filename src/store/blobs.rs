@@ -132,6 +132,15 @@ impl BlobStore {
         self.path(hash).exists()
     }
 
+    /// Whether the store holds any blob at all.
+    pub fn any(&self) -> bool {
+        let Ok(fans) = fs::read_dir(self.root.join("sha256")) else {
+            return false;
+        };
+        fans.flatten()
+            .any(|f| fs::read_dir(f.path()).is_ok_and(|mut d| d.next().is_some()))
+    }
+
     fn new_named(&self) -> Result<(PathBuf, File), BlobError> {
         staging::create_named(&self.tmp, &TMP_COUNTER).map_err(io_err(&self.tmp))
     }

@@ -17,8 +17,18 @@ use crate::event::{Envelope, Hash, Record};
 /// The format of newly written entries.
 pub const FORMAT_VERSION: u8 = 1;
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
+/// The most bytes one decode may claim for its containers. Without a limit bincode allocates
+/// what a length prefix says before reading it, so one damaged byte in a stored length (a view
+/// row, a manifest) aborted the process asking for petabytes; with it that is a decode error.
+/// Nothing lab stores comes near it (a 20,000-file manifest claims a few MB).
+const DECODE_LIMIT: usize = 1 << 30;
+
+fn config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<DECODE_LIMIT>,
+> {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
 }
 
 /// Why an entry could not be decoded.
@@ -167,6 +177,16 @@ mod tests {
         assert_eq!(chain_hash(&Hash::ZERO, body), stored);
         let (now, _) = encode(&sample());
         assert_eq!(hex::encode(now), GOLDEN_V1, "format 1 encoding changed");
+    }
+
+    #[test]
+    fn a_damaged_length_is_an_error_not_an_abort() {
+        // A byte string whose length prefix claims 2^62 bytes (varint tag 253 + u64).
+        let mut b = vec![253u8];
+        b.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        b.extend_from_slice(b"short");
+        assert!(from_bytes::<Vec<u8>>(&b).is_err());
+        assert!(from_bytes::<String>(&b).is_err());
     }
 
     #[test]

@@ -5,11 +5,18 @@
 //! events, insert them, fold them into the views, commit. The database is opened in
 //! `ConcurrencyMode::MultiWriter`, so any number of lab processes share it and redb serialises
 //! their write transactions: the chain stays linear and nobody sees "already open".
+//!
+//! Beside the log, `.lab/HEAD` (see `head`) records the last committed event; every open
+//! compares it with the log, so a deleted, emptied or replaced `lab.redb` is an error and not
+//! a fresh, empty history. Opening never panics on a damaged file (see `guard`).
 
 pub mod ab;
 pub mod alerts;
 pub mod blobs;
+mod check;
 pub mod codec;
+pub mod guard;
+pub mod head;
 mod inferences;
 pub mod registry;
 mod staging;
@@ -42,6 +49,49 @@ pub enum StoreError {
         #[source]
         source: redb::DatabaseError,
     },
+    /// redb panicked on the file: its pages are damaged.
+    #[error(
+        "the log {path} is damaged ({detail}) — restore .lab/lab.redb from a backup; if only \
+         the views are damaged, `lab reindex` rebuilds them (`lab verify` tells which)"
+    )]
+    Damaged { path: PathBuf, detail: String },
+    /// The log holds fewer events than the head record says it had.
+    #[error(
+        "the log {path} has {found} events but {head} records event #{recorded}: the log was \
+         deleted, emptied or truncated — restore .lab/lab.redb from a backup (if you restored an \
+         older backup on purpose, delete {head} to accept it)"
+    )]
+    Lost {
+        path: PathBuf,
+        head: PathBuf,
+        found: u64,
+        recorded: u64,
+    },
+    /// The log's event at the recorded head is not the recorded one.
+    #[error(
+        "event #{seq} of the log {path} is {found}, but {head} records {recorded}: the log was \
+         replaced by another one — restore .lab/lab.redb from a backup (if you restored an older \
+         backup on purpose, delete {head} to accept it)"
+    )]
+    Replaced {
+        path: PathBuf,
+        head: PathBuf,
+        seq: u64,
+        found: String,
+        recorded: String,
+    },
+    /// The log file is missing or empty while the blob store holds data.
+    #[error(
+        "the log {path} is missing or empty, but {objects} holds blobs: the project had a \
+         history — restore .lab/lab.redb from a backup (to start over on purpose, move .lab aside)"
+    )]
+    Missing { path: PathBuf, objects: PathBuf },
+    /// `.lab/HEAD` cannot be read.
+    #[error(
+        "the head record {path} is unreadable ({detail}) — check the log with `lab verify` after \
+         moving the file aside; lab writes a new one at the next command"
+    )]
+    HeadRecord { path: PathBuf, detail: String },
     /// A redb operation failed mid-way; nothing was committed.
     #[error("the log {path} could not be {what}: {detail}{}", disk_hint(detail))]
     Db {
@@ -87,23 +137,61 @@ pub struct Author {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    lab_dir: PathBuf,
     pub blobs: BlobStore,
 }
 
 impl Store {
-    /// Opens `.lab/` (creating the log and the blob store when missing).
+    /// Opens `.lab/` (creating the log and the blob store when missing) and checks the log
+    /// against the head record: a log that lost history is an error, never an empty one.
     pub fn open(lab_dir: &Path) -> Result<Store, StoreError> {
         let path = lab_dir.join("lab.redb");
+        guard::opened(&path);
         let blobs = BlobStore::open(&lab_dir.join("objects"))?;
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            .create(&path)
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        let store = Store { db, path, blobs };
-        store.ensure_tables()?;
+        let recorded = head::read(lab_dir).map_err(|detail| StoreError::HeadRecord {
+            path: head::path(lab_dir),
+            detail,
+        })?;
+        let fresh = std::fs::metadata(&path).map_or(true, |m| m.len() == 0);
+        if fresh {
+            // Checked before redb creates a new, empty log in its place.
+            if let Some(r) = recorded.filter(|r| r.seq > 0) {
+                return Err(StoreError::Lost {
+                    path,
+                    head: head::path(lab_dir),
+                    found: 0,
+                    recorded: r.seq,
+                });
+            }
+            if blobs.any() {
+                return Err(StoreError::Missing {
+                    path,
+                    objects: lab_dir.join("objects"),
+                });
+            }
+        }
+        let damaged = |detail| StoreError::Damaged {
+            path: path.clone(),
+            detail,
+        };
+        let db = guard::guard(|| {
+            Database::builder()
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+                .create(&path)
+        })
+        .map_err(damaged)?
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store {
+            db,
+            path: path.clone(),
+            lab_dir: lab_dir.to_path_buf(),
+            blobs,
+        };
+        guard::guard(|| store.ensure_tables()).map_err(damaged)??;
+        guard::guard(|| store.check_head(recorded)).map_err(damaged)??;
         Ok(store)
     }
 
@@ -198,6 +286,16 @@ impl Store {
             views.flush().map_err(self.err("updated"))?;
         }
         tx.commit().map_err(self.err("committed"))?;
+        if let Some(last) = records.last() {
+            // Best effort: the events are committed; a record left behind is harmless.
+            let _ = head::advance(
+                &self.lab_dir,
+                head::HeadRecord {
+                    seq: last.envelope.seq,
+                    hash: last.hash,
+                },
+            );
+        }
         Ok((records, out))
     }
 

@@ -29,11 +29,14 @@ const RESERVED: [&str; 5] = ["none", "staging", "production", "archived", "lates
 /// Checks a registered model name or alias: letters, digits, `_`, `-`, `.`.
 fn check_word(what: &str, s: &str) -> Result<()> {
     if s.is_empty()
+        || s.chars().all(|c| c == '.')
         || !s
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     {
-        bail!("bad {what} `{s}`: use letters, digits, `_`, `-` and `.` (no `@`)");
+        bail!(
+            "bad {what} `{s}`: use letters, digits, `_`, `-` and `.` (no `@`, and not only dots)"
+        );
     }
     Ok(())
 }

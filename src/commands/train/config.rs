@@ -11,6 +11,9 @@ use crate::ml::ocr::OcrConfig;
 pub use crate::ml::recipe::Recipe;
 use crate::project::Project;
 
+use super::check::at_key;
+pub use super::check::check;
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
@@ -275,112 +278,11 @@ pub fn load(project: &Project, recipe: Option<Recipe>, path: Option<&Path>) -> R
         }
         _ => {}
     }
-    check(&config).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    check(&config)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", at_key(&shown.to_string(), &text, &e)))?;
     Ok(Loaded {
         path,
         bytes,
         config,
     })
-}
-
-/// Value checks serde cannot express; each names the key.
-pub fn check(c: &RecipeConfig) -> std::result::Result<(), String> {
-    let t = &c.train;
-    if t.epochs == 0 {
-        return Err("train.epochs must be at least 1".into());
-    }
-    if t.batch_size == 0 || t.batch_size > 4096 {
-        return Err(format!(
-            "train.batch_size must be 1..=4096, not {}",
-            t.batch_size
-        ));
-    }
-    if t.learning_rate.is_nan() || t.learning_rate <= 0.0 || t.learning_rate >= 1.0 {
-        return Err(format!(
-            "train.learning_rate must be in (0, 1), not {}",
-            t.learning_rate
-        ));
-    }
-    if !(0.0..=1.0).contains(&t.augment) {
-        return Err(format!(
-            "train.augment must be in [0, 1], not {}",
-            t.augment
-        ));
-    }
-    if t.output.is_empty() || t.output.contains(['@', '/', ' ']) {
-        return Err(format!(
-            "train.output `{}` must be a name without @, / or spaces",
-            t.output
-        ));
-    }
-    if let Some(m) = &c.model {
-        if m.heads == 0 || m.hidden % m.heads != 0 {
-            return Err(format!(
-                "model.hidden ({}) must be a multiple of model.heads ({})",
-                m.hidden, m.heads
-            ));
-        }
-        if m.height < 8 || m.layers == 0 || m.stem == 0 || m.ff == 0 {
-            return Err("model: height ≥ 8 and layers, stem, ff ≥ 1".into());
-        }
-    }
-    if let Some(d) = &c.distill {
-        if d.temperature.is_nan() || d.temperature <= 0.0 {
-            return Err(format!(
-                "distill.temperature must be > 0, not {}",
-                d.temperature
-            ));
-        }
-        if !(0.0..=1.0).contains(&d.alpha) {
-            return Err(format!("distill.alpha must be in [0, 1], not {}", d.alpha));
-        }
-    }
-    if let Some(d) = &c.doc {
-        let kv = d.num_key_value_heads;
-        if d.num_attention_heads == 0
-            || d.hidden_size % d.num_attention_heads != 0
-            || (d.hidden_size / d.num_attention_heads) % 2 != 0
-        {
-            return Err(format!(
-                "doc.hidden_size ({}) must be doc.num_attention_heads ({}) × an even head size",
-                d.hidden_size, d.num_attention_heads
-            ));
-        }
-        if kv == 0 || d.num_attention_heads % kv != 0 {
-            return Err(format!(
-                "doc.num_attention_heads ({}) must be a multiple of doc.num_key_value_heads ({kv})",
-                d.num_attention_heads
-            ));
-        }
-        if d.vocab_size < 260 + crate::ml::doc::tok::SPECIALS.len() {
-            return Err(format!(
-                "doc.vocab_size ({}) must be at least 264: the 256 byte tokens, the specials and some merges",
-                d.vocab_size
-            ));
-        }
-        if d.num_hidden_layers == 0 || d.intermediate_size == 0 || d.max_position_embeddings < 32 {
-            return Err(
-                "doc: num_hidden_layers, intermediate_size ≥ 1 and max_position_embeddings ≥ 32"
-                    .into(),
-            );
-        }
-    }
-    if let Some(n) = &c.noise {
-        if !(0.0..=0.5).contains(&n.rate) {
-            return Err(format!("noise.rate must be in [0, 0.5], not {}", n.rate));
-        }
-    }
-    if let Some(l) = &c.lora {
-        if l.rank == 0 {
-            return Err("lora.rank must be at least 1".into());
-        }
-        if c.noise.is_some() {
-            crate::ml::doc::model::check_targets(&l.target_modules)
-                .map_err(|e| format!("lora.{e}"))?;
-        } else {
-            crate::ml::ocr::model::check_targets(&l.target_modules)
-                .map_err(|e| format!("lora.{e}"))?;
-        }
-    }
-    Ok(())
 }

@@ -6,6 +6,7 @@
 //! `--resume` continues the newest interrupted run of the same inputs from its last checkpoint;
 //! the result is the same bytes as an uninterrupted run.
 
+mod check;
 pub mod config;
 pub mod data;
 pub mod job;

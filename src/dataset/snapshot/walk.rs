@@ -19,13 +19,35 @@ pub(super) struct Found {
     pub(super) mode: u32,
 }
 
-/// Every regular file under `root` (following symbolic links). walkdir walks the tree (and
-/// detects symlink loops); the per-file `stat`s, the bulk of the work, run in parallel.
-/// The first error in walk order wins, so the message is the same from run to run.
+/// Every regular file under `root` (following symbolic links that stay inside it). walkdir
+/// walks the tree (and detects symlink loops); the per-file `stat`s, the bulk of the work, run
+/// in parallel. The first error in walk order wins, so the message is the same from run to run.
+///
+/// A link that resolves outside `root` is refused: a snapshot would silently store (and a
+/// checkout restore) files that are not part of the dataset, `/etc/passwd` say.
 pub(super) fn walk(root: &Path, _meta: &fs::Metadata) -> Result<Vec<Found>, SnapshotError> {
+    let real_root = root.canonicalize().map_err(|e| SnapshotError::Unreadable {
+        path: root.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut files = Vec::new();
     for item in walkdir::WalkDir::new(root).follow_links(true) {
         let entry = item.map_err(|e| walk_error(root, e))?;
+        if entry.path_is_symlink() {
+            let target = entry
+                .path()
+                .canonicalize()
+                .map_err(|e| SnapshotError::Unreadable {
+                    path: entry.path().to_path_buf(),
+                    message: e.to_string(),
+                })?;
+            if !target.starts_with(&real_root) {
+                return Err(SnapshotError::OutsideLink {
+                    path: entry.path().to_path_buf(),
+                    target,
+                });
+            }
+        }
         if entry.file_type().is_file() {
             files.push(entry);
         }

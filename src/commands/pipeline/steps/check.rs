@@ -281,6 +281,8 @@ impl Ctx<'_> {
         for o in r.outputs.iter().filter(|o| o.role == "out") {
             let p = root.join(&o.name);
             if run::hash_path(&p).ok() != Some(o.hash) {
+                crate::fence::check(&self.lab.project, &p, "restore a cached output over")
+                    .map_err(|e| anyhow!("stage `{}`: {e}", stage.name()))?;
                 let dir = run::is_manifest(self.lab, &o.hash);
                 if dir && p.is_dir() {
                     std::fs::remove_dir_all(&p).ok();

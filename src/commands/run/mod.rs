@@ -4,9 +4,15 @@
 //! Its dependencies are stored as blobs and recorded as inputs before it starts, its outputs
 //! after it ends (a directory becomes a manifest blob, like a dataset snapshot); the last
 //! 4 KiB of its stdout and stderr are artifacts of the run.
+//!
+//! lab owns the command (`child`): it runs in its own process group, dies with lab even when
+//! lab is SIGKILLed, and a SIGINT/SIGTERM/SIGHUP to lab stops the whole group, ingests its
+//! last metrics and records the run as killed before lab exits.
+
+mod child;
+mod tail;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Seek};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -14,9 +20,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::event::{DataRef, Event, Hash, MetricBatch, MetricPoint, RunId, RunStatus};
+use crate::event::{DataRef, Event, Hash, RunId, RunStatus};
 use crate::lab::{Lab, host, process_start, run_process_dead};
 use crate::store::now_ns;
+use tail::Tail;
 
 /// A new run id: 32 hex digits from the host, pid, time and name (unique, not random).
 pub fn new_run_id(name: &str) -> RunId {
@@ -81,6 +88,9 @@ pub fn parse_params(items: &[String]) -> Result<BTreeMap<String, String>> {
     }
     Ok(out)
 }
+
+/// How long a command may take to stop after lab passed it a stop signal, before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How much of the end of stdout and stderr a run keeps.
 const TAIL_BYTES: usize = 4096;
@@ -259,17 +269,31 @@ pub fn run(
     };
     let deps: Vec<PathBuf> = deps.iter().map(abs).collect();
     let outs: Vec<PathBuf> = outs.iter().map(abs).collect();
+    for o in &outs {
+        // A replay or a cached stage puts outputs back by replacing them.
+        crate::fence::check(
+            &lab.project,
+            o,
+            "record as an output (to be replaced on restore)",
+        )?;
+    }
     let (deps, outs) = (&deps[..], &outs[..]);
     let Some((program, args)) = cmd.split_first() else {
         bail!("no command given: write `lab run -- COMMAND ARGS`");
     };
-    mark_dead_runs(lab)?;
     let name = name.map(str::to_string).unwrap_or_else(|| {
         Path::new(program)
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| program.clone())
     });
+    if name.is_empty() || name.chars().any(char::is_control) {
+        bail!(
+            "bad run name {:?}: give a name without newlines or other control characters",
+            name
+        );
+    }
+    mark_dead_runs(lab)?;
     let experiment = experiment
         .map(str::to_string)
         .unwrap_or_else(|| lab.project.config.project.experiment.clone());
@@ -311,15 +335,18 @@ pub fn run(
         host: host(),
         pid_start: process_start(pid).unwrap_or(0),
     }])?;
-    let spawned = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .current_dir(cwd)
         .env("LAB_RUN_ID", &id)
         .env("LAB_METRICS", &metrics_path)
         .env("LAB_PROJECT", &lab.project.root)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
+        .stderr(std::process::Stdio::piped());
+    let owned = child::own(&mut command);
+    let signals = child::catch_signals();
+    let spawned = command.spawn();
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -336,7 +363,16 @@ pub fn run(
     let err_tail = tee(child.stderr.take().expect("piped"), std::io::stderr());
     let mut tail = Tail::new(metrics_path);
     let mut points = 0u64;
+    // A stop signal to lab: passed to the command's group; after a grace period, SIGKILL.
+    let mut stopping: Option<std::time::Instant> = None;
     let status = loop {
+        if let Some(sig) = child::take_signal() {
+            owned.pass_on(child.id(), sig);
+            stopping.get_or_insert_with(std::time::Instant::now);
+        }
+        if stopping.is_some_and(|t| t.elapsed() > STOP_GRACE) {
+            owned.kill(child.id(), libc::SIGKILL);
+        }
         let done = child.try_wait().context("waiting for the command")?;
         let batch = tail.read_new();
         if !batch.is_empty() {
@@ -356,10 +392,19 @@ pub fn run(
                     metrics: batch,
                 }])?;
             }
+            if stopping.is_some() {
+                // What the command started is stopped with it.
+                owned.kill_rest(child.id());
+            }
             break st;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(if stopping.is_some() {
+            20
+        } else {
+            200
+        }));
     };
+    drop(signals);
     for (name, t) in [("stdout.tail", out_tail), ("stderr.tail", err_tail)] {
         let bytes = t.join().unwrap_or_default();
         if !bytes.is_empty() {
@@ -395,7 +440,13 @@ pub fn run(
             (None, Some(s)) => format!("killed by signal {s}"),
             _ => "failed".into(),
         };
-        (RunStatus::Failed, Some(why))
+        // Stopped because lab itself was told to stop: killed, as a run whose lab died is.
+        let st = if stopping.is_some() {
+            RunStatus::Killed
+        } else {
+            RunStatus::Failed
+        };
+        (st, Some(why))
     };
     lab.append(vec![Event::RunFinished {
         run: id.clone(),
@@ -413,86 +464,4 @@ pub fn run(
         points,
         bad_lines: tail.bad_lines,
     })
-}
-
-/// Reads complete new lines of the metrics file.
-struct Tail {
-    path: PathBuf,
-    offset: u64,
-    line_no: u64,
-    bad_lines: u64,
-}
-
-#[derive(serde::Deserialize)]
-struct Line {
-    key: String,
-    value: f64,
-    #[serde(default)]
-    step: Option<i64>,
-    #[serde(default)]
-    timestamp: Option<i64>,
-}
-
-impl Tail {
-    fn new(path: PathBuf) -> Tail {
-        Tail {
-            path,
-            offset: 0,
-            line_no: 0,
-            bad_lines: 0,
-        }
-    }
-
-    fn read_new(&mut self) -> Vec<MetricBatch> {
-        let Ok(mut f) = std::fs::File::open(&self.path) else {
-            return Vec::new();
-        };
-        if f.seek(std::io::SeekFrom::Start(self.offset)).is_err() {
-            return Vec::new();
-        }
-        let mut r = std::io::BufReader::new(f);
-        let mut by_key: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(n) if !line.ends_with('\n') => {
-                    let _ = n; // an incomplete last line: read it next time
-                    break;
-                }
-                Ok(n) => {
-                    self.offset += n as u64;
-                    self.line_no += 1;
-                    let t = line.trim();
-                    if t.is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_str::<Line>(t) {
-                        Ok(l) => {
-                            let v = by_key.entry(l.key).or_default();
-                            let step = l.step.unwrap_or(v.len() as i64);
-                            v.push(MetricPoint {
-                                step,
-                                value: l.value,
-                                time_ms: l.timestamp.unwrap_or(now_ns() / 1_000_000),
-                            });
-                        }
-                        Err(e) => {
-                            self.bad_lines += 1;
-                            eprintln!(
-                                "lab: {}:{}: skipped a metrics line ({e}); write {{\"key\":\"loss\",\"value\":0.3,\"step\":7}}",
-                                self.path.display(),
-                                self.line_no
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        by_key
-            .into_iter()
-            .map(|(key, points)| MetricBatch { key, points })
-            .collect()
-    }
 }
