@@ -256,11 +256,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     let out = commands::data::diff(&lab, &a, &b)?;
                     say(json, out.text(), &out)?;
                 }
-                DataCmd::Import { kind, dir, name } => {
+                DataCmd::Import { kind, folder, name } => {
                     let crate::cli::ImportKind::Lines = kind;
                     let out = commands::data::import_lines(
                         &lab,
-                        &here.join(dir),
+                        &here.join(folder),
                         name.as_deref(),
                         &bars,
                     )?;

@@ -344,3 +344,41 @@ fn a_full_disk_fails_cleanly() {
         .stdout_has(&["big@1"]);
     p.ok(&["verify"]);
 }
+
+/// `lab data import lines DIR`: a user's labelled lines become a snapshot; a bad label is
+/// named with its line and nothing is imported.
+#[test]
+fn import_lines_makes_a_snapshot_and_refuses_bad_labels_whole() {
+    let p = Project::new();
+    let src = p.path("scans/mine");
+    fs::create_dir_all(&src).unwrap();
+    let mut rows = Vec::new();
+    for i in 0..6 {
+        image::GrayImage::from_pixel(40, 12, image::Luma([230]))
+            .save(src.join(format!("l{i}.png")))
+            .unwrap();
+        rows.push(format!(r#"{{"image": "l{i}.png", "text": "Łódź {i}"}}"#));
+    }
+    fs::write(
+        src.join("labels.jsonl"),
+        format!(
+            "{}\n{{\"image\": \"l0.png\", \"text\": \"a\u{2192}b\"}}\n",
+            rows.join("\n")
+        ),
+    )
+    .unwrap();
+    p.fails(&["data", "import", "lines", "scans/mine", "--name", "mine"])
+        .stderr_has(&[
+            "labels.jsonl",
+            "line 7",
+            "not in the alphabet",
+            "nothing imported",
+        ]);
+    assert!(!p.path("datasets/mine").exists());
+    fs::write(src.join("labels.jsonl"), rows.join("\n")).unwrap();
+    p.ok(&["data", "import", "lines", "scans/mine", "--name", "mine"])
+        .stdout_has(&["imported 6 lines", "mine@1"]);
+    let ls = p.ok(&["--json", "data", "ls", "mine"]).json_lines();
+    assert_eq!(ls.len(), 1, "{ls:?}");
+    assert!(p.path("datasets/mine/lines/train.jsonl").is_file());
+}

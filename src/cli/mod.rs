@@ -401,9 +401,10 @@ pub enum DataCmd {
     Import {
         /// What the folder holds (lines: text-line images with their texts).
         kind: ImportKind,
-        /// The folder with labels.jsonl and the images.
+        /// The folder with labels.jsonl and the images. (Not named `dir`: that is the global
+        /// `-C DIR`, and clap would merge the two.)
         #[arg(value_name = "DIR")]
-        dir: PathBuf,
+        folder: PathBuf,
         /// The dataset name (default: the folder's name); written to datasets/NAME.
         #[arg(long)]
         name: Option<String>,

@@ -320,7 +320,17 @@ impl Project {
     /// each: 274 train and 46 val lines) and [`TINY_OCR`] as configs/ocr_teacher.toml.
     pub fn with_tiny_dataset() -> Project {
         let p = Project::new();
-        p.ok(&["data", "synth", "tt", "--seed", "5", "--count", "8", "--text-lines", "4"]);
+        p.ok(&[
+            "data",
+            "synth",
+            "tt",
+            "--seed",
+            "5",
+            "--count",
+            "8",
+            "--text-lines",
+            "4",
+        ]);
         p.ok(&["data", "snapshot", "datasets/tt"]);
         fs::write(p.path("configs/ocr_teacher.toml"), TINY_OCR).unwrap();
         p
