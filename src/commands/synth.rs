@@ -92,6 +92,7 @@ pub fn default_dir(lab: &Lab, name: &str, domain: Domain) -> PathBuf {
 
 /// Renders `count` timetables of `seed` in `domain` into `out` (default: see [`default_dir`]);
 /// `name` defaults to lab.toml's `data.default`, `seed` to its `project.seed`.
+#[allow(clippy::too_many_arguments)]
 pub fn synth(
     lab: &Lab,
     name: Option<&str>,

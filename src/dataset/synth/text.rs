@@ -553,7 +553,25 @@ pub fn line(rng: &mut ChaCha8Rng, heldout: bool) -> (Kind, String) {
         Kind::Date => date(rng),
         Kind::Random => random(rng),
     };
+    // Case mapping can leave the alphabet ("İstanbul" lower-cased is "i" + U+0307, a
+    // combining dot): drop what the alphabet lacks, so every label is trainable.
+    let text: String = text.chars().filter(|&c| in_alphabet(c)).collect();
+    let text = match text.trim() {
+        "" => "Room 1".to_string(),
+        t => t.to_string(),
+    };
     (kind, text)
+}
+
+/// Whether `c` is in the default alphabet (space included).
+fn in_alphabet(c: char) -> bool {
+    static SORTED: OnceLock<Vec<char>> = OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut v = alphabet_chars().to_vec();
+        v.sort_unstable();
+        v
+    });
+    c == ' ' || sorted.binary_search(&c).is_ok()
 }
 
 #[cfg(test)]
@@ -583,6 +601,13 @@ mod tests {
         }
         let missing: String = LATIN.chars().filter(|c| !seen.contains(c)).collect();
         assert!(missing.is_empty(), "never generated: {missing:?}");
+        // Case mapping stays inside the alphabet (lower-cased "İ" is "i" + U+0307).
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..200 {
+            let t = recase(&mut rng, "İstanbul Straße ŸVETTE");
+            let kept: String = t.chars().filter(|&c| in_alphabet(c)).collect();
+            assert!(kept.chars().count() >= "İstanbul".chars().count(), "{t:?}");
+        }
         // Every kind occurs, and rare letters are not rare: each seen ≥ 20 times in 20,000.
         let mut counts = std::collections::BTreeMap::new();
         for (_, t) in texts(1, 20_000, false) {
