@@ -17,6 +17,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::ml::vocab::LATIN;
 
+mod tables;
+use tables::{DAYS, MONTHS, SUBJECTS, TITLES};
+
 /// What kind of line a text is; written into `lines/<split>.jsonl` as its `field`, so that
 /// evaluation can report accuracy by kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,130 +113,16 @@ struct Lists {
 fn lists() -> &'static Lists {
     static LISTS: OnceLock<Lists> = OnceLock::new();
     LISTS.get_or_init(|| Lists {
-        words: List::new(include_str!("../../../assets/text/words.txt")),
-        surnames: List::new(include_str!("../../../assets/text/surnames.txt")),
-        given: List::new(include_str!("../../../assets/text/given_names.txt")),
-        european: List::new(include_str!("../../../assets/text/european.txt")),
+        words: List::new(include_str!("../../../../assets/text/words.txt")),
+        surnames: List::new(include_str!("../../../../assets/text/surnames.txt")),
+        given: List::new(include_str!("../../../../assets/text/given_names.txt")),
+        european: List::new(include_str!("../../../../assets/text/european.txt")),
     })
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, xs: &[T]) -> T {
     xs[rng.random_range(0..xs.len())]
 }
-
-const DAYS: [[&str; 7]; 6] = [
-    [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ],
-    [
-        "Montag",
-        "Dienstag",
-        "Mittwoch",
-        "Donnerstag",
-        "Freitag",
-        "Samstag",
-        "Sonntag",
-    ],
-    [
-        "Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche",
-    ],
-    [
-        "Lunes",
-        "Martes",
-        "Miércoles",
-        "Jueves",
-        "Viernes",
-        "Sábado",
-        "Domingo",
-    ],
-    [
-        "Poniedziałek",
-        "Wtorek",
-        "Środa",
-        "Czwartek",
-        "Piątek",
-        "Sobota",
-        "Niedziela",
-    ],
-    [
-        "Pondělí",
-        "Úterý",
-        "Středa",
-        "Čtvrtek",
-        "Pátek",
-        "Sobota",
-        "Neděle",
-    ],
-];
-
-const SUBJECTS: [&str; 40] = [
-    "Mathematics",
-    "Physics",
-    "Chemistry",
-    "Biology",
-    "English",
-    "History",
-    "Geography",
-    "Computer Science",
-    "Art & Design",
-    "Music",
-    "Physical Education",
-    "French",
-    "German",
-    "Spanish",
-    "Economics",
-    "Philosophy",
-    "Statistics",
-    "Linear Algebra",
-    "Literature",
-    "Drama",
-    "Textiles",
-    "Religious Studies",
-    "Business Studies",
-    "Design & Technology",
-    "Food Technology",
-    "Social Studies",
-    "Psychology",
-    "Sociology",
-    "Calculus I",
-    "Organic Chemistry",
-    "Data Structures",
-    "Operating Systems",
-    "Lunch",
-    "Break",
-    "Assembly",
-    "Homeroom",
-    "Study Hall",
-    "Tutorial",
-    "Lab Session",
-    "Seminar",
-];
-
-const TITLES: [&str; 14] = [
-    "Dr.", "Mr.", "Ms.", "Mrs.", "Prof.", "Mr", "Ms", "Mrs", "Dr", "Mme", "M.", "Herr", "Frau",
-    "Sir",
-];
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 /// A capitalisation people use: as is, all caps, lower case, or title case.
 fn recase(rng: &mut ChaCha8Rng, s: &str) -> String {
