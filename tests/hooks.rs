@@ -135,18 +135,7 @@ fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
     git_ok(&p.root, &["push", "-q", "origin", "main"]);
 
     // pre-push re-checks the deployment gates of the models in production.
-    p.ok(&[
-        "data",
-        "synth",
-        "tt",
-        "--seed",
-        "5",
-        "--count",
-        "8",
-        "--text-lines",
-        "4",
-    ]);
-    p.ok(&["data", "snapshot", "datasets/tt"]);
+    p.tiny_dataset();
     fs::write(
         p.path("configs/ocr_teacher.toml"),
         common::TINY_OCR.replace("epochs = 2", "epochs = 1"),

@@ -96,18 +96,7 @@ fn report_pages_charts_links_and_escaping() {
     assert!(index.contains("none recorded"), "replay placeholder");
     assert!(index.contains("No runs recorded yet"));
 
-    p.ok(&[
-        "data",
-        "synth",
-        "tt",
-        "--seed",
-        "5",
-        "--count",
-        "8",
-        "--text-lines",
-        "4",
-    ]);
-    p.ok(&["data", "snapshot", "datasets/tt"]);
+    p.tiny_dataset();
     fs::write(p.path("configs/ocr_teacher.toml"), common::TINY_OCR).unwrap();
     let t = p.ok(&["--json", "train", "ocr-teacher"]).json();
     let run = t["run"].as_str().unwrap().to_string();

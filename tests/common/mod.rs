@@ -316,11 +316,10 @@ output = "ocr_teacher"
 "#;
 
 impl Project {
-    /// A project with a tiny rendered dataset `tt@1` (8 timetables, seed 5, 4 free text lines
-    /// each: 274 train and 46 val lines) and [`TINY_OCR`] as configs/ocr_teacher.toml.
-    pub fn with_tiny_dataset() -> Project {
-        let p = Project::new();
-        p.ok(&[
+    /// Renders and snapshots the tiny dataset `tt@1` (8 timetables, seed 5, 4 free text lines
+    /// each) in this project.
+    pub fn tiny_dataset(&self) {
+        self.ok(&[
             "data",
             "synth",
             "tt",
@@ -331,7 +330,14 @@ impl Project {
             "--text-lines",
             "4",
         ]);
-        p.ok(&["data", "snapshot", "datasets/tt"]);
+        self.ok(&["data", "snapshot", "datasets/tt"]);
+    }
+
+    /// A project with a tiny rendered dataset `tt@1` (8 timetables, seed 5, 4 free text lines
+    /// each: 274 train and 46 val lines) and [`TINY_OCR`] as configs/ocr_teacher.toml.
+    pub fn with_tiny_dataset() -> Project {
+        let p = Project::new();
+        p.tiny_dataset();
         fs::write(p.path("configs/ocr_teacher.toml"), TINY_OCR).unwrap();
         p
     }
