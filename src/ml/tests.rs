@@ -16,6 +16,8 @@ fn tiny(vocab: usize) -> OcrConfig {
         layers: 2,
         heads: 2,
         ff: 32,
+        local: 0,
+        alibi: false,
         vocab_size: vocab,
     }
 }
@@ -68,6 +70,52 @@ fn full_training_reaches_every_variable() {
     let loss = ctc::ctc_loss(&lp, &t, &steps, 0).unwrap();
     let g = loss.backward().unwrap();
     assert_eq!(missing(&vm, &g), Vec::<String>::new());
+}
+
+#[test]
+fn the_local_stage_and_alibi_train_every_variable_and_keep_lines_apart() {
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let mut c = tiny(8);
+    c.local = 6;
+    c.alibi = true;
+    let m = Ocr::new(&c, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    init::seeded_init(&vm, 3).unwrap();
+    assert!(
+        vm.data()
+            .lock()
+            .unwrap()
+            .contains_key("embeddings.local.weight")
+    );
+    let (x, w, t) = batch(&dev);
+    let (lp, steps) = m.forward(&x, &w).unwrap();
+    assert_eq!(lp.dims3().unwrap(), (3, 12, 8));
+    let g = ctc::ctc_loss(&lp, &t, &steps, 0)
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(missing(&vm, &g), Vec::<String>::new());
+    // A line's reading depends on its own pixels only: the first line alone reads the same
+    // as in the batch (the local stage's neighbourhoods do not reach across lines).
+    let (one, _) = m.forward(&x.narrow(0, 0, 1).unwrap(), &w[..1]).unwrap();
+    let diff = (one - lp.narrow(0, 0, 1).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-5, "{diff}");
+}
+
+#[test]
+fn the_alibi_bias_prefers_near_steps_per_head() {
+    let b = super::ocr::alibi_bias(2, 3);
+    // Head 0 (slope 2^-2) and head 1 (slope 2^-4), distance |i - j|.
+    assert_eq!(&b[..3], &[0.0, -0.25, -0.5]);
+    assert_eq!(&b[9..12], &[0.0, -0.0625, -0.125]);
+    assert_eq!(b[4], 0.0);
 }
 
 #[test]

@@ -157,6 +157,8 @@ pub(super) fn model(case: &Case, batch: usize) -> Result<Box<dyn Bench>> {
                 layers: *layers,
                 heads: *heads,
                 ff: *ff,
+                local: 0,
+                alibi: false,
                 vocab_size: *vocab,
             };
             Box::new(OcrBench::new(

@@ -54,7 +54,14 @@ pub fn ocr_size(m: &ModelSection, batch: usize) -> (u64, u64) {
     let s = |a: u64, b: u64| a.saturating_mul(b);
     // Patch embedding (height × 4 pixels × 3 → stem), projection, blocks, head (≤ 256 classes).
     let block = s(4, s(hidden, hidden)).saturating_add(s(2, s(hidden, ff)));
-    let params = s(s(height, 12), stem)
+    let local = m.local as u64;
+    let patch_in = if local > 0 {
+        s(height / 4, local)
+    } else {
+        s(height, 12)
+    };
+    let params = s(patch_in, stem)
+        .saturating_add(s(144, local))
         .saturating_add(s(stem, hidden))
         .saturating_add(s(layers, block))
         .saturating_add(s(hidden, 256));
@@ -152,6 +159,15 @@ pub fn check(c: &RecipeConfig) -> Result<(), String> {
         dim("model.layers", m.layers, 1, 64)?;
         dim("model.heads", m.heads, 1, 256)?;
         dim("model.ff", m.ff, 1, 32768)?;
+        if m.local > 0 {
+            dim("model.local", m.local, 1, 1024)?;
+            if m.height % 4 != 0 {
+                return Err(format!(
+                    "model.height ({}) must be a multiple of 4 with a local stage (model.local = {})",
+                    m.height, m.local
+                ));
+            }
+        }
         if m.hidden % m.heads != 0 {
             return Err(format!(
                 "model.hidden ({}) must be a multiple of model.heads ({})",

@@ -23,6 +23,12 @@ pub struct ModelSection {
     pub layers: usize,
     pub heads: usize,
     pub ff: usize,
+    /// Features of the local 2-D stage under the patch embedding (0 or absent: none).
+    #[serde(default)]
+    pub local: usize,
+    /// Attention biased towards near steps (ALiBi).
+    #[serde(default)]
+    pub alibi: bool,
     /// The characters the model reads (its vocabulary), declared: absent means lab's Latin
     /// alphabet (`ml::vocab::LATIN`, 231 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +44,8 @@ impl ModelSection {
             layers: self.layers,
             heads: self.heads,
             ff: self.ff,
+            local: self.local,
+            alibi: self.alibi,
             vocab_size,
         }
     }

@@ -35,6 +35,17 @@ pub struct OcrConfig {
     pub height: usize,
     /// Width of the patch embedding (features per column strip).
     pub stem: usize,
+    /// Features of the local stage under the patch embedding: each 4×4-pixel patch with its
+    /// eight neighbours (12×12 pixels) is embedded by weights shared across the rows, and the
+    /// column strip's patches are then embedded together. 0: no local stage (the strip's
+    /// pixels go straight into the patch embedding). Needs a height divisible by 4.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub local: usize,
+    /// Attention biased towards near steps (ALiBi): head i's score for a step d steps away is
+    /// lowered by d · 2^-(4(i+1)/heads), so from the first update each head looks nearby, at
+    /// its own range. Reading is local; plain attention has to learn that first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alibi: bool,
     pub hidden: usize,
     pub layers: usize,
     pub heads: usize,
@@ -46,6 +57,19 @@ pub struct OcrConfig {
 impl OcrConfig {
     /// Pixels per time step: each token is a column strip this wide.
     pub const WIDTH_STRIDE: usize = 4;
+
+    /// Features into the patch embedding per column strip.
+    fn patch_in(&self) -> usize {
+        if self.local > 0 {
+            self.height / 4 * self.local
+        } else {
+            self.height * Self::WIDTH_STRIDE * 3
+        }
+    }
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 /// A linear projection, optionally with a LoRA adapter: y = xWᵀ + b + s·(xAᵀ)Bᵀ.
@@ -156,6 +180,8 @@ impl Block {
 pub struct Ocr {
     pub config: OcrConfig,
     proj: Linear,
+    /// The local stage (`config.local > 0`): 12×12-pixel neighbourhoods → `local` features.
+    local: Option<Linear>,
     patch: Linear,
     blocks: Vec<Block>,
     ln: (Tensor, Tensor),
@@ -165,17 +191,18 @@ pub struct Ocr {
 impl Ocr {
     pub fn new(config: &OcrConfig, vb: VarBuilder) -> Result<Ocr> {
         let c = config;
-        let patch = linear(
-            c.height * OcrConfig::WIDTH_STRIDE * 3,
-            c.stem,
-            vb.pp("embeddings.patch"),
-        )?;
+        let patch = linear(c.patch_in(), c.stem, vb.pp("embeddings.patch"))?;
+        let local = match c.local {
+            0 => None,
+            n => Some(linear(9 * 16, n, vb.pp("embeddings.local"))?),
+        };
         let blocks = (0..c.layers)
             .map(|i| Block::new(c, vb.pp(format!("encoder.layer{i}"))))
             .collect::<Result<Vec<_>>>()?;
         Ok(Ocr {
             config: c.clone(),
             proj: linear(c.stem, c.hidden, vb.pp("embeddings.proj"))?,
+            local,
             patch,
             blocks,
             ln: norm(c.hidden, vb.pp("ln"))?,
@@ -190,15 +217,19 @@ impl Ocr {
         let x = ((images - 0.5)? * 2.0)?;
         let (hgt, pw) = (self.config.height, OcrConfig::WIDTH_STRIDE);
         let t = w / pw;
-        // (B,1,H,W) → (B,H,T,pw) → (B,T,H,pw) → (B,T,H·pw): one token per pw-pixel column strip.
-        let p = x
-            .reshape((b, hgt, t, pw))?
-            .permute((0, 2, 1, 3))?
-            .reshape((b, t, hgt * pw))?;
-        // Each token also sees its neighbours' strips (edges repeat).
-        let next = Tensor::cat(&[p.narrow(1, 1, t - 1)?, p.narrow(1, t - 1, 1)?], 1)?;
-        let prev = Tensor::cat(&[p.narrow(1, 0, 1)?, p.narrow(1, 0, t - 1)?], 1)?;
-        let feats = Tensor::cat(&[prev, p, next], 2)?;
+        let feats = match &self.local {
+            Some(local) => local_features(&x, local, b, hgt, t)?,
+            None => {
+                // (B,1,H,W) → (B,H,T,pw) → (B,T,H,pw) → (B,T,H·pw): one token per pw-pixel
+                // column strip.
+                let p = x
+                    .reshape((b, hgt, t, pw))?
+                    .permute((0, 2, 1, 3))?
+                    .reshape((b, t, hgt * pw))?;
+                // Each token also sees its neighbours' strips (edges repeat).
+                Tensor::cat(&[shift(&p, 1, -1)?, p.clone(), shift(&p, 1, 1)?], 2)?
+            }
+        };
         let x = gelu(&self.patch.forward(&feats)?)?;
         let x = self.proj.forward(&x)?;
         self.encode(x, widths, b, t)
@@ -221,7 +252,10 @@ impl Ocr {
             .iter()
             .flat_map(|&n| (0..t).map(move |j| if j < n { 0.0 } else { -1e9 }))
             .collect();
-        let mask = Tensor::from_vec(mask, (b, 1, 1, t), x.device())?;
+        let mut mask = Tensor::from_vec(mask, (b, 1, 1, t), x.device())?;
+        if self.config.alibi {
+            mask = mask.broadcast_add(&alibi(self.config.heads, t, x.device())?)?;
+        }
         for blk in &self.blocks {
             x = blk.forward(&x, &mask)?;
         }
@@ -248,6 +282,7 @@ impl Ocr {
         Ocr {
             config: self.config.clone(),
             proj: lin(&self.proj),
+            local: self.local.as_ref().map(lin),
             patch: lin(&self.patch),
             blocks: self
                 .blocks
@@ -288,6 +323,61 @@ impl Ocr {
             }
         }
     }
+}
+
+/// `x` moved by one along `dim` (`by` = 1: each position takes its successor's value; -1: its
+/// predecessor's), the edge value repeated.
+fn shift(x: &Tensor, dim: usize, by: i32) -> Result<Tensor> {
+    let n = x.dim(dim)?;
+    if n == 1 {
+        return Ok(x.clone());
+    }
+    if by > 0 {
+        Tensor::cat(&[x.narrow(dim, 1, n - 1)?, x.narrow(dim, n - 1, 1)?], dim)
+    } else {
+        Tensor::cat(&[x.narrow(dim, 0, 1)?, x.narrow(dim, 0, n - 1)?], dim)
+    }
+}
+
+/// The local stage: the image (B,1,H,W) cut into 4×4-pixel patches on a grid of H/4 rows × T
+/// columns, each patch seen with its eight neighbours (12×12 pixels, edges repeated) and
+/// embedded by `local` (weights shared by every row and column, GELU), then each column's rows
+/// laid side by side: (B, T, H/4 · local).
+fn local_features(x: &Tensor, local: &Linear, b: usize, hgt: usize, t: usize) -> Result<Tensor> {
+    let r = hgt / 4;
+    // (B,1,H,W) → (B,R,4,T,4) → (B,R,T,4,4) → (B,R,T,16).
+    let p = x
+        .reshape((b, r, 4, t, 4))?
+        .permute((0, 1, 3, 2, 4))?
+        .reshape((b, r, t, 16))?;
+    let rows = [shift(&p, 1, -1)?, p.clone(), shift(&p, 1, 1)?];
+    let mut parts = Vec::with_capacity(9);
+    for row in &rows {
+        parts.push(shift(row, 2, -1)?);
+        parts.push(row.clone());
+        parts.push(shift(row, 2, 1)?);
+    }
+    let n = local.weight.dim(0)?;
+    let y = gelu(&local.forward(&Tensor::cat(&parts, 3)?)?)?;
+    // (B,R,T,n) → (B,T,R,n) → (B,T,R·n).
+    y.permute((0, 2, 1, 3))?.reshape((b, t, r * n))
+}
+
+/// The ALiBi distance bias (1, heads, T, T): −|i − j| · slope of the head.
+fn alibi(heads: usize, t: usize, dev: &candle_core::Device) -> Result<Tensor> {
+    Tensor::from_vec(alibi_bias(heads, t), (1, heads, t, t), dev)
+}
+
+/// The values of [`alibi`], head by head, row by row.
+pub(crate) fn alibi_bias(heads: usize, t: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(heads * t * t);
+    for h in 0..heads {
+        let slope = 2f32.powf(-4.0 * (h + 1) as f32 / heads as f32);
+        for i in 0..t {
+            v.extend((0..t).map(|j| -slope * i.abs_diff(j) as f32));
+        }
+    }
+    v
 }
 
 /// Fixed sinusoidal positions (1, T, H).

@@ -148,6 +148,8 @@ mod tests {
             layers: 1,
             heads: 2,
             ff: 8,
+            local: 0,
+            alibi: false,
             vocab_size: 8,
         }
     }

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::ml::vocab::LATIN;
 
 mod tables;
-use tables::{DAYS, MONTHS, SUBJECTS, TITLES};
+use tables::{ACCENTS, DAYS, MONTHS, SUBJECTS, TITLES};
 
 /// What kind of line a text is; written into `lines/<split>.jsonl` as its `field`, so that
 /// evaluation can report accuracy by kind.
@@ -304,6 +304,9 @@ fn words(rng: &mut ChaCha8Rng, heldout: bool) -> String {
         .map(|_| {
             if rng.random_bool(0.12) {
                 l.european.pick(rng, heldout).to_string()
+            } else if rng.random_bool(0.2) {
+                let w = l.words.pick(rng, heldout);
+                accent(rng, w)
             } else {
                 l.words.pick(rng, heldout).to_string()
             }
@@ -408,6 +411,25 @@ fn random(rng: &mut ChaCha8Rng) -> String {
     s.trim().to_string()
 }
 
+/// `word` with about a third of its letters swapped for accented forms of them ("planet" →
+/// "plånęt"): the accented letters of the alphabet are rare in any word list, and a model sees
+/// each of them often only this way, inside words rather than in random strings.
+fn accent(rng: &mut ChaCha8Rng, word: &str) -> String {
+    word.chars()
+        .map(|c| match ACCENTS.iter().find(|(b, _)| *b == c) {
+            Some((_, forms)) if rng.random_bool(0.35) => {
+                let forms: Vec<char> = forms.chars().filter(|&f| in_alphabet(f)).collect();
+                if forms.is_empty() {
+                    c
+                } else {
+                    pick(rng, &forms)
+                }
+            }
+            _ => c,
+        })
+        .collect()
+}
+
 /// The characters of the default alphabet, space excluded.
 pub fn alphabet_chars() -> &'static [char] {
     static CHARS: OnceLock<Vec<char>> = OnceLock::new();
@@ -471,6 +493,22 @@ mod tests {
 
     use super::*;
     use crate::ml::vocab::Vocab;
+
+    #[test]
+    fn accented_forms_are_in_the_alphabet_and_appear_inside_words() {
+        // Every accented letter of the alphabet is some letter's form.
+        let forms: String = ACCENTS.iter().map(|(_, f)| *f).collect();
+        for c in alphabet_chars() {
+            if c.is_alphabetic() && !c.is_ascii() {
+                assert!(forms.contains(*c), "{c:?} is no letter's accented form");
+            }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let w = accent(&mut rng, "planetarium observation");
+        assert_eq!(w.chars().count(), "planetarium observation".chars().count());
+        assert!(w.chars().any(|c| !c.is_ascii()), "{w}");
+        assert!(w.contains(' '));
+    }
 
     fn texts(seed: u64, n: usize, heldout: bool) -> Vec<(Kind, String)> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
