@@ -69,12 +69,56 @@ pub fn running(lab_dir: &Path) -> Option<u32> {
     (crate::lab::process_start(pid) == Some(start)).then_some(pid)
 }
 
-/// Whether a changed path is one a pass cares about.
+/// Whether a changed path is one a pass cares about: under a watched folder, not lab's own,
+/// not an editor's swap, backup or probe file.
 fn relevant(path: &Path, watched: &[PathBuf]) -> bool {
     watched.iter().any(|w| path.starts_with(w))
         && !path
             .components()
             .any(|c| c.as_os_str().to_string_lossy().starts_with(".lab"))
+        && !path
+            .file_name()
+            .map(|n| editor_temp(&n.to_string_lossy()))
+            .unwrap_or(false)
+}
+
+/// Names editors write beside the file they save: vim's `.x.swp` and `4913` probe, emacs'
+/// `#x#` and `.#x`, backups `x~`, `*.tmp`.
+fn editor_temp(name: &str) -> bool {
+    name == "4913"
+        || name.ends_with('~')
+        || (name.starts_with('#') && name.ends_with('#'))
+        || name.starts_with(".#")
+        || [".swp", ".swx", ".swo", ".tmp"]
+            .iter()
+            .any(|e| name.ends_with(e))
+}
+
+/// The changed paths to name, relative to `root`: those that still exist (a tool that saves
+/// through a temporary file — `sed -i` writes `configs/sedXYZ` and renames it over the target —
+/// leaves only the real one), else the first removed one; at most three, then a count.
+fn describe(root: &Path, changed: &[PathBuf]) -> String {
+    let rel = |p: &PathBuf| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let mut live: Vec<String> = Vec::new();
+    for p in changed.iter().filter(|p| p.exists()) {
+        let r = rel(p);
+        if !live.contains(&r) {
+            live.push(r);
+        }
+    }
+    if live.is_empty() {
+        return changed
+            .first()
+            .map(|p| format!("{} (removed)", rel(p)))
+            .unwrap_or_default();
+    }
+    let n = live.len();
+    live.truncate(3);
+    let mut s = live.join(", ");
+    if n > 3 {
+        s.push_str(&format!(" and {} more", n - 3));
+    }
+    s
 }
 
 /// Watches `watched` under `root` until a signal; runs a pass at start and after changes.
@@ -136,7 +180,12 @@ fn run_loop(
     shown: &str,
 ) -> Result<()> {
     // A pass at start brings the project up to date (cached stages cost nothing).
-    let mut due: Option<String> = Some("start".into());
+    // The paths changed since the last pass (named once the changes settle), and whether a
+    // pass is due: at start, or after changes.
+    let mut changed: Vec<PathBuf> = Vec::new();
+    let mut start = true;
+    // Whether the pending changes were already named (queued during a pass).
+    let mut announced = false;
     let mut last_change = Instant::now();
     loop {
         if stopped() {
@@ -145,33 +194,40 @@ fn run_loop(
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(p) if relevant(&p, watched) => {
-                if due.is_none() {
-                    let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
-                    sink.say(&format!("lab watch: {rel} changed"));
-                    due = Some(rel);
-                }
+                changed.push(p);
                 last_change = Instant::now();
                 continue;
             }
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
-        let Some(why) = due.clone() else { continue };
-        if why != "start" && last_change.elapsed() < DEBOUNCE {
+        let why = if start {
+            "start".to_string()
+        } else if changed.is_empty() || last_change.elapsed() < DEBOUNCE {
             continue;
-        }
-        due = None;
+        } else {
+            let what = describe(root, &changed);
+            if !announced {
+                sink.say(&format!("lab watch: {what} changed"));
+            }
+            what
+        };
+        start = false;
+        announced = false;
+        changed.clear();
         // Changes during the pass queue exactly one more.
         let queued = pass(root, watched, rx, hooks, sink, &why)?;
         if stopped() {
             sink.say("lab watch: stopped");
             return Ok(());
         }
-        if let Some(rel) = queued {
+        if !queued.is_empty() {
             sink.say(&format!(
-                "lab watch: {rel} changed during the pass — one more pass queued"
+                "lab watch: {} changed during the pass — one more pass queued",
+                describe(root, &queued)
             ));
-            due = Some(rel);
+            changed = queued;
+            announced = true;
             last_change = Instant::now();
         } else {
             sink.say(&format!("lab watch: watching {shown} (Ctrl-C stops)"));
@@ -179,7 +235,7 @@ fn run_loop(
     }
 }
 
-/// One pass; returns the first relevant change seen while it ran, if any.
+/// One pass; returns the relevant changes seen while it ran.
 fn pass(
     root: &Path,
     watched: &[PathBuf],
@@ -187,14 +243,14 @@ fn pass(
     hooks: &Hooks,
     sink: &dyn Sink,
     why: &str,
-) -> Result<Option<String>> {
+) -> Result<Vec<PathBuf>> {
     sink.say(&format!("lab watch: pass ({why})"));
-    let mut queued = None;
+    let mut queued = Vec::new();
     let mut child = match (hooks.pass)(root) {
         Ok(c) => c,
         Err(e) => {
             sink.say(&format!("lab watch: cannot start the pass: {e:#}"));
-            return Ok(None);
+            return Ok(Vec::new());
         }
     };
     let status = loop {
@@ -219,8 +275,8 @@ fn pass(
             break None;
         }
         while let Ok(p) = rx.try_recv() {
-            if queued.is_none() && relevant(&p, watched) {
-                queued = Some(p.strip_prefix(root).unwrap_or(&p).display().to_string());
+            if relevant(&p, watched) {
+                queued.push(p);
             }
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -234,7 +290,7 @@ fn pass(
         Err(e) => sink.say(&format!("lab watch: cannot check for dangling runs: {e:#}")),
     }
     match status {
-        None => return Ok(None),
+        None => return Ok(Vec::new()),
         Some(st) if !st.success() => {
             sink.say(&format!(
                 "lab watch: the pass failed ({st}) — fix the cause; watching goes on"
@@ -264,4 +320,52 @@ pub fn pipeline_child(root: &Path) -> Result<Child> {
         .stdin(Stdio::null())
         .spawn()
         .context("cannot start `lab pipeline`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_temporaries_are_not_changes_and_renamed_temporaries_are_not_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let configs = dir.path().join("configs");
+        std::fs::create_dir_all(&configs).unwrap();
+        let watched = vec![configs.clone()];
+        for n in [
+            ".ocr.toml.swp",
+            "4913",
+            "ocr.toml~",
+            "#ocr.toml#",
+            ".#ocr.toml",
+        ] {
+            assert!(!relevant(&configs.join(n), &watched), "{n}");
+        }
+        assert!(relevant(&configs.join("ocr_teacher.toml"), &watched));
+        assert!(!relevant(&dir.path().join("src/x.rs"), &watched));
+        // `sed -i` writes configs/sedAbC12 and renames it over configs/ocr_teacher.toml.
+        std::fs::write(configs.join("ocr_teacher.toml"), "x").unwrap();
+        let changed = vec![
+            configs.join("sedAbC12"),
+            configs.join("ocr_teacher.toml"),
+            configs.join("sedAbC12"),
+            configs.join("ocr_teacher.toml"),
+        ];
+        assert_eq!(describe(dir.path(), &changed), "configs/ocr_teacher.toml");
+        assert_eq!(
+            describe(dir.path(), &[configs.join("gone.toml")]),
+            "configs/gone.toml (removed)"
+        );
+        for n in ["a", "b", "c", "d", "e"] {
+            std::fs::write(configs.join(n), "x").unwrap();
+        }
+        let many: Vec<PathBuf> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| configs.join(n))
+            .collect();
+        assert_eq!(
+            describe(dir.path(), &many),
+            "configs/a, configs/b, configs/c and 2 more"
+        );
+    }
 }

@@ -53,6 +53,31 @@ fn headline(key: &str) -> bool {
         .any(|k| key.ends_with(&format!(".{k}")))
 }
 
+/// A model's evaluations by (snapshot, split): per split its metrics (`SPLIT.KEY`) from the
+/// evaluation that read the most lines (`SPLIT.lines`; a later one on ties), so a partial
+/// evaluation (`--limit`) never stands in for a whole one, and one of the `val` split never
+/// hides one of `test`.
+type BySplit = BTreeMap<(Hash, String), (f64, BTreeMap<String, f64>)>;
+
+fn by_split(evals: &BTreeMap<Hash, Vec<(Hash, BTreeMap<String, f64>)>>, model: &Hash) -> BySplit {
+    let mut out = BySplit::new();
+    for (ds, metrics) in evals.get(model).into_iter().flatten() {
+        let mut splits: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
+        for (k, v) in metrics {
+            let split = k.split('.').next().unwrap_or(k);
+            splits.entry(split).or_default().insert(k.clone(), *v);
+        }
+        for (split, m) in splits {
+            let lines = m.get(&format!("{split}.lines")).copied().unwrap_or(0.0);
+            let key = (*ds, split.to_string());
+            if out.get(&key).is_none_or(|(l, _)| lines >= *l) {
+                out.insert(key, (lines, m));
+            }
+        }
+    }
+    out
+}
+
 /// For each model deployed to production: the newest model of that name against it, metric by
 /// metric, on each snapshot both were evaluated on.
 pub fn compare_with_production(lab: &Lab) -> Result<Vec<String>> {
@@ -104,21 +129,35 @@ pub fn compare_with_production(lab: &Lab) -> Result<Vec<String>> {
             ));
             continue;
         }
+        let (new, old) = (
+            by_split(&evals, &newest.hash),
+            by_split(&evals, &live.model),
+        );
         let mut parts = Vec::new();
-        for (ds, new) in evals.get(&newest.hash).into_iter().flatten() {
-            let Some((_, old)) = evals
-                .get(&live.model)
-                .into_iter()
-                .flatten()
-                .rfind(|(o, _)| o == ds)
-            else {
+        let mut unequal = Vec::new();
+        for (key, (n_lines, new)) in &new {
+            let Some((o_lines, old)) = old.get(key) else {
                 continue;
             };
+            if n_lines != o_lines {
+                unequal.push(format!("{} {n_lines:.0} vs {o_lines:.0} lines", key.1));
+                continue;
+            }
             for (k, v) in new.iter().filter(|(k, _)| headline(k)) {
                 if let Some(o) = old.get(k) {
                     parts.push(format!("{k} {v:.4} vs {o:.4} ({:+.4})", v - o));
                 }
             }
+        }
+        if parts.is_empty() && !unequal.is_empty() {
+            lines.push(format!(
+                "lab watch: {} vs {} in production: evaluated on different numbers of lines \
+                 ({}) — evaluate both on the whole split to compare",
+                newest.name,
+                live.label(),
+                unequal.join(", ")
+            ));
+            continue;
         }
         parts.sort();
         parts.dedup();
@@ -138,4 +177,33 @@ pub fn compare_with_production(lab: &Lab) -> Result<Vec<String>> {
         });
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn a_newer_val_or_partial_evaluation_does_not_hide_the_whole_test_one() {
+        let (model, ds) = (Hash([1; 32]), Hash([2; 32]));
+        let mut evals = BTreeMap::new();
+        evals.insert(
+            model,
+            vec![
+                (ds, m(&[("test.accuracy", 0.988), ("test.lines", 1441.0)])),
+                (ds, m(&[("val.accuracy", 0.97), ("val.lines", 300.0)])),
+                (ds, m(&[("test.accuracy", 1.0), ("test.lines", 200.0)])),
+            ],
+        );
+        let b = by_split(&evals, &model);
+        assert_eq!(b.len(), 2);
+        let (lines, test) = &b[&(ds, "test".to_string())];
+        assert_eq!((*lines, test["test.accuracy"]), (1441.0, 0.988));
+        assert_eq!(b[&(ds, "val".to_string())].1["val.accuracy"], 0.97);
+        assert!(by_split(&evals, &Hash([9; 32])).is_empty());
+    }
 }
