@@ -65,6 +65,14 @@ fn at(p: &Project, t: i64, args: &[&str]) -> common::Out {
     out
 }
 
+/// `lab monitor check` while a rule fires: exit status 3.
+fn firing(p: &Project, t: i64, args: &[&str]) -> common::Out {
+    let t = t.to_string();
+    let out = p.lab_env(&[("LAB_MONITOR_NOW", t.as_str())], args);
+    assert_eq!(out.code, 3, "expected exit 3 while a rule fires:\n{out}");
+    out
+}
+
 fn count(p: &Project, kind: &str) -> usize {
     p.events().iter().filter(|e| e["kind"] == kind).count()
 }
@@ -148,11 +156,12 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
         .as_f64()
         .unwrap();
     assert!(v > 0.2, "{v}");
-    // Checked again, by another process: still one alert.
-    let c = at(&p, T0 + MINUTE, &["--json", "monitor", "check"]).json();
+    // Checked again, by another process: still one alert, and exit 3 while it fires (CI
+    // gates on it).
+    let c = firing(&p, T0 + MINUTE, &["--json", "monitor", "check"]).json();
     assert!(c["raised"].as_array().unwrap().is_empty(), "{c}");
     assert_eq!(rule(&c, "drift_detected")["open"], true);
-    at(&p, T0 + 2 * MINUTE, &["monitor", "check"]);
+    firing(&p, T0 + 2 * MINUTE, &["monitor", "check"]);
     assert_eq!(count(&p, "alert-raised"), 1);
     let open = at(&p, T0 + 2 * MINUTE, &["--json", "monitor", "alerts"]).json_lines();
     assert_eq!(open.len(), 1);

@@ -64,7 +64,8 @@ pub enum MonitorCmd {
     ///
     /// Prints each rule's value, samples and state. A rule firing with enough samples raises
     /// its alert (once) and runs its on_alert command; a rule back within its threshold
-    /// resolves it. Exit 1 when a rule could not be evaluated or a hook failed. Example:
+    /// resolves it. Exit status: 0 when no rule fires, 3 while a rule fires (so CI can gate
+    /// on it), 1 when a rule could not be evaluated or a hook failed. Example:
     ///
     ///   lab monitor check --json
     #[command(verbatim_doc_comment)]

@@ -40,6 +40,9 @@ pub(super) fn run(
             if o.has_errors() {
                 return Ok(ExitCode::from(1));
             }
+            if o.firing() {
+                return Ok(ExitCode::from(monitor::FIRING_EXIT));
+            }
         }
         MonitorCmd::Alerts { all } => {
             let o = monitor::alerts(lab, all)?;

@@ -63,7 +63,15 @@ pub struct CheckOut {
     pub hooks: Vec<HookRun>,
 }
 
+/// The exit status of `lab monitor check` while a rule fires.
+pub const FIRING_EXIT: u8 = 3;
+
 impl CheckOut {
+    /// A rule fires (its value is past its threshold on enough samples).
+    pub fn firing(&self) -> bool {
+        self.rules.iter().any(|r| r.state == "firing")
+    }
+
     /// A rule could not be evaluated, or a hook failed.
     pub fn has_errors(&self) -> bool {
         self.rules.iter().any(|r| r.error.is_some()) || self.hooks.iter().any(|h| !h.ok)

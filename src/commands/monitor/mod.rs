@@ -24,7 +24,7 @@ mod drift;
 mod reference;
 mod track;
 
-pub use check::{AlertsOut, CheckOut, HookRun, RuleState, alerts, alerts_text, check};
+pub use check::{AlertsOut, CheckOut, FIRING_EXIT, HookRun, RuleState, alerts, alerts_text, check};
 pub use drift::{DriftOut, ModelDrift, drift};
 pub use reference::reference;
 pub use track::{TrackOut, track};
