@@ -370,13 +370,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let lab = open(&here, "ocr")?;
             let out = commands::eval::ocr(&lab, &a.model, &a.images)?;
             if json {
-                print_lines(&out)?;
+                print_lines(&out.lines)?;
             } else {
                 let text: Vec<String> = out
+                    .lines
                     .iter()
                     .map(|l| format!("{}\t{}", l.image, l.text))
                     .collect();
                 emit(&text.join("\n"))?;
+            }
+            if !out.failed.is_empty() {
+                for (p, e) in &out.failed {
+                    eprintln!("lab ocr: {p}: {e}");
+                }
+                anyhow::bail!(
+                    "{} of {} images could not be read (each named above)",
+                    out.failed.len(),
+                    out.failed.len() + out.lines.len()
+                );
             }
         }
         Command::Run(args) => {

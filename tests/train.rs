@@ -246,6 +246,35 @@ fn train_distill_lora_eval_resume_and_sweep() {
         .json_lines();
     assert_eq!(o.len(), 1);
     assert!(o[0]["text"].is_string());
+    // A folder is walked (images in path order); an unreadable image is named, the others
+    // read, exit 1.
+    let val = p.path("datasets/tt/lines/val");
+    let n_val = fs::read_dir(&val).unwrap().count();
+    let o = p
+        .ok(&[
+            "--json",
+            "ocr",
+            "--model",
+            "ocr_teacher@1",
+            val.to_str().unwrap(),
+        ])
+        .json_lines();
+    assert_eq!(o.len(), n_val);
+    let names: Vec<&str> = o.iter().map(|l| l["image"].as_str().unwrap()).collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    fs::create_dir_all(p.path("mixed")).unwrap();
+    fs::copy(&line, p.path("mixed/a.png")).unwrap();
+    fs::write(p.path("mixed/b.png"), b"not an image").unwrap();
+    let out = p.fails(&["--json", "ocr", "--model", "ocr_teacher@1", "mixed"]);
+    out.stderr_has(&[
+        "b.png",
+        "not a readable image",
+        "1 of 2 images could not be read",
+    ]);
+    assert_eq!(out.json_lines().len(), 1);
+    fs::create_dir_all(p.path("empty")).unwrap();
+    p.fails(&["ocr", "--model", "ocr_teacher@1", "empty"])
+        .stderr_has(&["empty", "no PNG or JPEG images"]);
 
     // A sweep: one run per trial, tagged, the best named.
     let sw = p

@@ -263,6 +263,7 @@ pub struct OcrArgs {
     /// The model: NAME, NAME@N, a run id or a model hash prefix.
     #[arg(long, default_value = "ocr_student")]
     pub model: String,
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Line images (PNG or JPEG); a folder is read whole, its images in name order.
+    #[arg(required = true, value_name = "IMAGE|DIR")]
     pub images: Vec<PathBuf>,
 }

@@ -388,19 +388,71 @@ pub struct OcrLine {
     pub text: String,
 }
 
-/// Reads image files with a model.
-pub fn ocr(lab: &Lab, model: &str, images: &[PathBuf]) -> Result<Vec<OcrLine>> {
-    let m = load_model(lab, model)?;
+/// What `lab ocr` read, and the images it could not read (path, why).
+pub struct OcrOut {
+    pub lines: Vec<OcrLine>,
+    pub failed: Vec<(String, String)>,
+}
+
+/// The image files `inputs` name: files as given, folders walked for `.png`, `.jpg` and
+/// `.jpeg` files (any case) in path order. A folder with none is an error naming it.
+pub fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    for p in inputs {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
+            .follow_links(false)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .filter(|f| {
+                f.extension()
+                    .map(|x| {
+                        let x = x.to_string_lossy().to_ascii_lowercase();
+                        x == "png" || x == "jpg" || x == "jpeg"
+                    })
+                    .unwrap_or(false)
+            })
+            .collect();
+        if found.is_empty() {
+            bail!(
+                "{}: a folder with no PNG or JPEG images — name image files or a folder of them",
+                p.display()
+            );
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// Reads image files (folders walked) with a model; an image that cannot be read is named
+/// in `failed` and the others are read.
+pub fn ocr(lab: &Lab, model: &str, inputs: &[PathBuf]) -> Result<OcrOut> {
+    let images = image_files(inputs)?;
+    let m = load_model(lab, model)?;
+    let mut out = OcrOut {
+        lines: Vec::new(),
+        failed: Vec::new(),
+    };
     for p in images {
-        let bytes = std::fs::read(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
-        let line = lines::load(&bytes, m.loaded.model.config.height)
-            .map_err(|e| anyhow!("{}: {e}", p.display()))?;
-        let text = read(&m.loaded.model, &m.loaded.vocab, &[&line])?.remove(0);
-        out.push(OcrLine {
-            image: p.display().to_string(),
-            text,
-        });
+        let line = std::fs::read(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| lines::load(&b, m.loaded.model.config.height).map_err(|e| e.to_string()));
+        match line {
+            Ok(line) => {
+                let text = read(&m.loaded.model, &m.loaded.vocab, &[&line])?.remove(0);
+                out.lines.push(OcrLine {
+                    image: p.display().to_string(),
+                    text,
+                });
+            }
+            Err(e) => out.failed.push((p.display().to_string(), e)),
+        }
     }
     Ok(out)
 }
