@@ -91,6 +91,28 @@ fn a_run_records_params_metrics_status_and_duration() {
         .stderr_has(&["no run `nope`", "lab runs ls"]);
     p.fails(&["runs", "show", "nope"])
         .stderr_has(&["no run `nope`"]);
+    // A name two runs carry is not silently the newest: both ids are listed.
+    p.ok(&["run", "--name", "twice", "--", "true"]);
+    p.ok(&["run", "--name", "twice", "--", "true"]);
+    let ids: Vec<String> = p
+        .ok(&["runs", "ls", "--json"])
+        .json_lines()
+        .iter()
+        .filter(|r| r["name"] == "twice")
+        .map(|r| r["id"].as_str().unwrap()[..8].to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    p.fails(&["runs", "show", "twice"]).stderr_has(&[
+        "`twice` names 2 runs",
+        "give a run id",
+        &ids[0],
+        &ids[1],
+    ]);
+    p.fails(&["metrics", "twice", "loss"])
+        .stderr_has(&["`twice` names 2 runs"]);
+    p.fails(&["models", "register", "twice", "--name", "m"])
+        .stderr_has(&["`twice` names 2 runs"]);
+    p.ok(&["runs", "show", &ids[0]]);
     p.fails(&["run", "--param", "lr", "--", "true"])
         .stderr_has(&["bad --param `lr`", "KEY=VALUE"]);
 }

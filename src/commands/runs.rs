@@ -93,7 +93,8 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
-/// Finds a run by id, id prefix (≥ 4 characters) or name (the newest run of that name).
+/// Finds a run by id, id prefix (≥ 4 characters) or name; a name that several runs carry is an
+/// error listing them (newest first), not a silent choice of the newest.
 pub fn find(lab: &Lab, what: &str) -> Result<RunRow> {
     if let Some(r) = lab.store.read_views(|v| v.run(what))? {
         return Ok(r);
@@ -109,12 +110,30 @@ pub fn find(lab: &Lab, what: &str) -> Result<RunRow> {
         n if n > 1 => bail!("run id prefix `{what}` is ambiguous — give more characters"),
         _ => {}
     }
-    if let Some(r) = rows
-        .iter()
-        .filter(|r| r.name == what)
-        .max_by_key(|r| r.started_seq)
-    {
-        return Ok(r.clone());
+    let mut named: Vec<&RunRow> = rows.iter().filter(|r| r.name == what).collect();
+    match named.len() {
+        0 => {}
+        1 => return Ok(named[0].clone()),
+        n => {
+            named.sort_by_key(|r| std::cmp::Reverse(r.started_seq));
+            let list: Vec<String> = named
+                .iter()
+                .take(5)
+                .map(|r| {
+                    format!(
+                        "{} ({}, {})",
+                        &r.id[..8.min(r.id.len())],
+                        fmt_time(r.started_ns),
+                        out((*r).clone()).effective_status.as_str()
+                    )
+                })
+                .collect();
+            bail!(
+                "`{what}` names {n} runs — give a run id (or a prefix of 4+ characters): {}{}",
+                list.join(", "),
+                if n > 5 { ", … (lab runs ls)" } else { "" }
+            );
+        }
     }
     bail!("no run `{what}` (by id, id prefix or name) — see `lab runs ls`")
 }

@@ -110,8 +110,13 @@ pub fn register(
 /// The bundle and run `what` names: a run id / prefix / name (its model output), a model
 /// reference, or the full hash of a bundle in the blob store.
 fn source_of(lab: &Lab, what: &str) -> Result<(Hash, Option<String>)> {
+    let mut run_err = None;
     if !what.contains('@') {
-        if let Ok(r) = super::runs::find(lab, what) {
+        let found = super::runs::find(lab, what);
+        if let Err(e) = &found {
+            run_err = Some(format!("{e:#}"));
+        }
+        if let Ok(r) = found {
             let Some(o) = r.outputs.iter().find(|o| o.role == "model") else {
                 bail!(
                     "run {} ({}) produced no model: register a run of `lab train`, a model NAME@N or a bundle hash",
@@ -133,7 +138,11 @@ fn source_of(lab: &Lab, what: &str) -> Result<(Hash, Option<String>)> {
                     return Ok((h, None));
                 }
             }
-            bail!("`{what}` is neither a run (lab runs ls) nor a model: {msg}")
+            match run_err {
+                // Several runs carry the name: say which, rather than "not a run".
+                Some(e) if e.contains(" runs — give a run id") => bail!("{e}"),
+                _ => bail!("`{what}` is neither a run (lab runs ls) nor a model: {msg}"),
+            }
         }
     }
 }
