@@ -63,12 +63,13 @@ pub fn list_text(runs: &[RunOut]) -> String {
         "RUN", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION", "METRICS"
     );
     for r in runs {
-        let metrics: Vec<String> = r
-            .row
-            .latest
+        let mut keys: Vec<(&String, f64)> =
+            r.row.latest.iter().map(|(k, p)| (k, p.value)).collect();
+        keys.sort_by_key(|(k, _)| (headline_rank(k), k.to_string()));
+        let metrics: Vec<String> = keys
             .iter()
             .take(4)
-            .map(|(k, p)| format!("{k}={}", fmt_value(p.value)))
+            .map(|(k, v)| format!("{k}={}", fmt_value(*v)))
             .collect();
         s.push_str(&format!(
             "{:<10} {:<24} {:<22} {:<9} {:<19} {:>9}  {}\n",
@@ -83,6 +84,20 @@ pub fn list_text(runs: &[RunOut]) -> String {
     }
     s.pop();
     s
+}
+
+/// Which metrics a listing shows first: validation and test scores, then losses, then the
+/// rest (learning rate, throughput), alphabetically within each.
+fn headline_rank(key: &str) -> u8 {
+    if key.starts_with("val_") || key.starts_with("val.") || key.starts_with("test") {
+        0
+    } else if key.contains("accuracy") || key.contains("f1") || key.contains("cer") {
+        1
+    } else if key.contains("loss") {
+        2
+    } else {
+        3
+    }
 }
 
 fn fmt_value(v: f64) -> String {
