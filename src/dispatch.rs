@@ -454,8 +454,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let lab = open(&here, "metrics")?;
             let (_, points) = commands::runs::metric(&lab, &run, &key)?;
             if json {
-                // One JSON array: the series is one value (scripts rely on this shape).
-                print_json(&points)?;
+                // JSON lines, one point per line, as every listing.
+                print_lines(&points)?;
             } else {
                 emit(&commands::runs::metric_text(&points))?;
             }

@@ -187,7 +187,10 @@ fn parallel_runs_logging_metrics_lose_nothing() {
     }
     for k in 0..3 {
         let out = ok_in(dir, &["metrics", &format!("r{k}"), "loss", "--json"]);
-        let pts: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let pts: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(pts.len(), 40, "run r{k} kept all its points");
         let steps: Vec<i64> = pts.iter().map(|p| p["step"].as_i64().unwrap()).collect();
         assert_eq!(steps, (1..=40).collect::<Vec<_>>());

@@ -75,10 +75,8 @@ fn a_run_records_params_metrics_status_and_duration() {
     let m = p.ok(&["metrics", "x", "loss"]);
     m.stdout_has(&["STEP", "VALUE"]);
     assert_eq!(m.stdout.lines().count(), 4, "{m}");
-    let pts = p.ok(&["--json", "metrics", &id[..8], "loss"]).json();
+    let pts = p.ok(&["--json", "metrics", &id[..8], "loss"]).json_lines();
     let series: Vec<(i64, f64)> = pts
-        .as_array()
-        .unwrap()
         .iter()
         .map(|p| (p["step"].as_i64().unwrap(), p["value"].as_f64().unwrap()))
         .collect();
@@ -170,13 +168,8 @@ fn metrics_lines_without_steps_and_bad_lines() {
         "skipped a metrics line",
         "1 bad lines skipped",
     ]);
-    let pts = p.ok(&["--json", "metrics", "s", "lr"]).json();
-    let steps: Vec<i64> = pts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["step"].as_i64().unwrap())
-        .collect();
+    let pts = p.ok(&["--json", "metrics", "s", "lr"]).json_lines();
+    let steps: Vec<i64> = pts.iter().map(|p| p["step"].as_i64().unwrap()).collect();
     assert_eq!(steps, [0, 1]);
 }
 
