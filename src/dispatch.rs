@@ -448,6 +448,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     let r = commands::runs::show(&lab, &run)?;
                     say(json, commands::runs::show_text(&r), &r)?;
                 }
+                RunsCmd::Diff { a, b } => {
+                    let d = commands::runs::diff(&lab, &a, &b)?;
+                    say(json, commands::runs::diff_text(&d), &d)?;
+                }
             }
         }
         Command::Metrics { run, key } => {

@@ -111,6 +111,34 @@ fn a_run_records_params_metrics_status_and_duration() {
     p.fails(&["models", "register", "twice", "--name", "m"])
         .stderr_has(&["`twice` names 2 runs"]);
     p.ok(&["runs", "show", &ids[0]]);
+    // runs diff: the params that differ and every last metric with its change.
+    let d = p.ok(&["runs", "diff", &ids[1], "x"]);
+    d.stdout_has(&[
+        "params that differ",
+        "lr",
+        "0.1",
+        "loss",
+        "0.3000",
+        "metrics (last value)",
+    ]);
+    let j = p.ok(&["--json", "runs", "diff", &ids[1], &id[..8]]).json();
+    assert_eq!(j["b"]["id"], id.as_str());
+    let lr = j["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "lr")
+        .unwrap();
+    assert_eq!((lr["a"].is_null(), lr["b"].as_str()), (true, Some("0.1")));
+    let loss = j["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "loss")
+        .unwrap();
+    assert_eq!(loss["b"], 0.3);
+    p.fails(&["runs", "diff", "x", "twice"])
+        .stderr_has(&["`twice` names 2 runs"]);
     p.fails(&["run", "--param", "lr", "--", "true"])
         .stderr_has(&["bad --param `lr`", "KEY=VALUE"]);
 }

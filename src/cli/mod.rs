@@ -476,6 +476,18 @@ pub enum RunsCmd {
         /// Run id, id prefix (≥ 4 characters) or run name.
         run: String,
     },
+    /// Two runs side by side: params that differ, inputs that differ, git, every last metric
+    ///
+    /// Example:
+    ///
+    ///   lab runs diff 3f2a 9c1e
+    #[command(verbatim_doc_comment)]
+    Diff {
+        /// The first run: id, id prefix (≥ 4 characters) or a name one run carries.
+        a: String,
+        /// The second run.
+        b: String,
+    },
 }
 
 #[derive(Debug, Args)]

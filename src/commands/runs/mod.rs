@@ -1,4 +1,7 @@
-//! `lab runs ls|show` and `lab metrics RUN KEY`.
+//! `lab runs ls|show|diff` and `lab metrics RUN KEY`.
+
+mod diff;
+pub use diff::{DiffOut, diff, diff_text};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
