@@ -101,6 +101,17 @@ fn report_pages_charts_links_and_escaping() {
     let t = p.ok(&["--json", "train", "ocr-teacher"]).json();
     let run = t["run"].as_str().unwrap().to_string();
     p.ok(&["eval", "ocr_teacher@1", "--dataset", "tt", "--split", "val"]);
+    // A later partial evaluation does not stand in for the whole one.
+    p.ok(&[
+        "eval",
+        "ocr_teacher@1",
+        "--dataset",
+        "tt",
+        "--split",
+        "val",
+        "--limit",
+        "7",
+    ]);
     let script = p.lab(&[
         "--json",
         "run",
@@ -122,6 +133,11 @@ fn report_pages_charts_links_and_escaping() {
     assert_eq!(index_path, p.path("reports/index.html"));
     assert_eq!(out["run_pages"], 2, "{out}");
     assert_eq!(out["comparisons"], 1, "{out}");
+    let index = fs::read_to_string(p.path("reports/index.html")).unwrap();
+    assert!(
+        index.contains("<td class=\"num\">46</td>") && !index.contains("<td class=\"num\">7</td>"),
+        "the whole val evaluation (46 lines) is compared, not the later 7-line one"
+    );
     let files = all_files(&p.path("reports"));
     assert_eq!(
         out["files"].as_u64().unwrap() as usize,

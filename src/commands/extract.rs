@@ -486,6 +486,7 @@ pub fn eval_doc(
         ("invalid".to_string(), out.invalid),
         ("noise".to_string(), noise),
         ("cells_per_s".to_string(), out.cells_per_s),
+        ("cells".to_string(), ex.len() as f64),
     ];
     values.extend(out.fields.iter().map(|f| (format!("{}.f1", f.field), f.f1)));
     record_eval(lab, out.model.clone(), m.hash, &snap, on.split, values)?;

@@ -68,7 +68,11 @@ fn by_split(evals: &BTreeMap<Hash, Vec<(Hash, BTreeMap<String, f64>)>>, model: &
             splits.entry(split).or_default().insert(k.clone(), *v);
         }
         for (split, m) in splits {
-            let lines = m.get(&format!("{split}.lines")).copied().unwrap_or(0.0);
+            let lines = m
+                .get(&format!("{split}.lines"))
+                .or_else(|| m.get(&format!("{split}.cells")))
+                .copied()
+                .unwrap_or(0.0);
             let key = (*ds, split.to_string());
             if out.get(&key).is_none_or(|(l, _)| lines >= *l) {
                 out.insert(key, (lines, m));

@@ -80,8 +80,17 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
                         .get(model_hash)
                         .or_else(|| producers.get(model))
                         .cloned();
+                    // A partial evaluation (`--limit`) never replaces a whole one: the one
+                    // that read the most lines (cells) stands, the later one on ties.
+                    let key = (*dataset, split.to_string(), model.clone());
+                    if latest
+                        .get(&key)
+                        .is_some_and(|old| eval_size(&old.metrics) > eval_size(&m))
+                    {
+                        continue;
+                    }
                     latest.insert(
-                        (*dataset, split.to_string(), model.clone()),
+                        key,
                         Evaluation {
                             seq: env.seq,
                             time_ns: env.time_ns,
@@ -166,4 +175,14 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
         producers,
         pages,
     })
+}
+
+/// How much an evaluation read: its lines (OCR) or cells (document model); 0 when it does not
+/// say (older logs).
+pub(crate) fn eval_size(metrics: &BTreeMap<String, f64>) -> f64 {
+    metrics
+        .get("lines")
+        .or_else(|| metrics.get("cells"))
+        .copied()
+        .unwrap_or(0.0)
 }
