@@ -198,3 +198,45 @@ fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
     );
     assert!(!hooks.join("pre-push").exists());
 }
+
+#[test]
+fn a_hook_finds_lab_on_the_path_when_its_binary_moved_and_says_what_to_do_otherwise() {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("git is not installed: skipped");
+        return;
+    }
+    let p = Project::bare();
+    git_ok(&p.root, &["init", "-q"]);
+    common::lab_in(&p.root, &["init"]);
+    p.ok(&["hooks", "install"]);
+    // As after `cargo clean` or a move: the binary that installed the hook is gone.
+    let hook = p.path(".git/hooks/post-commit");
+    let script = fs::read_to_string(&hook).unwrap();
+    let lab = env!("CARGO_BIN_EXE_lab");
+    assert!(script.contains(lab), "{script}");
+    fs::write(&hook, script.replace(lab, "/nonexistent/lab")).unwrap();
+    let out = git_ok(&p.root, &["commit", "-q", "--allow-empty", "-m", "a"]);
+    assert!(
+        out.contains("not on the PATH") && out.contains("lab hooks install"),
+        "{out}"
+    );
+    // With lab on the PATH, the hook uses it.
+    let bin = p.path("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(lab, bin.join("lab")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = common::git_cmd(&p.root)
+        .args(["commit", "-q", "--allow-empty", "-m", "b"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("lab: recorded commit"),
+        "{err}"
+    );
+}

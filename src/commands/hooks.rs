@@ -43,20 +43,35 @@ fn sh_quote(p: &Path) -> String {
     format!("'{}'", p.to_string_lossy().replace('\'', "'\\''"))
 }
 
+/// The hook script: the previous hook first, then `lab hooks run`. lab is the binary that
+/// installed the hook while it exists there, else the `lab` on the PATH (a `cargo clean`, a
+/// move or a reinstall does not break every commit), else a message that says what to do.
 fn script(hook: &str, lab_bin: &Path, root: &Path) -> String {
-    let lab = format!("{} -C {}", sh_quote(lab_bin), sh_quote(root));
+    let find = format!(
+        "LAB={bin}\n\
+         if [ ! -x \"$LAB\" ]; then\n  \
+         LAB=$(command -v lab) || {{ echo \"lab hooks: lab is no longer at {shown} and not on \
+         the PATH — put lab on the PATH or run \\`lab hooks install\\` again\" >&2; exit 1; }}\n\
+         fi\n",
+        bin = sh_quote(lab_bin),
+        shown = lab_bin
+            .display()
+            .to_string()
+            .replace(['"', '`', '$', '\\'], "_"),
+    );
+    let lab = format!("\"$LAB\" -C {}", sh_quote(root));
     let prev = format!("\"$(dirname \"$0\")/{hook}.lab-previous\"");
     if hook == "pre-push" {
         // git gives pre-push the refs on stdin: keep them for both hooks.
         format!(
-            "#!/bin/sh\n{MARK} — `lab hooks uninstall` restores the previous hook\n\
+            "#!/bin/sh\n{MARK} — `lab hooks uninstall` restores the previous hook\n{find}\
              input=$(cat)\n\
              if [ -x {prev} ]; then printf '%s\\n' \"$input\" | {prev} \"$@\" || exit $?; fi\n\
              printf '%s\\n' \"$input\" | exec {lab} hooks run {hook} \"$@\"\n"
         )
     } else {
         format!(
-            "#!/bin/sh\n{MARK} — `lab hooks uninstall` restores the previous hook\n\
+            "#!/bin/sh\n{MARK} — `lab hooks uninstall` restores the previous hook\n{find}\
              if [ -x {prev} ]; then {prev} \"$@\" || exit $?; fi\n\
              exec {lab} hooks run {hook} \"$@\"\n"
         )
