@@ -343,12 +343,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve(a) => {
             let lab = open(&here, "serve")?;
+            let token = commands::serve::token(a.token, a.token_file.as_deref())?;
+            let limits = commands::serve::limits(
+                a.max_connections,
+                a.header_timeout,
+                a.body_timeout,
+                a.shutdown_timeout,
+            )?;
             let o = commands::serve::serve(
                 lab,
                 &a.addr,
                 &a.env,
-                a.token,
+                token,
                 a.max_body,
+                limits,
                 a.ocr.as_deref(),
                 a.model.as_deref(),
             )?;
