@@ -237,6 +237,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         out_dir.as_deref(),
                         &bars,
                     )?;
+                    for w in &out.warnings {
+                        eprintln!("lab: warning: {w}");
+                    }
                     say(json, out.text(), &out)?;
                 }
                 DataCmd::Snapshot { path, name } => {
