@@ -494,6 +494,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 emit(&commands::log::show_text(&r))?;
             }
         }
+        Command::Gc { dry_run, grace } => {
+            let lab = open(&here, "gc")?;
+            let grace = std::time::Duration::from_secs(grace.saturating_mul(60));
+            let out = commands::gc::gc(&lab, dry_run, grace)?;
+            say(json, out.text(), &out)?;
+        }
         Command::Verify => {
             let lab = open(&here, "verify")?;
             let out = commands::verify::verify(&lab, &bars)?;
