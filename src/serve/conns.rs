@@ -55,6 +55,8 @@ impl Default for Limits {
 
 /// One open connection.
 struct Conn {
+    /// Its place in [`Conns`] (accept order).
+    id: u64,
     /// Requests in progress on it (0: a head is awaited).
     busy: AtomicUsize,
     /// Told to close.
@@ -73,14 +75,15 @@ impl Conns {
         self.map.lock().unwrap().len()
     }
 
-    fn add(&self) -> (u64, Arc<Conn>) {
+    fn add(&self) -> Arc<Conn> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let c = Arc::new(Conn {
+            id,
             busy: AtomicUsize::new(0),
             close: Notify::new(),
         });
         self.map.lock().unwrap().insert(id, c.clone());
-        (id, c)
+        c
     }
 
     fn remove(&self, id: u64) {
@@ -117,15 +120,15 @@ impl Conns {
     }
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops as the
-/// module doc says.
+/// Serves `app` on `listener` within the server's limits until `shutdown` resolves, then
+/// stops as the module doc says.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    limits: Limits,
     st: Arc<State>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let limits = st.limits;
     let conns = Arc::new(Conns::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -163,16 +166,14 @@ pub async fn serve(
             }
         }
         let _ = stream.set_nodelay(true);
-        let (id, conn) = conns.add();
+        let conn = conns.add();
         st.metrics.conns_open.fetch_add(1, Ordering::Relaxed);
         tasks.spawn(one(
             stream,
             app.clone(),
-            limits.header_timeout,
             conn,
             stop_rx.clone(),
             conns.clone(),
-            id,
             st.clone(),
         ));
     }
@@ -198,11 +199,9 @@ pub async fn serve(
 async fn one(
     stream: TcpStream,
     app: Router,
-    header_timeout: Duration,
     conn: Arc<Conn>,
     mut stop: watch::Receiver<bool>,
     conns: Arc<Conns>,
-    id: u64,
     st: Arc<State>,
 ) {
     let tower = TowerToHyperService::new(app);
@@ -220,7 +219,7 @@ async fn one(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(st.limits.header_timeout)
         .keep_alive(true);
     let served = builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(served);
@@ -236,7 +235,7 @@ async fn one(
             }
         }
     }
-    conns.remove(id);
+    conns.remove(conn.id);
     st.metrics.conns_open.fetch_sub(1, Ordering::Relaxed);
 }
 

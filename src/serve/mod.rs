@@ -250,7 +250,6 @@ pub fn run(lab: Lab, cfg: Config, loader: Box<dyn Loader>) -> Result<ServeOut> {
         conns::serve(
             listener,
             handlers::router(state.clone()),
-            cfg.limits,
             state.clone(),
             shutdown_signal(),
         )
