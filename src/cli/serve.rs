@@ -11,9 +11,10 @@ use clap::{Args, Subcommand};
 /// --shutdown-timeout, and exits 0 (1 when records could not be appended: a full disk, say).
 /// The token may come from --token, --token-file or LAB_SERVE_TOKEN.
 ///
-///   POST /v1/ocr       a line image (PNG/JPEG) → {request_id, text, confidence, model, version, arm, latency_ms}
-///   POST /v1/extract   a timetable image → {entries: [{day, start, end, subject, room, teacher}], …}
+///   POST /v1/ocr       a line image (PNG/JPEG, at most 4 Mpx) → {request_id, text, confidence, model, version, arm, latency_ms}
+///   POST /v1/extract   a timetable image (at most 40 Mpx) → {entries: [{day, start, end, subject, room, teacher}], …}
 ///   POST /v1/feedback  {"request_id": "…", "truth": "…"} → scored against the answer given
+///                      (at most 16 KiB; one per answer: a different truth replaces the first)
 ///   GET  /healthz      liveness (never needs the token; names the served models only with it)
 ///   GET  /metrics      Prometheus text: requests, latency histogram, records, served versions
 ///
