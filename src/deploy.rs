@@ -143,6 +143,14 @@ impl DeployConfig {
             column: 1,
             message,
         };
+        if c.gates.is_empty() && c.max_regression.is_none() {
+            return Err(bad(
+                "names no gate, so a deployment would go out unchecked — add one, e.g. \
+                 [[gate]] metric = \"accuracy\" op = \">\" threshold = 0.90 (or delete the file: \
+                 lab deploy writes the default gates back)"
+                    .into(),
+            ));
+        }
         for g in &c.gates {
             if !g.threshold.is_finite() {
                 return Err(bad(format!(
@@ -328,6 +336,15 @@ threshold = 100.0
         assert!(r[0].passed && r[0].op == "<=");
         let r = c.check(&metrics(&[("latency", 0.45)]), Some(0.3));
         assert!(!r[0].passed);
+    }
+
+    #[test]
+    fn a_file_without_gates_is_refused() {
+        let p = Path::new("configs/deploy.toml");
+        for text in ["", "# nothing here\n", "[validation]\nsplit = \"val\"\n"] {
+            let e = DeployConfig::parse(p, text).unwrap_err().to_string();
+            assert!(e.contains("deploy.toml") && e.contains("no gate"), "{e}");
+        }
     }
 
     #[test]

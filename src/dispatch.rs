@@ -237,6 +237,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         out_dir.as_deref(),
                         &bars,
                     )?;
+                    for w in &out.warnings {
+                        eprintln!("lab: warning: {w}");
+                    }
                     say(json, out.text(), &out)?;
                 }
                 DataCmd::Snapshot { path, name } => {
@@ -343,12 +346,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve(a) => {
             let lab = open(&here, "serve")?;
+            let token = commands::serve::token(a.token, a.token_file.as_deref())?;
+            let limits = commands::serve::limits(
+                a.max_connections,
+                a.header_timeout,
+                a.body_timeout,
+                a.shutdown_timeout,
+            )?;
             let o = commands::serve::serve(
                 lab,
                 &a.addr,
                 &a.env,
-                a.token,
+                token,
                 a.max_body,
+                limits,
                 a.ocr.as_deref(),
                 a.model.as_deref(),
             )?;
@@ -497,6 +508,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 emit(&commands::log::show_text(&r))?;
             }
+        }
+        Command::Gc { dry_run, grace } => {
+            let lab = open(&here, "gc")?;
+            let grace = std::time::Duration::from_secs(grace.saturating_mul(60));
+            let out = commands::gc::gc(&lab, dry_run, grace)?;
+            say(json, out.text(), &out)?;
         }
         Command::Verify => {
             let lab = open(&here, "verify")?;

@@ -445,8 +445,18 @@ fn bad_input_is_refused_clearly_with_the_log_untouched() {
     p.fails(&["deploy", "ocr_teacher@1", "--env", "prod uction"])
         .stderr_has(&["bad environment"]);
 
-    // The gates file: a wrong type, an unknown key, an unknown operator, a metric not measured.
+    // The gates file: a wrong type, an unknown key, an unknown operator, a metric not measured,
+    // no gate at all (issue 18: an empty file deployed a failing model), only a regression
+    // gate with nothing to compare with.
     for (text, want) in [
+        ("", &["deploy.toml:1:", "no gate"][..]),
+        (
+            "max_regression = 0.1\n",
+            &[
+                "only max_regression",
+                "ocr_teacher@1 would go out unchecked",
+            ][..],
+        ),
         (
             "[validation]\nsplit = 3\n",
             &["deploy.toml:2:", "split"][..],

@@ -120,3 +120,31 @@ fn bad_input_is_refused_clearly_and_writes_nothing() {
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
     assert!(!p.path("datasets/timetables").exists());
 }
+
+/// Issue 18: `--count 6` made a dataset every recipe refuses, silently. A dataset without train
+/// or val timetables is now said to be unfit when it is made (stderr and `warnings`).
+#[test]
+fn a_dataset_too_small_to_train_on_is_said_so_at_synth_time() {
+    let p = Project::new();
+    // One timetable has one split: train or val is empty.
+    let out = p.ok(&[
+        "--json", "data", "synth", "one", "--count", "1", "--seed", "3",
+    ]);
+    out.stderr_has(&["warning", "datasets/one has no", "--count"]);
+    let w = out.json()["warnings"].as_array().unwrap().clone();
+    assert!(!w.is_empty(), "{out}");
+    let ok = p.ok(&[
+        "--json",
+        "data",
+        "synth",
+        "tt",
+        "--seed",
+        "5",
+        "--count",
+        "8",
+        "--text-lines",
+        "4",
+    ]);
+    assert!(!ok.stderr.contains("warning"), "{ok}");
+    assert_eq!(ok.json()["warnings"], serde_json::json!([]));
+}

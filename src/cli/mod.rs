@@ -61,6 +61,7 @@ The log:
   hooks         Install git hooks: record commits, verify before a push
   watch         Rerun what a change under datasets/ or configs/ affects
   reindex       Rebuild the views from the log
+  gc            Remove the blobs nothing refers to
 
 Tools:
   bench         Measure lab's speed against baselines in the same run
@@ -193,6 +194,22 @@ pub enum Command {
     ///   lab verify
     #[command(verbatim_doc_comment)]
     Verify,
+    /// Remove the blobs nothing refers to (what killed runs leave in .lab/objects)
+    ///
+    /// A blob is kept when the log names it, or a kept manifest or model bundle does; blobs
+    /// younger than --grace are kept too (a running command writes its blobs before the event
+    /// that names them). Example:
+    ///
+    ///   lab gc --dry-run
+    #[command(verbatim_doc_comment)]
+    Gc {
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Minutes an unreferenced blob is kept after it was written.
+        #[arg(long, value_name = "MINUTES", default_value_t = 60)]
+        grace: u64,
+    },
     /// Drop every view (runs, metrics, datasets…) and rebuild it from the log
     ///
     /// Views are caches of the log; this is always safe. Example:

@@ -7,12 +7,15 @@ use clap::{Args, Subcommand};
 /// Serves what is deployed to --env (re-read every second: `lab deploy` and `lab ab start` in
 /// another terminal take effect without a restart), or the versions --ocr / --model name.
 /// Prints `lab serve: listening on http://ADDR` once bound. Ctrl-C or SIGTERM stops accepting,
-/// appends every pending inference record and exits 0.
+/// lets requests in progress finish and appends every pending inference record, within
+/// --shutdown-timeout, and exits 0 (1 when records could not be appended: a full disk, say).
+/// The token may come from --token, --token-file or LAB_SERVE_TOKEN.
 ///
-///   POST /v1/ocr       a line image (PNG/JPEG) → {request_id, text, confidence, model, version, arm, latency_ms}
-///   POST /v1/extract   a timetable image → {entries: [{day, start, end, subject, room, teacher}], …}
+///   POST /v1/ocr       a line image (PNG/JPEG, at most 4 Mpx) → {request_id, text, confidence, model, version, arm, latency_ms}
+///   POST /v1/extract   a timetable image (at most 40 Mpx) → {entries: [{day, start, end, subject, room, teacher}], …}
 ///   POST /v1/feedback  {"request_id": "…", "truth": "…"} → scored against the answer given
-///   GET  /healthz      liveness (never needs the token)
+///                      (at most 16 KiB; one per answer: a different truth replaces the first)
+///   GET  /healthz      liveness (never needs the token; names the served models only with it)
 ///   GET  /metrics      Prometheus text: requests, latency histogram, records, served versions
 ///
 /// Confidence (OCR) is the mean, over the emitted characters, of the highest softmax
@@ -32,9 +35,14 @@ pub struct ServeArgs {
     /// The environment whose deployments are served.
     #[arg(long, default_value = "production")]
     pub env: String,
-    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.
-    #[arg(long, value_name = "TOKEN")]
+    /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz. A token on the
+    /// command line is visible to other users (`ps`): prefer --token-file or the
+    /// LAB_SERVE_TOKEN environment variable.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
     pub token: Option<String>,
+    /// Read the token from this file (its first line).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
     /// The largest request body accepted, in bytes (larger: 413).
     #[arg(long, value_name = "BYTES", default_value_t = crate::serve::DEFAULT_MAX_BODY)]
     pub max_body: usize,
@@ -44,6 +52,21 @@ pub struct ServeArgs {
     /// Serve this document model for /v1/extract instead of the deployed one.
     #[arg(long, value_name = "REF")]
     pub model: Option<String>,
+    /// Open client connections at most. At the limit a new connection closes the oldest one
+    /// that is not inside a request (a half-sent or idle one).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Seconds a request's headers may take to arrive; also how long a kept-alive connection
+    /// may idle. The connection is closed after it.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a request's body may take to arrive (408 after it).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub body_timeout: u64,
+    /// Seconds Ctrl-C / SIGTERM waits for requests in progress and for the last appends to
+    /// the log; connections still open then are closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub shutdown_timeout: u64,
 }
 
 /// A/B tests of two model versions on `lab serve`'s /v1/ocr

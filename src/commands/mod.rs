@@ -7,6 +7,7 @@ pub mod data;
 pub mod deploy;
 pub mod eval;
 pub mod extract;
+pub mod gc;
 pub mod hooks;
 pub mod log;
 pub mod models;

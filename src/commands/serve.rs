@@ -2,7 +2,9 @@
 //! `crate::serve` until Ctrl-C / SIGTERM. This file only adapts the loading of models by
 //! reference (`train::load`) to the server's `Loader`.
 
-use anyhow::{Result, anyhow, bail};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::train::{load_doc_model, load_model};
 use crate::ab;
@@ -113,13 +115,79 @@ fn pin(lab: &Lab, reference: &str, doc: bool) -> Result<String> {
     Ok(v.label())
 }
 
+/// The environment variable a token may come from instead of argv (seen by `ps`).
+pub const TOKEN_ENV: &str = "LAB_SERVE_TOKEN";
+
+/// The server's token: from --token, --token-file (its first line) or LAB_SERVE_TOKEN, at
+/// most one of them.
+pub fn token(arg: Option<String>, file: Option<&Path>) -> Result<Option<String>> {
+    let env = std::env::var_os(TOKEN_ENV).filter(|v| !v.is_empty());
+    if env.is_some() && (arg.is_some() || file.is_some()) {
+        bail!(
+            "the token is given twice: {TOKEN_ENV} is set and so is --token or --token-file — keep one"
+        );
+    }
+    if let Some(v) = env {
+        let t = v.into_string().map_err(|_| {
+            anyhow!("{TOKEN_ENV} is not valid UTF-8: use letters, digits and punctuation")
+        })?;
+        return Ok(Some(t));
+    }
+    let Some(path) = file else {
+        return Ok(arg);
+    };
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the token file {} (--token-file): give a readable file holding the token on its first line",
+            path.display()
+        )
+    })?;
+    let t = text.lines().next().unwrap_or("").trim().to_string();
+    if t.is_empty() {
+        bail!(
+            "the token file {} (--token-file) is empty: write the token on its first line",
+            path.display()
+        );
+    }
+    Ok(Some(t))
+}
+
+/// The connection limits of the server from their flags, each checked.
+pub fn limits(
+    max_connections: usize,
+    header_timeout: u64,
+    body_timeout: u64,
+    shutdown_timeout: u64,
+) -> Result<serve::Limits> {
+    if max_connections == 0 {
+        bail!("--max-connections 0 would refuse every client: give at least 1 (default 512)");
+    }
+    for (flag, v) in [
+        ("--header-timeout", header_timeout),
+        ("--body-timeout", body_timeout),
+    ] {
+        if v == 0 {
+            bail!("{flag} 0 would close every connection at once: give seconds, at least 1");
+        }
+    }
+    let secs = std::time::Duration::from_secs;
+    Ok(serve::Limits {
+        max_connections,
+        header_timeout: secs(header_timeout),
+        body_timeout: secs(body_timeout),
+        shutdown_timeout: secs(shutdown_timeout),
+    })
+}
+
 /// Runs the server (see `crate::serve`).
+#[allow(clippy::too_many_arguments)]
 pub fn serve(
     lab: Lab,
     addr: &str,
     env: &str,
     token: Option<String>,
     max_body: usize,
+    limits: serve::Limits,
     ocr: Option<&str>,
     doc: Option<&str>,
 ) -> Result<ServeOut> {
@@ -135,6 +203,7 @@ pub fn serve(
         env: env.to_string(),
         token,
         max_body,
+        limits,
         ocr,
         doc,
     };

@@ -27,6 +27,9 @@ pub struct SynthOut {
     #[serde(flatten)]
     pub summary: Summary,
     pub seconds: f64,
+    /// What makes the dataset unfit for training (an empty train or val split), said on
+    /// stderr too.
+    pub warnings: Vec<String>,
 }
 
 impl SynthOut {
@@ -125,10 +128,33 @@ pub fn synth(
         },
         reporter,
     )?;
+    let path = lab.project.display_path(&dir);
+    let warnings = unfit(&path, &summary);
     Ok(SynthOut {
         name,
-        path: lab.project.display_path(&dir),
+        path,
         summary,
         seconds: started.elapsed().as_secs_f64(),
+        warnings,
     })
+}
+
+/// Why the training recipes would refuse the dataset: they read the train and val splits, and
+/// a small --count can leave one of them empty (splits are drawn per timetable).
+fn unfit(path: &str, s: &Summary) -> Vec<String> {
+    let n = |split| s.timetables.get(&split).copied().unwrap_or(0);
+    [Split::Train, Split::Val]
+        .into_iter()
+        .filter(|&split| n(split) == 0)
+        .map(|split| {
+            format!(
+                "{path} has no {} timetables ({} train, {} val, {} test, {} test_heldout): every training recipe refuses it — use a larger --count (50 or more makes an empty split unlikely) or another --seed",
+                split.as_str(),
+                n(Split::Train),
+                n(Split::Val),
+                n(Split::Test),
+                n(Split::TestHeldout),
+            )
+        })
+        .collect()
 }

@@ -122,10 +122,16 @@ pub fn confidence(records: &[&InferenceRecord]) -> Measured {
     }
 }
 
-/// The share of correct answers.
+/// The share of correct answers, one per request id: the last feedback given for an answer
+/// counts (a correction replaces the first, as in `lab ab results`). `feedback` is in time
+/// order.
 pub fn accuracy(feedback: &[&FeedbackRecord]) -> Measured {
-    let n = feedback.len();
-    let ok = feedback.iter().filter(|f| f.correct).count();
+    let mut last = std::collections::HashMap::new();
+    for f in feedback {
+        last.insert(f.request_id.as_str(), f.correct);
+    }
+    let n = last.len();
+    let ok = last.values().filter(|c| **c).count();
     Measured {
         value: (n > 0).then(|| ok as f64 / n as f64),
         samples: n,
@@ -166,8 +172,8 @@ mod tests {
             "{c:?}"
         );
         assert_eq!(latency("latency_p95", &[]).value, None);
-        let fb = |correct| FeedbackRecord {
-            request_id: "r".into(),
+        let fb = |id: &str, correct| FeedbackRecord {
+            request_id: id.into(),
             model: "ocr".into(),
             version: 1,
             arm: None,
@@ -176,9 +182,13 @@ mod tests {
             truth: "b".into(),
             correct,
         };
-        let f = [fb(true), fb(true), fb(false), fb(true)];
+        let f = [fb("1", true), fb("2", true), fb("3", false), fb("4", true)];
         let a = accuracy(&f.iter().collect::<Vec<_>>());
         assert_eq!((a.value, a.samples), (Some(0.75), 4));
+        // Feedback twice for one answer counts once, the last one.
+        let f = [fb("1", true), fb("2", true), fb("1", false), fb("2", true)];
+        let a = accuracy(&f.iter().collect::<Vec<_>>());
+        assert_eq!((a.value, a.samples), (Some(0.5), 2));
     }
 
     #[test]

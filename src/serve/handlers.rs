@@ -124,8 +124,13 @@ async fn not_allowed(req: Request) -> ApiError {
     )
 }
 
-async fn healthz(S(st): S<Arc<State>>) -> Json<Value> {
-    Json(json!({"status": "ok", "env": st.env, "serving": st.served().describe()}))
+/// Liveness for anyone; what is served (model names and versions) only for a client with the
+/// token, when there is one.
+async fn healthz(S(st): S<Arc<State>>, headers: HeaderMap) -> Json<Value> {
+    match &st.token {
+        Some(t) if !authorised(&headers, t) => Json(json!({"status": "ok"})),
+        _ => Json(json!({"status": "ok", "env": st.env, "serving": st.served().describe()})),
+    }
 }
 
 async fn metrics(S(st): S<Arc<State>>) -> Response {
@@ -167,19 +172,37 @@ async fn metrics(S(st): S<Arc<State>>) -> Response {
         .into_response()
 }
 
-/// Reads the body: at most `--max-body` bytes (413 beyond; a slightly larger body is read to
-/// its end first, so the client gets the answer rather than a reset connection).
+/// The largest feedback body: a request id and the text of one line.
+pub const FEEDBACK_MAX_BODY: usize = 16 << 10;
+
+/// The most pixels an image sent to /v1/ocr may have (one line of text; 8000×500 is 4 million).
+pub const OCR_MAX_PIXELS: u64 = 4_000_000;
+
+/// The most pixels an image sent to /v1/extract may have (a page; 300 dpi A4 is 9 million).
+pub const EXTRACT_MAX_PIXELS: u64 = crate::ml::lines::MAX_PIXELS;
+
+/// Reads an image body: at most `--max-body` bytes (see [`read_limited`]).
 async fn read_body(st: &State, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    read_limited(st, headers, body, st.max_body, "lab serve --max-body").await
+}
+
+/// Reads the body: at most `limit` bytes (413 beyond, naming `what` sets the limit; a slightly
+/// larger body is read to its end first, so the client gets the answer rather than a reset
+/// connection), within `--body-timeout` (408).
+async fn read_limited(
+    st: &State,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, ApiError> {
     let too_big = || {
         err(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is larger than the limit of {} bytes (lab serve --max-body)",
-                st.max_body
-            ),
+            format!("the body is larger than the limit of {limit} bytes ({what})"),
         )
     };
-    let drain = st.max_body.saturating_mul(4).max(16 << 20);
+    let drain = limit.saturating_mul(4).max(16 << 20);
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -187,10 +210,19 @@ async fn read_body(st: &State, headers: &HeaderMap, body: Body) -> Result<Bytes,
     if declared.is_some_and(|n| n > drain) {
         return Err(too_big());
     }
-    let bytes = axum::body::to_bytes(body, drain)
+    let bytes = tokio::time::timeout(st.limits.body_timeout, axum::body::to_bytes(body, drain))
         .await
+        .map_err(|_| {
+            err(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s (lab serve --body-timeout)",
+                    st.limits.body_timeout.as_secs()
+                ),
+            )
+        })?
         .map_err(|_| too_big())?;
-    if bytes.len() > st.max_body {
+    if bytes.len() > limit {
         return Err(too_big());
     }
     Ok(bytes)
@@ -218,8 +250,20 @@ fn request_id(st: &State, headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-/// Decodes an upload as PNG or JPEG, refusing anything else, empty, truncated or huge.
-fn decode(bytes: &[u8]) -> Result<DynamicImage, ApiError> {
+/// A client's X-Request-Id that names an answer already given: refused, so that feedback for
+/// one answer can never be scored against another.
+fn id_taken(id: &str) -> ApiError {
+    err(
+        StatusCode::CONFLICT,
+        format!(
+            "X-Request-Id `{id}` already names another answer of this server: send a new id, or none and one is made"
+        ),
+    )
+}
+
+/// Decodes an upload as PNG or JPEG, refusing anything else, empty, truncated, or over
+/// `max_pixels` (read from the header, before anything is decoded).
+fn decode(bytes: &[u8], max_pixels: u64, endpoint: &str) -> Result<DynamicImage, ApiError> {
     if bytes.is_empty() {
         return Err(err(
             StatusCode::BAD_REQUEST,
@@ -241,6 +285,23 @@ fn decode(bytes: &[u8]) -> Result<DynamicImage, ApiError> {
         return Err(err(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body is not a PNG or JPEG image",
+        ));
+    }
+    let (w, h) = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .and_then(|r| r.into_dimensions().map_err(std::io::Error::other))
+        .map_err(|e| {
+            err(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the image's header (truncated or damaged?): {e}"),
+            )
+        })?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return Err(err(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the image is {w}×{h} pixels, over the {max_pixels} pixels {endpoint} takes: scale or crop it"
+            ),
         ));
     }
     let mut limits = image::Limits::default();
@@ -295,6 +356,9 @@ async fn ocr(
     let t0 = Instant::now();
     let bytes = read_body(&st, &headers, body).await?;
     let id = request_id(&st, &headers)?;
+    if st.answers.lock().unwrap().get(&id).is_some() {
+        return Err(id_taken(&id));
+    }
     let served = st.served();
     let (slot, arm) = if let Some(r) = &served.ab {
         let key = headers
@@ -316,7 +380,7 @@ async fn ocr(
     };
     let s2 = slot.clone();
     let (text, confidence, features) = blocking(&st, move || {
-        let img = decode(&bytes)?;
+        let img = decode(&bytes, OCR_MAX_PIXELS, "/v1/ocr")?;
         let grey = img.to_luma8();
         let features = image_features(&grey);
         let (text, conf) = s2.read(&grey, &bytes).map_err(internal)?;
@@ -324,15 +388,20 @@ async fn ocr(
     })
     .await?;
     let latency = t0.elapsed();
-    st.answers.lock().unwrap().insert(
+    let fresh = st.answers.lock().unwrap().insert_new(
         id.clone(),
         Answer {
             model: slot.name.clone(),
             version: slot.version,
             arm: arm.clone(),
             prediction: text.clone(),
+            truth: None,
         },
     );
+    if !fresh {
+        // Another request with this id was answered meanwhile.
+        return Err(id_taken(&id));
+    }
     st.record(Msg::Inference(InferenceRecord {
         request_id: id.clone(),
         model: slot.name.clone(),
@@ -380,7 +449,7 @@ async fn extract_h(
                 "extraction needs a trained OCR model, not tesseract",
             ));
         };
-        let img = decode(&bytes)?;
+        let img = decode(&bytes, EXTRACT_MAX_PIXELS, "/v1/extract")?;
         let features = image_features(&img.to_luma8());
         let m = extract::Models {
             ocr: model,
@@ -432,23 +501,52 @@ async fn feedback(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_body(&st, &headers, body).await?;
+    let limit = FEEDBACK_MAX_BODY.min(st.max_body);
+    let bytes = read_limited(
+        &st,
+        &headers,
+        body,
+        limit,
+        "feedback: a request id and one line's text",
+    )
+    .await?;
     let f: FeedbackIn = serde_json::from_slice(&bytes).map_err(|e| {
         err(
             StatusCode::BAD_REQUEST,
             format!("bad feedback JSON ({e}): send {{\"request_id\": \"…\", \"truth\": \"…\"}}"),
         )
     })?;
-    let Some(a) = st.answers.lock().unwrap().get(&f.request_id).cloned() else {
-        return Err(err(
-            StatusCode::NOT_FOUND,
-            format!(
-                "unknown request_id `{}`: not an OCR answer of this server (recent answers are kept in memory, up to 100000)",
-                f.request_id
-            ),
-        ));
+    let (a, recorded) = {
+        let mut answers = st.answers.lock().unwrap();
+        let Some(a) = answers.get_mut(&f.request_id) else {
+            return Err(err(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown request_id `{}`: not an OCR answer of this server (recent answers are kept in memory, up to 100000)",
+                    f.request_id
+                ),
+            ));
+        };
+        // One feedback per answer: the same truth again changes nothing; another one replaces
+        // it (recorded, and counted instead of the first).
+        let changed = a.truth.as_deref() != Some(f.truth.as_str());
+        a.truth = Some(f.truth.clone());
+        (a.clone(), changed)
     };
     let correct = a.prediction == f.truth;
+    let out = json!({
+        "request_id": f.request_id,
+        "correct": correct,
+        "prediction": a.prediction,
+        "truth": f.truth,
+        "model": a.model,
+        "version": a.version,
+        "arm": a.arm,
+        "recorded": recorded,
+    });
+    if !recorded {
+        return Ok(Json(out));
+    }
     st.record(Msg::Feedback(FeedbackRecord {
         request_id: f.request_id.clone(),
         model: a.model.clone(),
@@ -459,13 +557,5 @@ async fn feedback(
         truth: f.truth.clone(),
         correct,
     }));
-    Ok(Json(json!({
-        "request_id": f.request_id,
-        "correct": correct,
-        "prediction": a.prediction,
-        "truth": f.truth,
-        "model": a.model,
-        "version": a.version,
-        "arm": a.arm,
-    })))
+    Ok(Json(out))
 }

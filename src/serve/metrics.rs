@@ -30,6 +30,12 @@ pub struct Metrics {
     pub pending: AtomicU64,
     /// Appends that failed (and were retried).
     pub append_errors: AtomicU64,
+    /// Connections open now.
+    pub conns_open: AtomicU64,
+    /// Connections closed to make room for a new one (see `conns`).
+    pub conns_evicted: AtomicU64,
+    /// Connections refused because every open one was inside a request.
+    pub conns_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -109,6 +115,24 @@ impl Metrics {
                 "Appends that failed and were retried.",
                 "counter",
                 &self.append_errors,
+            ),
+            (
+                "lab_connections_open",
+                "Client connections open now.",
+                "gauge",
+                &self.conns_open,
+            ),
+            (
+                "lab_connections_evicted_total",
+                "Connections outside a request closed to make room (the connection limit).",
+                "counter",
+                &self.conns_evicted,
+            ),
+            (
+                "lab_connections_refused_total",
+                "Connections refused at the limit while every open one was inside a request.",
+                "counter",
+                &self.conns_refused,
             ),
         ] {
             let _ = writeln!(

@@ -10,6 +10,7 @@
 //! `GET /metrics`. With a token, all but `/healthz` need `Authorization: Bearer TOKEN`. Every
 //! error is JSON `{"error": "...", "status": N}`.
 
+pub mod conns;
 mod handlers;
 pub mod metrics;
 pub mod models;
@@ -26,6 +27,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::lab::Lab;
+pub use conns::Limits;
 pub use models::{DocSlot, Loader, OcrEngine, OcrSlot, Plan, Planner, Served};
 
 /// The default body limit: 4 MiB.
@@ -41,6 +43,8 @@ pub struct Config {
     pub env: String,
     pub token: Option<String>,
     pub max_body: usize,
+    /// What clients may hold, and how long a stop may take.
+    pub limits: Limits,
     /// Fixed versions (`NAME@N`) overriding the deployments.
     pub ocr: Option<String>,
     pub doc: Option<String>,
@@ -53,6 +57,8 @@ pub struct Answer {
     pub version: u32,
     pub arm: Option<String>,
     pub prediction: String,
+    /// The truth of the last feedback recorded for it.
+    pub truth: Option<String>,
 }
 
 /// A bounded map of recent answers: the oldest is forgotten first.
@@ -74,8 +80,21 @@ impl Answers {
         }
     }
 
+    /// Inserts an answer under a new id; false (and nothing changed) when the id is taken.
+    pub fn insert_new(&mut self, id: String, a: Answer) -> bool {
+        if self.map.contains_key(&id) {
+            return false;
+        }
+        self.insert(id, a);
+        true
+    }
+
     pub fn get(&self, id: &str) -> Option<&Answer> {
         self.map.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Answer> {
+        self.map.get_mut(id)
     }
 }
 
@@ -93,6 +112,7 @@ pub struct State {
     answers: Mutex<Answers>,
     token: Option<String>,
     max_body: usize,
+    pub limits: Limits,
     start_ns: i64,
     counter: AtomicU64,
     /// One inference per core at a time.
@@ -216,6 +236,7 @@ pub fn run(lab: Lab, cfg: Config, loader: Box<dyn Loader>) -> Result<ServeOut> {
             answers: Mutex::new(Answers::default()),
             token: cfg.token.clone(),
             max_body: cfg.max_body,
+            limits: cfg.limits,
             start_ns: crate::store::now_ns(),
             counter: AtomicU64::new(0),
             workers: Semaphore::new(cores),
@@ -226,15 +247,24 @@ pub fn run(lab: Lab, cfg: Config, loader: Box<dyn Loader>) -> Result<ServeOut> {
             writeln!(out, "lab serve: listening on http://{bound}")?;
             out.flush()?;
         }
-        axum::serve(listener, handlers::router(state.clone()))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the server failed")?;
+        conns::serve(
+            listener,
+            handlers::router(state.clone()),
+            state.clone(),
+            shutdown_signal(),
+        )
+        .await;
         eprintln!("lab serve: stopping — appending the pending records");
         let (done, wait) = oneshot::channel();
         state.record_stop(done);
-        let _ = wait.await;
+        let lost = wait.await.unwrap_or(0);
         let _ = rec.await;
+        if lost > 0 {
+            bail!(
+                "{lost} served inference or feedback records could not be appended to {} (see the errors above): free space or fix the file, then serve again",
+                state.lab.store.path().display()
+            );
+        }
         Ok::<_, anyhow::Error>(ServeOut {
             addr: bound.to_string(),
             recorded: state.metrics.recorded.load(Ordering::Relaxed),
@@ -243,7 +273,7 @@ pub fn run(lab: Lab, cfg: Config, loader: Box<dyn Loader>) -> Result<ServeOut> {
 }
 
 impl State {
-    fn record_stop(&self, done: oneshot::Sender<()>) {
+    fn record_stop(&self, done: oneshot::Sender<usize>) {
         let _ = self.tx.send(recorder::Msg::Stop(done));
     }
 }
@@ -292,6 +322,7 @@ mod tests {
             version: 1,
             arm: None,
             prediction: p.into(),
+            truth: None,
         };
         for i in 0..ANSWERS + 5 {
             a.insert(i.to_string(), ans("x"));

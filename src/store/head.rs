@@ -123,7 +123,7 @@ impl Store {
 
     /// The stored hash of entry `seq`, without decoding its body.
     fn stored_hash(&self, seq: u64) -> Result<Option<Hash>, StoreError> {
-        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let r = self.db()?.begin_read().map_err(self.err("read"))?;
         let t = r.open_table(EVENTS).map_err(self.err("read"))?;
         let Some(v) = t.get(seq).map_err(self.err("read"))? else {
             return Ok(None);

@@ -12,6 +12,7 @@
 
 pub mod ab;
 pub mod alerts;
+pub mod backend;
 pub mod blobs;
 mod check;
 pub mod codec;
@@ -23,6 +24,8 @@ mod staging;
 pub mod views;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -135,7 +138,14 @@ pub struct Author {
 
 /// The open store of one project.
 pub struct Store {
-    db: Database,
+    /// The open database. After an I/O error redb refuses every later transaction ("Previous
+    /// I/O error occurred. Please close and re-open the database"), so it is replaced by a
+    /// fresh handle before the next use (see [`Store::db`]).
+    db: RwLock<Arc<Database>>,
+    /// Set by an I/O error: the handle must be reopened before it is used again.
+    broken: AtomicBool,
+    /// How many times the handle was reopened after an I/O error.
+    reopens: AtomicU64,
     path: PathBuf,
     lab_dir: PathBuf,
     pub blobs: BlobStore,
@@ -174,18 +184,11 @@ impl Store {
             path: path.clone(),
             detail,
         };
-        let db = guard::guard(|| {
-            Database::builder()
-                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-                .create(&path)
-        })
-        .map_err(damaged)?
-        .map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let db = open_db(&path)?;
         let store = Store {
-            db,
+            db: RwLock::new(Arc::new(db)),
+            broken: AtomicBool::new(false),
+            reopens: AtomicU64::new(0),
             path: path.clone(),
             lab_dir: lab_dir.to_path_buf(),
             blobs,
@@ -195,15 +198,36 @@ impl Store {
         Ok(store)
     }
 
+    /// The database handle; reopened first when the last operation hit an I/O error (a full
+    /// disk, say), so that the store works again once the cause is gone.
+    pub(crate) fn db(&self) -> Result<Arc<Database>, StoreError> {
+        if self.broken.load(Ordering::Acquire) {
+            let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+            if self.broken.load(Ordering::Acquire) {
+                // The old handle closes when its last transaction ends.
+                *db = Arc::new(open_db(&self.path)?);
+                self.broken.store(false, Ordering::Release);
+                self.reopens.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(db.clone());
+        }
+        Ok(self.db.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// How many times the database was reopened after an I/O error (see [`Store::db`]).
+    pub fn reopens(&self) -> u64 {
+        self.reopens.load(Ordering::Relaxed)
+    }
+
     fn ensure_tables(&self) -> Result<(), StoreError> {
         // Cheap check first: a read transaction sees whether the tables exist.
-        if let Ok(r) = self.db.begin_read() {
+        if let Ok(r) = self.db()?.begin_read() {
             if r.open_table(EVENTS).is_ok() && views::all_exist(&r) {
                 return Ok(());
             }
         }
         let tx = self
-            .db
+            .db()?
             .begin_write()
             .map_err(self.err("opened for writing"))?;
         tx.open_table(EVENTS).map_err(self.err("initialised"))?;
@@ -220,12 +244,22 @@ impl Store {
         &self.path
     }
 
-    pub(crate) fn err<E: std::fmt::Display>(&self, what: &'static str) -> impl Fn(E) -> StoreError {
-        let path = self.path.clone();
-        move |e| StoreError::Db {
-            path: path.clone(),
-            what,
-            detail: e.to_string(),
+    /// A redb error as a [`StoreError::Db`]; an I/O error also marks the handle for reopening.
+    pub(crate) fn err<E: std::fmt::Display>(
+        &self,
+        what: &'static str,
+    ) -> impl Fn(E) -> StoreError + '_ {
+        move |e| {
+            let detail = e.to_string();
+            // redb's StorageError::Io ("I/O error: …") and PreviousIo ("Previous I/O error…").
+            if detail.contains("I/O error") {
+                self.broken.store(true, Ordering::Release);
+            }
+            StoreError::Db {
+                path: self.path.clone(),
+                what,
+                detail,
+            }
         }
     }
 
@@ -238,7 +272,7 @@ impl Store {
         f: impl FnOnce(&ViewTx) -> Result<(Vec<Event>, T), StoreError>,
     ) -> Result<(Vec<Record>, T), StoreError> {
         let tx = self
-            .db
+            .db()?
             .begin_write()
             .map_err(self.err("opened for writing"))?;
         let (events, out) = f(&ViewTx::new(&tx, self.path.clone()))?;
@@ -285,7 +319,16 @@ impl Store {
             }
             views.flush().map_err(self.err("updated"))?;
         }
-        tx.commit().map_err(self.err("committed"))?;
+        if let Err(e) = tx.commit() {
+            let err = self.err("committed")(e);
+            // A commit that failed may still have reached the file (a sync that failed after
+            // the write): look with a fresh handle, so that a caller who retries never appends
+            // the same events twice.
+            let last = records.last().map(|r| (r.envelope.seq, r.hash));
+            if last.is_none() || self.head().ok() != last {
+                return Err(err);
+            }
+        }
         if let Some(last) = records.last() {
             // Best effort: the events are committed; a record left behind is harmless.
             let _ = head::advance(
@@ -306,7 +349,7 @@ impl Store {
 
     /// The last entry's (seq, hash), or (0, ZERO) for an empty log.
     pub fn head(&self) -> Result<(u64, Hash), StoreError> {
-        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let r = self.db()?.begin_read().map_err(self.err("read"))?;
         let t = r.open_table(EVENTS).map_err(self.err("read"))?;
         match t.last().map_err(self.err("read"))? {
             Some((k, v)) => {
@@ -328,7 +371,7 @@ impl Store {
         from: u64,
         mut f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let r = self.db()?.begin_read().map_err(self.err("read"))?;
         let t = r.open_table(EVENTS).map_err(self.err("read"))?;
         for item in t.range(from..).map_err(self.err("read"))? {
             let (k, v) = item.map_err(self.err("read"))?;
@@ -361,7 +404,7 @@ impl Store {
         &self,
         mut f: impl FnMut(Record) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let r = self.db()?.begin_read().map_err(self.err("read"))?;
         let t = r.open_table(EVENTS).map_err(self.err("read"))?;
         for item in t.range(0u64..).map_err(self.err("read"))?.rev() {
             let (k, v) = item.map_err(self.err("read"))?;
@@ -379,7 +422,7 @@ impl Store {
 
     /// One entry by seq.
     pub fn get(&self, seq: u64) -> Result<Option<Record>, StoreError> {
-        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let r = self.db()?.begin_read().map_err(self.err("read"))?;
         let t = r.open_table(EVENTS).map_err(self.err("read"))?;
         match t.get(seq).map_err(self.err("read"))? {
             Some(v) => codec::decode(v.value())
@@ -398,7 +441,7 @@ impl Store {
         &self,
         f: impl FnOnce(&views::ViewRead) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let r = self.db()?.begin_read().map_err(self.err("read"))?;
         f(&views::ViewRead::new(&r, self.path.clone()))
     }
 
@@ -406,7 +449,7 @@ impl Store {
     /// Returns the number of events folded.
     pub fn reindex(&self) -> Result<u64, StoreError> {
         let tx = self
-            .db
+            .db()?
             .begin_write()
             .map_err(self.err("opened for writing"))?;
         views::drop_all(&tx).map_err(self.err("cleared"))?;
@@ -433,9 +476,28 @@ impl Store {
 
     /// Every view's rows as (table, key, value bytes), for comparing live and rebuilt views.
     pub fn dump_views(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
-        let r = self.db.begin_read().map_err(self.err("read"))?;
+        let r = self.db()?.begin_read().map_err(self.err("read"))?;
         views::dump(&r).map_err(self.err("read"))
     }
+}
+
+/// Opens (creating when missing) the log at `path` for any number of processes; a panic of
+/// redb on a damaged file is an error naming it.
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    let open = || -> Result<Database, redb::DatabaseError> {
+        Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create_with_backend(backend::LogBackend::open(path)?)
+    };
+    guard::guard(open)
+        .map_err(|detail| StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail,
+        })?
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Unix time in nanoseconds.

@@ -275,7 +275,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let tx = s.db.begin_write().unwrap();
+        let tx = s.db().unwrap().begin_write().unwrap();
         tx.delete_table(REGISTRY).unwrap();
         tx.delete_table(DEPLOYMENTS).unwrap();
         tx.commit().unwrap();

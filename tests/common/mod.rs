@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod server;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -93,6 +95,8 @@ pub fn lab_cmd(dir: &Path) -> Command {
     c.current_dir(dir)
         .env_remove("LAB_FAULT_ENOSPC_AFTER")
         .env_remove("LAB_FAULT_KILL_AFTER_EPOCH")
+        .env_remove("LAB_FAULT_LOG_FULL")
+        .env_remove("LAB_SERVE_TOKEN")
         .env_remove("RUST_BACKTRACE")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());

@@ -204,6 +204,19 @@ pub fn deploy(
             known.join(", ")
         );
     }
+    let baseline = current.map(|d| d.version).or_else(|| {
+        reg.iter()
+            .filter(|r| r.name == v.name && r.stage == Stage::Production && r.version != v.version)
+            .map(|r| r.version)
+            .max()
+    });
+    if cfg.gates.is_empty() && baseline.is_none() {
+        bail!(
+            "configs/deploy.toml has only max_regression, and {} has no deployed or production version to compare with, so {} would go out unchecked — add a [[gate]] (e.g. metric = \"accuracy\", op = \">\", threshold = 0.90)",
+            v.name,
+            v.label()
+        );
+    }
     // Fail on a missing validation snapshot before anything is recorded.
     super::eval::snapshot_of(
         lab,
@@ -214,12 +227,6 @@ pub fn deploy(
         },
     )
     .context("the validation snapshot of configs/deploy.toml")?;
-    let baseline = current.map(|d| d.version).or_else(|| {
-        reg.iter()
-            .filter(|r| r.name == v.name && r.stage == Stage::Production && r.version != v.version)
-            .map(|r| r.version)
-            .max()
-    });
     let label = v.label();
     lab.append(vec![Event::DeploymentRequested {
         env: env.to_string(),
