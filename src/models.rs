@@ -177,6 +177,44 @@ pub fn resolve_in(store: &Store, reference: &str) -> Result<ModelRow, ResolveErr
     resolve(&runs, &registry, reference).map_err(ResolveError::Unknown)
 }
 
+/// The version a bare model name means where a model is *used* (`lab ocr`, `lab extract`):
+/// the one deployed to production, else the newest in the registry's production stage, else
+/// the newest — with why, for the output to say. A reference with `@`, or one that is not a
+/// registered name (a run id, a hash prefix), is returned as it is, with no reason.
+pub fn pin(store: &Store, reference: &str) -> Result<(String, Option<String>), StoreError> {
+    if reference.contains('@') {
+        return Ok((reference.to_string(), None));
+    }
+    let (registry, deps) = store.read_views(|v| Ok((v.registry()?, v.deployments()?)))?;
+    let of_name: Vec<&VersionRow> = registry.iter().filter(|m| m.name == reference).collect();
+    let Some(newest) = of_name.iter().max_by_key(|m| m.version) else {
+        return Ok((reference.to_string(), None));
+    };
+    if let Some(d) = deps
+        .iter()
+        .find(|d| d.env == "production" && d.model == reference)
+    {
+        return Ok((
+            format!("{reference}@{}", d.version),
+            Some("deployed to production".into()),
+        ));
+    }
+    if let Some(p) = of_name
+        .iter()
+        .filter(|m| m.stage == Stage::Production)
+        .max_by_key(|m| m.version)
+    {
+        return Ok((
+            format!("{reference}@{}", p.version),
+            Some("the production stage's newest; none deployed".into()),
+        ));
+    }
+    Ok((
+        format!("{reference}@{}", newest.version),
+        Some("the newest; none deployed or in production".into()),
+    ))
+}
+
 /// Why a reference did not resolve.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {

@@ -308,6 +308,15 @@ fn deploy_behind_gates_then_history_and_rollback() {
             "deployed"
         ]
     );
+    // A bare name where a model is used is the deployed version, not the newest, and says so.
+    let line = std::fs::read_dir(p.path("datasets/tt/lines/val"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    p.ok(&["ocr", "--model", "ocr_teacher", line.to_str().unwrap()])
+        .stderr_has(&["ocr_teacher@1 (deployed to production)"]);
     // Again: already there, nothing recorded.
     let n = p.events().len();
     p.ok(&["deploy", "ocr_teacher@1"])

@@ -434,7 +434,11 @@ pub fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// in `failed` and the others are read.
 pub fn ocr(lab: &Lab, model: &str, inputs: &[PathBuf]) -> Result<OcrOut> {
     let images = image_files(inputs)?;
-    let m = load_model(lab, model)?;
+    let (model, why) = crate::models::pin(&lab.store, model)?;
+    if let Some(why) = why {
+        eprintln!("lab ocr: {model} ({why})");
+    }
+    let m = load_model(lab, &model)?;
     let mut out = OcrOut {
         lines: Vec::new(),
         failed: Vec::new(),

@@ -32,6 +32,15 @@ pub struct Pair {
 
 impl Pair {
     pub fn load(lab: &Lab, ocr: Option<&str>, doc: Option<&str>) -> Result<Pair> {
+        // A bare name is the deployed version (else production's, else the newest), said.
+        let (ocr, ocr_why) = crate::models::pin(&lab.store, ocr.unwrap_or(DEFAULT_OCR))?;
+        let (doc, doc_why) = crate::models::pin(&lab.store, doc.unwrap_or(DEFAULT_DOC))?;
+        for (m, why) in [(&ocr, ocr_why), (&doc, doc_why)] {
+            if let Some(why) = why {
+                eprintln!("lab: {m} ({why})");
+            }
+        }
+        let (ocr, doc) = (Some(ocr.as_str()), Some(doc.as_str()));
         let ocr = load_model(lab, ocr.unwrap_or(DEFAULT_OCR)).map_err(|e| {
             anyhow!("{e:#} — train one (lab train ocr-distill) or name another with --ocr")
         })?;
