@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{BenchCmd, Cli, Command, DataCmd, HooksCmd, RunsCmd, SynthDomain};
+use crate::cli::{ArtifactsCmd, BenchCmd, Cli, Command, DataCmd, HooksCmd, RunsCmd, SynthDomain};
 use crate::commands::{self, log::Filter};
 use crate::lab::Lab;
 use crate::progress::Reporter;
@@ -462,6 +462,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 RunsCmd::Diff { a, b } => {
                     let d = commands::runs::diff(&lab, &a, &b)?;
                     say(json, commands::runs::diff_text(&d), &d)?;
+                }
+            }
+        }
+        Command::Artifacts(cmd) => {
+            let lab = open(&here, "artifacts")?;
+            match cmd {
+                ArtifactsCmd::Ls { run } => {
+                    let o = commands::runs::artifacts::ls(&lab, &run)?;
+                    if json {
+                        print_lines(&o.rows)?;
+                    } else {
+                        emit(&commands::runs::artifacts::ls_text(&o))?;
+                    }
+                }
+                ArtifactsCmd::Get { run, name, dest } => {
+                    let o = commands::runs::artifacts::get(&lab, &run, &name, dest.as_deref())?;
+                    let text = format!(
+                        "wrote {} to {}{}",
+                        o.name,
+                        o.written.display(),
+                        if o.folder { " (a folder)" } else { "" }
+                    );
+                    say(json, text, &o)?;
                 }
             }
         }

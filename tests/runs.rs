@@ -338,6 +338,51 @@ fn deps_outputs_and_output_tails_are_recorded_and_verified() {
     let tail = show["artifacts"][0]["hash"].as_str().unwrap();
     let tail_bytes = p.blob(tail);
     assert_eq!(tail_bytes, b"done-prep\n");
+    // Read back through lab: a listing, a file and a folder, never over an existing path.
+    let arts = p.ok(&["--json", "artifacts", "ls", "prep"]).json_lines();
+    let names: Vec<(&str, &str)> = arts
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap(), a["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("artifact", "stdout.tail"),
+            ("artifact", "stderr.tail"),
+            ("output", "clean")
+        ]
+    );
+    assert_eq!(arts[2]["folder"], true);
+    let got = p.path("got");
+    fs::create_dir_all(&got).unwrap();
+    let tail_path = got.join("tail.txt");
+    p.ok(&[
+        "artifacts",
+        "get",
+        "prep",
+        "stdout.tail",
+        tail_path.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read(&tail_path).unwrap(), b"done-prep\n");
+    p.fails(&[
+        "artifacts",
+        "get",
+        "prep",
+        "stdout.tail",
+        tail_path.to_str().unwrap(),
+    ])
+    .stderr_has(&["already exists"]);
+    let clean = got.join("clean");
+    p.ok(&["artifacts", "get", "prep", "clean", clean.to_str().unwrap()]);
+    assert_eq!(
+        fs::read(clean.join("all.txt")).unwrap(),
+        fs::read(p.path("clean/all.txt")).unwrap()
+    );
+    p.fails(&["artifacts", "get", "prep", "nope"]).stderr_has(&[
+        "no artifact `nope`",
+        "stdout.tail",
+        "clean",
+    ]);
 
     // A declared output the command did not write fails the run.
     let bad = p.lab(&[

@@ -141,6 +141,14 @@ pub enum Command {
     Run(RunArgs),
     #[command(subcommand)]
     Runs(RunsCmd),
+    /// Read back what a run stored: epoch checkpoints, output tails, captured files and folders
+    ///
+    /// Examples:
+    ///
+    ///   lab artifacts ls prep
+    ///   lab artifacts get prep data/clean /tmp/clean
+    #[command(subcommand, verbatim_doc_comment)]
+    Artifacts(ArtifactsCmd),
     /// Print the full series of one metric of a run, ordered by step
     ///
     /// Example:
@@ -610,4 +618,22 @@ mod tests {
             );
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactsCmd {
+    /// List a run's artifacts and outputs (kind, name, size, hash)
+    Ls {
+        /// Run id, id prefix (≥ 4 characters) or a name one run carries.
+        run: String,
+    },
+    /// Write one artifact or output to DEST (a file, or a folder restored whole), hash checked
+    Get {
+        /// Run id, id prefix (≥ 4 characters) or a name one run carries.
+        run: String,
+        /// The artifact's name as `lab artifacts ls` shows it.
+        name: String,
+        /// Where to write it (default: its file name here); never overwritten.
+        dest: Option<std::path::PathBuf>,
+    },
 }

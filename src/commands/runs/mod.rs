@@ -1,5 +1,6 @@
 //! `lab runs ls|show|diff` and `lab metrics RUN KEY`.
 
+pub mod artifacts;
 mod diff;
 pub use diff::{DiffOut, diff, diff_text};
 
