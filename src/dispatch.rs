@@ -584,14 +584,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             )?;
         }
         Command::Bench(BenchCmd::Store { dir, scale_down }) => {
-            commands::bench::store(dir.as_deref(), scale_down, json)?;
+            if !commands::bench::store(dir.as_deref(), scale_down, json)? {
+                return Ok(ExitCode::from(1));
+            }
         }
         Command::Bench(BenchCmd::Train {
             torch,
             no_torch,
             quick,
         }) => {
-            commands::bench::train::train(&here, quick, torch, no_torch, json)?;
+            if !commands::bench::train::train(&here, quick, torch, no_torch, json)? {
+                return Ok(ExitCode::from(1));
+            }
         }
         Command::Bench(BenchCmd::Ops { reps }) => {
             commands::bench::ops::ops(reps, json)?;

@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 /// Benchmarks that print ratios against a baseline measured in the same run
 ///
-/// No test asserts a time; the ratios are the result. Example:
+/// No test asserts a time; the ratios are the result, and a missed target exits 1. Example:
 ///
 ///   cargo run --release -- bench store --scale-down 10
 #[derive(Debug, Subcommand)]

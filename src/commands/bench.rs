@@ -111,7 +111,8 @@ pub struct Report {
 }
 
 /// Runs the store benchmark and prints its table (or one JSON object).
-pub fn store(dir: Option<&Path>, scale_down: u32, json: bool) -> Result<()> {
+/// Runs the store benchmark and prints it; `Ok(false)` when a target was missed.
+pub fn store(dir: Option<&Path>, scale_down: u32, json: bool) -> Result<bool> {
     let scale = u64::from(scale_down.max(1));
     let shape = Shape::at(scale);
     let note = |m: &str| {
@@ -231,7 +232,7 @@ pub fn store(dir: Option<&Path>, scale_down: u32, json: bool) -> Result<()> {
     } else {
         println!("{}", table(&report));
     }
-    Ok(())
+    Ok(report.pass)
 }
 
 /// Runs `lab --json -C DIR ARGS…` and parses what it prints. Its stderr is captured (no

@@ -93,7 +93,9 @@ fn rate(s: &Spec, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 
 /// Runs the benchmark and prints its table (or one JSON object). `install`: make the venv
 /// with torch when no Python has it; `no_torch`: skip the comparison.
-pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool) -> Result<()> {
+/// Runs the training benchmark and prints it; `Ok(false)` when a measured comparison missed a
+/// target (without PyTorch nothing is compared and nothing fails).
+pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool) -> Result<bool> {
     let note = |m: &str| {
         if !json {
             eprintln!("{m}");
@@ -171,7 +173,7 @@ pub fn train(root: &Path, quick: bool, install: bool, no_torch: bool, json: bool
     } else {
         println!("{}", super::train_table::table(&report));
     }
-    Ok(())
+    Ok(report.pass != Some(false))
 }
 
 /// samples/s with thousands separators.
