@@ -394,46 +394,10 @@ pub struct OcrOut {
     pub failed: Vec<(String, String)>,
 }
 
-/// The image files `inputs` name: files as given, folders walked for `.png`, `.jpg` and
-/// `.jpeg` files (any case) in path order. A folder with none is an error naming it.
-pub fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if !p.is_dir() {
-            out.push(p.clone());
-            continue;
-        }
-        let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
-            .follow_links(false)
-            .into_iter()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_file())
-            .map(|e| e.into_path())
-            .filter(|f| {
-                f.extension()
-                    .map(|x| {
-                        let x = x.to_string_lossy().to_ascii_lowercase();
-                        x == "png" || x == "jpg" || x == "jpeg"
-                    })
-                    .unwrap_or(false)
-            })
-            .collect();
-        if found.is_empty() {
-            bail!(
-                "{}: a folder with no PNG or JPEG images — name image files or a folder of them",
-                p.display()
-            );
-        }
-        found.sort();
-        out.extend(found);
-    }
-    Ok(out)
-}
-
 /// Reads image files (folders walked) with a model; an image that cannot be read is named
 /// in `failed` and the others are read.
 pub fn ocr(lab: &Lab, model: &str, inputs: &[PathBuf]) -> Result<OcrOut> {
-    let images = image_files(inputs)?;
+    let images = crate::commands::extract::image_files(inputs)?;
     let (model, why) = crate::models::pin(&lab.store, model)?;
     if let Some(why) = why {
         eprintln!("lab ocr: {model} ({why})");
