@@ -200,6 +200,56 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
     assert_eq!(all.len(), 1);
     assert!(all[0]["resolved_seq"].as_u64().is_some());
 
+    // A folder with a labels.jsonl: its truth is recorded as feedback and scored.
+    let val: Vec<Value> = fs::read_to_string(p.path("datasets/tt/lines/val.jsonl"))
+        .unwrap()
+        .lines()
+        .take(4)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    fs::create_dir_all(p.path("labelled")).unwrap();
+    let mut labels = String::new();
+    for (i, v) in val.iter().enumerate() {
+        let name = format!("l{i}.png");
+        fs::copy(
+            p.path(&format!("datasets/tt/{}", v["image"].as_str().unwrap())),
+            p.path(&format!("labelled/{name}")),
+        )
+        .unwrap();
+        labels.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"image": name, "text": v["text"]})
+        ));
+    }
+    fs::write(p.path("labelled/labels.jsonl"), labels).unwrap();
+    let fb = count(&p, "feedback");
+    let t = at(
+        &p,
+        T0 + 22 * MINUTE,
+        &[
+            "--json",
+            "monitor",
+            "track",
+            "labelled",
+            "--model",
+            "ocr_teacher@1",
+        ],
+    )
+    .json();
+    assert_eq!(t["labelled"], 4, "{t}");
+    assert!(t["correct"].as_u64().unwrap() <= 4);
+    assert_eq!(
+        count(&p, "feedback"),
+        fb + 1,
+        "one feedback event of four records"
+    );
+    fs::write(p.path("labelled/labels.jsonl"), "{\"image\": 3}\n").unwrap();
+    p.fails_env(
+        &[("LAB_MONITOR_NOW", &(T0 + 23 * MINUTE).to_string())],
+        &["monitor", "track", "labelled", "--model", "ocr_teacher@1"],
+    )
+    .stderr_has(&["labels.jsonl:1", "not a label"]);
+
     // The hooks ran once each, with the alert in their environment.
     let log = fs::read_to_string(p.path("alerts.log")).unwrap();
     assert_eq!(

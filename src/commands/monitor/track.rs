@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{CheckOut, Family, check, family_of, now_ms};
 use crate::commands::extract::image_files;
 use crate::commands::train::load_model;
-use crate::event::{Event, InferenceRecord};
+use crate::event::{Event, FeedbackRecord, InferenceRecord};
 use crate::lab::Lab;
 use crate::ml::lines;
 use crate::ml::ocr::read::read_with_confidence;
@@ -34,6 +34,10 @@ pub struct TrackOut {
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub mean_confidence: Option<f64>,
+    /// Lines whose truth a `labels.jsonl` beside them gave, and how many were read exactly
+    /// (recorded as feedback, so the accuracy rules see them).
+    pub labelled: usize,
+    pub correct: usize,
     pub check: CheckOut,
 }
 
@@ -54,6 +58,13 @@ impl TrackOut {
             self.mean_confidence
                 .map_or("-".into(), |c| format!("{c:.3}"))
         );
+        if self.labelled > 0 {
+            s.push_str(&format!(
+                "accuracy {:.4} on the {} images labels.jsonl gives the truth of (recorded as feedback)\n",
+                self.correct as f64 / self.labelled as f64,
+                self.labelled
+            ));
+        }
         for (p, why) in &self.failed {
             s.push_str(&format!("{p}: {why}\n"));
         }
@@ -103,6 +114,8 @@ pub fn track(
         .map(|(n, v)| (n.to_string(), v))
         .ok_or_else(|| anyhow!("model {} has no registry version", m.name))?;
     let height = m.loaded.model.config.height;
+    let truths = truths_beside(inputs)?;
+    let mut feedback = Vec::new();
     let start_ms = now_ms()?;
     let mut records = Vec::with_capacity(files.len());
     let mut failed = Vec::new();
@@ -126,12 +139,28 @@ pub fn track(
             }
         };
         let line = lines::prepare(&grey, height);
-        let (_, confidence) = read_with_confidence(&m.loaded.model, &m.loaded.vocab, &[&line])?
+        let (text, confidence) = read_with_confidence(&m.loaded.model, &m.loaded.vocab, &[&line])?
             .pop()
             .unwrap_or_default();
         let latency_us = t.elapsed().as_micros() as u64;
+        let request_id = format!("track-{start_ms}-{i}");
+        if let Some(truth) = truths.get(&std::path::absolute(path).unwrap_or(path.clone())) {
+            feedback.push(FeedbackRecord {
+                request_id: request_id.clone(),
+                model: name.clone(),
+                version,
+                arm: None,
+                time_ms: now_ms()?,
+                correct: text
+                    .chars()
+                    .map(crate::ml::textmetrics::fold)
+                    .eq(truth.chars().map(crate::ml::textmetrics::fold)),
+                prediction: text.clone(),
+                truth: truth.clone(),
+            });
+        }
         records.push(InferenceRecord {
-            request_id: format!("track-{start_ms}-{i}"),
+            request_id,
             model: name.clone(),
             version,
             arm: None,
@@ -156,12 +185,19 @@ pub fn track(
     let lat: Vec<f64> = records.iter().map(|r| r.latency_us as f64 / 1e3).collect();
     let conf: Vec<f64> = records.iter().filter_map(|r| r.confidence).collect();
     let recorded = records.len();
-    let events = records
+    let (labelled, correct) = (
+        feedback.len(),
+        feedback.iter().filter(|f| f.correct).count(),
+    );
+    let mut events: Vec<Event> = records
         .chunks(BATCH)
         .map(|c| Event::InferencesRecorded {
             records: c.to_vec(),
         })
         .collect();
+    events.extend(feedback.chunks(BATCH).map(|c| Event::FeedbackRecorded {
+        records: c.to_vec(),
+    }));
     lab.append(events)?;
     let check = check(lab, now_ms()?)?;
     Ok(TrackOut {
@@ -172,6 +208,41 @@ pub fn track(
         latency_p50_ms: stats::percentile(&lat, 0.5),
         latency_p95_ms: stats::percentile(&lat, 0.95),
         mean_confidence: (!conf.is_empty()).then(|| conf.iter().sum::<f64>() / conf.len() as f64),
+        labelled,
+        correct,
         check,
     })
+}
+
+/// The truth of the images under each folder of `inputs` that holds a `labels.jsonl` (the
+/// format `lab data import lines` reads and `lab ocr --json` writes: `{"image", "text"}` per
+/// line), by absolute image path. A malformed line is an error naming the file and line.
+fn truths_beside(inputs: &[PathBuf]) -> Result<std::collections::HashMap<PathBuf, String>> {
+    #[derive(serde::Deserialize)]
+    struct Label {
+        image: String,
+        text: String,
+    }
+    let mut out = std::collections::HashMap::new();
+    for dir in inputs.iter().filter(|p| p.is_dir()) {
+        let file = dir.join("labels.jsonl");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let l: Label = serde_json::from_str(line).map_err(|e| {
+                anyhow!(
+                    "{}:{}: not a label ({e}) — expected {{\"image\": \"a.png\", \"text\": \"…\"}}",
+                    file.display(),
+                    i + 1
+                )
+            })?;
+            let p = dir.join(&l.image);
+            out.insert(std::path::absolute(&p).unwrap_or(p), l.text);
+        }
+    }
+    Ok(out)
 }
