@@ -22,6 +22,7 @@ pub mod project;
 pub mod report;
 pub mod serve;
 pub mod stages;
+pub mod timetable;
 pub mod store;
 pub mod watch;
 
