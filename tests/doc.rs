@@ -181,7 +181,7 @@ fn doc_models_train_deterministically_adapt_and_extract() {
         im["rows"].as_u64().is_some_and(|r| r >= 2)
             || im["error"]
                 .as_str()
-                .is_some_and(|e| e.contains("no header row of days")),
+                .is_some_and(|e| e.contains("no day header")),
         "{x}"
     );
     assert!(p.path("entries.jsonl").exists());

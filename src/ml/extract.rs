@@ -15,6 +15,8 @@ use super::lines;
 use super::ocr::Ocr;
 use super::ocr::read::read_lines;
 use super::vocab::Vocab;
+use crate::timetable::time::Slot;
+use crate::timetable::{self, Orientation, days};
 
 /// The two models extraction runs.
 pub struct Models<'a> {
@@ -41,6 +43,8 @@ pub struct Extracted {
     pub invalid: Vec<(usize, usize, String)>,
     pub rows: usize,
     pub cols: usize,
+    /// Which way round the grid was read.
+    pub orientation: Orientation,
     pub skew_deg: f32,
     /// Wall time of layout, OCR and the document model, milliseconds.
     pub layout_ms: f64,
@@ -55,30 +59,6 @@ pub enum ExtractError {
     NoTimetable(String),
     #[error("{0}")]
     Model(#[from] candle_core::Error),
-}
-
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-
-/// Whether OCR text reads like a day name (within two edits, or a three-letter abbreviation).
-fn looks_like_day(s: &str) -> bool {
-    let s: Vec<char> = s.trim().to_lowercase().chars().collect();
-    DAYS.iter().any(|d| {
-        let d: Vec<char> = d.to_lowercase().chars().collect();
-        super::textmetrics::align(&s, &d).0 <= 2 || (s.len() >= 3 && d.starts_with(&s[..3]))
-    })
-}
-
-/// Whether OCR text reads like a time range (at least three digits).
-fn looks_like_time(s: &str) -> bool {
-    s.chars().filter(char::is_ascii_digit).count() >= 3
 }
 
 /// Extracts the entries of one timetable image.
@@ -104,43 +84,64 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
     }
     let at = |r: usize, c: usize| table.cells.iter().position(|x| x.row == r && x.col == c);
     let joined = |r: usize, c: usize| at(r, c).map(|i| cell_text[i].join(" ")).unwrap_or_default();
-    let headers: Vec<String> = (1..table.cols).map(|c| joined(0, c)).collect();
-    let times: Vec<String> = (1..table.rows).map(|r| joined(r, 0)).collect();
-    if !headers.iter().any(|h| looks_like_day(h)) {
-        return Err(ExtractError::NoTimetable(format!(
-            "no timetable found: no header row of days (row 0 reads {:?})",
-            headers
-        )));
-    }
-    if !times.iter().any(|t| looks_like_time(t)) {
-        return Err(ExtractError::NoTimetable(format!(
-            "no timetable found: no first column of time ranges (column 0 reads {:?})",
-            times
-        )));
-    }
+    let row0: Vec<String> = (1..table.cols).map(|c| joined(0, c)).collect();
+    let col0: Vec<String> = (1..table.rows).map(|r| joined(r, 0)).collect();
+    let axes = timetable::read_axes(&row0, &col0)
+        .map_err(|why| ExtractError::NoTimetable(format!("no timetable found: {why}")))?;
+    let (day_labels, time_labels) = match axes.orientation {
+        Orientation::DaysAsColumns => (&row0, &col0),
+        Orientation::DaysAsRows => (&col0, &row0),
+    };
+    // The model reads the headers as the generator prints them when the axes were read (an
+    // English day, `HH:MM–HH:MM`), else as the OCR read them.
+    let day_header = |d: usize| match axes.days[d] {
+        Some(i) => days::ENGLISH[i].to_string(),
+        None => day_labels[d].clone(),
+    };
+    let time_header = |t: usize| match axes.slots.get(t).cloned().flatten() {
+        Some(Slot { start, end: Some(end), .. }) => format!("{start}\u{2013}{end}"),
+        Some(Slot { start, end: None, .. }) => start,
+        None => time_labels[t].clone(),
+    };
     let mut prompts = Vec::new();
+    // (row, col) of each prompt's cell, and its (day header, slot) indices.
     let mut where_ = Vec::new();
+    let mut place = Vec::new();
     for (ci, cell) in table.cells.iter().enumerate() {
         if cell.row == 0 || cell.col == 0 || cell_text[ci].iter().all(|t| t.trim().is_empty()) {
             continue;
         }
-        prompts.push(record::prompt(
-            &headers[cell.col - 1],
-            &times[cell.row - 1],
-            &cell_text[ci],
-        ));
+        let (d, t) = axes.place(cell.row, cell.col);
+        prompts.push(record::prompt(&day_header(d), &time_header(t), &cell_text[ci]));
         where_.push((cell.row, cell.col));
+        place.push((d, t));
     }
     let t2 = Instant::now();
     let answers = super::doc::train::answers(m.doc, m.tok, &prompts, 64)?;
     let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
     let shaped: Vec<Result<Record, String>> =
         answers.iter().map(|a| Record::parse_shape(a)).collect();
-    let agreed = consensus(&where_, &shaped);
+    // Consensus runs on (slot, day header) so that it groups days and times whichever way
+    // round the grid is; then what the headers say for sure overrules the model.
+    let by_axes: Vec<(usize, usize)> = place.iter().map(|&(d, t)| (t, d)).collect();
+    let agreed = consensus(&by_axes, &shaped);
     let mut entries = Vec::new();
     let mut invalid = Vec::new();
-    for ((row, col), a) in where_.into_iter().zip(agreed) {
-        match a.and_then(Record::validate) {
+    for (((row, col), (d, t)), a) in where_.into_iter().zip(place).zip(agreed) {
+        let fixed = a.and_then(|mut r| {
+            if let Some(i) = axes.days[d] {
+                r.day = days::ENGLISH[i].to_string();
+            }
+            match axes.slots.get(t).cloned().flatten() {
+                Some(Slot { start, end, .. }) => {
+                    r.start = start;
+                    r.end = end.unwrap_or_default();
+                    r.validate_open_end()
+                }
+                None => r.validate(),
+            }
+        });
+        match fixed {
             Ok(record) => entries.push(Found { row, col, record }),
             Err(why) => invalid.push((row, col, why)),
         }
@@ -150,6 +151,7 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
         invalid,
         rows: table.rows,
         cols: table.cols,
+        orientation: axes.orientation,
         skew_deg: table.angle_deg,
         layout_ms,
         ocr_ms,
@@ -313,14 +315,5 @@ mod tests {
         d.day = "Friday".into();
         let got = consensus(&[(1, 1), (2, 1)], &[Ok(a.clone()), Ok(d.clone())]);
         assert_eq!(got[1].as_ref().unwrap().day, "Friday");
-    }
-
-    #[test]
-    fn header_checks_accept_ocr_slips_and_refuse_other_text() {
-        assert!(looks_like_day("Mondav"));
-        assert!(looks_like_day("Wed"));
-        assert!(!looks_like_day("Physics"));
-        assert!(looks_like_time("O9:30-10:45"));
-        assert!(!looks_like_time("Room"));
     }
 }
