@@ -29,10 +29,26 @@ pub struct Models<'a> {
 /// One extracted entry with where it was found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Found {
+    /// The grid position of its cell (the top-left square of a merged cell).
     pub row: usize,
     pub col: usize,
+    /// Its stacked sub-cell, 0 at the top (0 when the slot is not split).
+    pub part: usize,
+    /// The box of its cell (or sub-cell), `[x0, y0, x1, y1]` in the image's pixels.
+    pub bbox: [u32; 4],
     #[serde(flatten)]
     pub record: Record,
+}
+
+/// Where one prompt's text came from: a cell or one of its sub-cells, and the day headers and
+/// slots it covers.
+struct Site {
+    row: usize,
+    col: usize,
+    part: usize,
+    bbox: [u32; 4],
+    days: (usize, usize),
+    slots: (usize, usize),
 }
 
 /// What one image gave.
@@ -98,23 +114,41 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
         Some(i) => days::ENGLISH[i].to_string(),
         None => day_labels[d].clone(),
     };
-    let time_header = |t: usize| match axes.slots.get(t).cloned().flatten() {
-        Some(Slot { start, end: Some(end), .. }) => format!("{start}\u{2013}{end}"),
-        Some(Slot { start, end: None, .. }) => start,
-        None => time_labels[t].clone(),
+    let slot = |t: usize| axes.slots.get(t).cloned().flatten();
+    // The time header of slots `t0..=t1` (a merged cell covers several).
+    let time_header = |t0: usize, t1: usize| match (slot(t0), slot(t1)) {
+        (Some(a), Some(Slot { end: Some(end), .. })) => format!("{}\u{2013}{end}", a.start),
+        (Some(a), Some(_)) => a.start,
+        _ => time_labels[t0].clone(),
     };
     let mut prompts = Vec::new();
-    // (row, col) of each prompt's cell, and its (day header, slot) indices.
-    let mut where_ = Vec::new();
-    let mut place = Vec::new();
+    let mut sites = Vec::new();
     for (ci, cell) in table.cells.iter().enumerate() {
-        if cell.row == 0 || cell.col == 0 || cell_text[ci].iter().all(|t| t.trim().is_empty()) {
+        if cell.row == 0 || cell.col == 0 {
             continue;
         }
-        let (d, t) = axes.place(cell.row, cell.col);
-        prompts.push(record::prompt(&day_header(d), &time_header(t), &cell_text[ci]));
-        where_.push((cell.row, cell.col));
-        place.push((d, t));
+        let (d0, t0) = axes.place(cell.row, cell.col);
+        let (d1, t1) = axes.place(cell.row + cell.row_span - 1, cell.col + cell.col_span - 1);
+        for (p, &bbox) in cell.parts.iter().enumerate() {
+            let lines: Vec<String> = cell_text[ci]
+                .iter()
+                .zip(&cell.line_part)
+                .filter(|(t, lp)| **lp == p && !t.trim().is_empty())
+                .map(|(t, _)| t.clone())
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            prompts.push(record::prompt(&day_header(d0), &time_header(t0, t1), &lines));
+            sites.push(Site {
+                row: cell.row,
+                col: cell.col,
+                part: p,
+                bbox,
+                days: (d0, d1),
+                slots: (t0, t1),
+            });
+        }
     }
     let t2 = Instant::now();
     let answers = super::doc::train::answers(m.doc, m.tok, &prompts, 64)?;
@@ -123,27 +157,41 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
         answers.iter().map(|a| Record::parse_shape(a)).collect();
     // Consensus runs on (slot, day header) so that it groups days and times whichever way
     // round the grid is; then what the headers say for sure overrules the model.
-    let by_axes: Vec<(usize, usize)> = place.iter().map(|&(d, t)| (t, d)).collect();
+    let by_axes: Vec<(usize, usize)> = sites.iter().map(|s| (s.slots.0, s.days.0)).collect();
     let agreed = consensus(&by_axes, &shaped);
     let mut entries = Vec::new();
     let mut invalid = Vec::new();
-    for (((row, col), (d, t)), a) in where_.into_iter().zip(place).zip(agreed) {
-        let fixed = a.and_then(|mut r| {
-            if let Some(i) = axes.days[d] {
-                r.day = days::ENGLISH[i].to_string();
+    for (site, a) in sites.into_iter().zip(agreed) {
+        let timed = a.and_then(|mut r| match (slot(site.slots.0), slot(site.slots.1)) {
+            (Some(first), Some(last)) => {
+                r.start = first.start;
+                r.end = last.end.unwrap_or_default();
+                r.validate_open_end()
             }
-            match axes.slots.get(t).cloned().flatten() {
-                Some(Slot { start, end, .. }) => {
-                    r.start = start;
-                    r.end = end.unwrap_or_default();
-                    r.validate_open_end()
-                }
-                None => r.validate(),
-            }
+            _ => r.validate(),
         });
-        match fixed {
-            Ok(record) => entries.push(Found { row, col, record }),
-            Err(why) => invalid.push((row, col, why)),
+        let r = match timed {
+            Ok(r) => r,
+            Err(why) => {
+                invalid.push((site.row, site.col, why));
+                continue;
+            }
+        };
+        // A cell merged across days is an entry on each of them.
+        for d in site.days.0..=site.days.1 {
+            let mut record = r.clone();
+            match axes.days.get(d).copied().flatten() {
+                Some(i) => record.day = days::ENGLISH[i].to_string(),
+                None if d > site.days.0 => continue,
+                None => {}
+            }
+            entries.push(Found {
+                row: site.row,
+                col: site.col,
+                part: site.part,
+                bbox: site.bbox,
+                record,
+            });
         }
     }
     Ok(Extracted {
