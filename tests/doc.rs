@@ -185,6 +185,13 @@ fn doc_models_train_deterministically_adapt_and_extract() {
         "{x}"
     );
     assert!(p.path("entries.jsonl").exists());
+    // The same as CSV and as an iCalendar file: data on stdout whatever the models read.
+    let csv = p.lab(&["extract", image.to_str().unwrap(), "--csv"]);
+    assert!(csv.stdout.starts_with("image,day,start,end,subject,room,teacher,confidence,x0,y0,x1,y1\r\n"), "{csv}");
+    let ics = p.lab(&["extract", image.to_str().unwrap(), "--ics", "--week-of", "2026-09-07"]);
+    assert!(ics.stdout.starts_with("BEGIN:VCALENDAR\r\n"), "{ics}");
+    let bad = p.lab(&["extract", image.to_str().unwrap(), "--ics", "--week-of", "2026-02-30"]);
+    assert!(!bad.ok() && bad.stderr.contains("--week-of"), "{bad}");
     let ee = p
         .ok(&[
             "--json",

@@ -19,6 +19,7 @@ use crate::ml::doc::record::{FieldMetrics, FieldScore, Record};
 use crate::ml::doc::train::{Example, evaluate};
 use crate::ml::extract::{self, Extracted, Models};
 use crate::progress::Reporter;
+use crate::timetable::export::{self, Date, Row};
 
 /// The models extraction uses by default: the newest `ocr_student` (fast) and `doc_base`.
 pub const DEFAULT_OCR: &str = "ocr_student";
@@ -91,9 +92,10 @@ impl ExtractOut {
                     ));
                     for f in &x.entries {
                         let r = &f.record;
+                        let end = if r.end.is_empty() { "?    " } else { &r.end };
                         s.push_str(&format!(
-                            "  {:<10} {}–{}  {:<20} {:<9} {}\n",
-                            r.day, r.start, r.end, r.subject, r.room, r.teacher
+                            "  {:<10} {}–{}  {:<20} {:<9} {:<16} {:.2}\n",
+                            r.day, r.start, end, r.subject, r.room, r.teacher, f.confidence
                         ));
                     }
                     for (row, col, why) in &x.invalid {
@@ -112,6 +114,67 @@ impl ExtractOut {
             self.models
         ));
         s
+    }
+}
+
+impl ExtractOut {
+    /// Every entry of every image, as exported.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut out = Vec::new();
+        for im in &self.images {
+            for f in im.extracted.iter().flat_map(|x| &x.entries) {
+                let r = &f.record;
+                out.push(Row {
+                    image: im.image.clone(),
+                    day: r.day.clone(),
+                    start: r.start.clone(),
+                    end: r.end.clone(),
+                    subject: r.subject.clone(),
+                    room: r.room.clone(),
+                    teacher: r.teacher.clone(),
+                    confidence: f.confidence,
+                    bbox: f.bbox,
+                });
+            }
+        }
+        out
+    }
+
+    /// The per-image failures and the count, for stderr when stdout carries data.
+    pub fn failures(&self) -> String {
+        let mut s = String::new();
+        for im in &self.images {
+            if let Some(e) = &im.error {
+                s.push_str(&format!("{}: {e}\n", im.image));
+            }
+        }
+        s.push_str(&format!(
+            "{} images, {} failed (models {})",
+            self.images.len(),
+            self.failed,
+            self.models
+        ));
+        s
+    }
+
+    /// The entries as CSV.
+    pub fn csv(&self) -> String {
+        export::csv(&self.rows())
+    }
+
+    /// The entries as an iCalendar file, events first in the week of `week_of` (YYYY-MM-DD;
+    /// today when `None`), and the number of entries left out (day or time unreadable).
+    pub fn ics(&self, week_of: Option<&str>) -> Result<(String, usize)> {
+        let date = match week_of {
+            Some(d) => Date::parse(d).map_err(|e| anyhow!("--week-of: {e}"))?,
+            None => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                Date::from_days((secs / 86_400) as i64)
+            }
+        };
+        Ok(export::ics(&self.rows(), date))
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Found {
     pub part: usize,
     /// The box of its cell (or sub-cell), `[x0, y0, x1, y1]` in the image's pixels.
     pub bbox: [u32; 4],
+    /// 0–1: the document model's probability of its answer (geometric mean over its tokens),
+    /// × 0.7 for each header (day, time) that could not be read and was left to the model.
+    pub confidence: f32,
     #[serde(flatten)]
     pub record: Record,
 }
@@ -151,17 +154,24 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
         }
     }
     let t2 = Instant::now();
-    let answers = super::doc::train::answers(m.doc, m.tok, &prompts, 64)?;
+    let answers = super::doc::train::answers_scored(m.doc, m.tok, &prompts, 64)?;
     let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
     let shaped: Vec<Result<Record, String>> =
-        answers.iter().map(|a| Record::parse_shape(a)).collect();
+        answers.iter().map(|(a, _)| Record::parse_shape(a)).collect();
     // Consensus runs on (slot, day header) so that it groups days and times whichever way
     // round the grid is; then what the headers say for sure overrules the model.
     let by_axes: Vec<(usize, usize)> = sites.iter().map(|s| (s.slots.0, s.days.0)).collect();
     let agreed = consensus(&by_axes, &shaped);
     let mut entries = Vec::new();
     let mut invalid = Vec::new();
-    for (site, a) in sites.into_iter().zip(agreed) {
+    for ((site, a), (_, model_conf)) in sites.into_iter().zip(agreed).zip(&answers) {
+        // The model's own certainty, less where a header could not be read and the model's
+        // reading of it stands.
+        let timed_by_axis = slot(site.slots.0).is_some() && slot(site.slots.1).is_some();
+        let day_by_axis = axes.days.get(site.days.0).copied().flatten().is_some();
+        let confidence = model_conf
+            * if timed_by_axis { 1.0 } else { 0.7 }
+            * if day_by_axis { 1.0 } else { 0.7 };
         let timed = a.and_then(|mut r| match (slot(site.slots.0), slot(site.slots.1)) {
             (Some(first), Some(last)) => {
                 r.start = first.start;
@@ -190,6 +200,7 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
                 col: site.col,
                 part: site.part,
                 bbox: site.bbox,
+                confidence: (confidence * 1000.0).round() / 1000.0,
                 record,
             });
         }

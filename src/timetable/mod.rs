@@ -3,6 +3,7 @@
 //! model and no I/O; extraction (`ml::extract`) calls them on what the OCR read.
 
 pub mod days;
+pub mod export;
 pub mod time;
 
 use serde::Serialize;
