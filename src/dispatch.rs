@@ -333,6 +333,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::EvalExtract(a) if a.images.is_some() => {
+            let lab = open(&here, "eval-extract")?;
+            let dir = here.join(a.images.as_ref().expect("matched"));
+            let out =
+                commands::extract::eval_images(&lab, &dir, Some(&a.ocr), Some(&a.model), &bars)?;
+            say(json, out.text(), &out)?;
+        }
         Command::EvalExtract(a) => {
             let lab = open(&here, "eval-extract")?;
             let out = commands::extract::eval_extract(

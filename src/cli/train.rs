@@ -230,11 +230,22 @@ pub struct ExtractArgs {
 /// Example:
 ///
 ///   lab eval-extract --dataset timetables --split test_heldout
+///
+/// With --images DIR, your own timetables instead: DIR's PNG, JPEG and PDF files scored
+/// against DIR/truth.jsonl, one line per file:
+///
+///   {"image": "week.png", "entries": [{"day": "Monday", "start": "09:00", "end": "10:00",
+///    "subject": "Maths", "room": "MB 1", "teacher": "Sir Jerome"}]}
+///
+///   lab eval-extract --images my-timetables/
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct EvalExtractArgs {
     #[command(flatten)]
     pub on: EvalOn,
+    /// A folder of your own timetables with a truth.jsonl (instead of a snapshot's split).
+    #[arg(long, value_name = "DIR", conflicts_with = "dataset")]
+    pub images: Option<PathBuf>,
     /// The document model.
     #[arg(long, default_value = "doc_base")]
     pub model: String,

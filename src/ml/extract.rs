@@ -16,6 +16,7 @@ use super::ocr::Ocr;
 use super::ocr::read::read_lines;
 use super::vocab::Vocab;
 use crate::timetable::time::Slot;
+use crate::timetable::grid::{TextCell, TextGrid};
 use crate::timetable::{self, Orientation, days};
 
 /// The two models extraction runs.
@@ -101,6 +102,68 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
     for ((ci, _), t) in owner.iter().zip(texts) {
         cell_text[*ci].push(t);
     }
+    let grid = TextGrid {
+        rows: table.rows,
+        cols: table.cols,
+        cells: table
+            .cells
+            .iter()
+            .zip(cell_text)
+            .map(|(c, lines)| TextCell {
+                row: c.row,
+                col: c.col,
+                row_span: c.row_span,
+                col_span: c.col_span,
+                bbox: c.bbox,
+                parts: c.parts.clone(),
+                lines,
+                line_part: c.line_part.clone(),
+            })
+            .collect(),
+    };
+    let read = read_grid(&grid, m.doc, m.tok)?;
+    Ok(Extracted {
+        entries: read.entries,
+        invalid: read.invalid,
+        rows: table.rows,
+        cols: table.cols,
+        orientation: read.orientation,
+        skew_deg: table.angle_deg,
+        layout_ms,
+        ocr_ms,
+        doc_ms: read.doc_ms,
+    })
+}
+
+/// Extracts the entries of a page whose text was read without OCR (a PDF's text layer).
+pub fn extract_text(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<Extracted, ExtractError> {
+    let read = read_grid(grid, doc, tok)?;
+    Ok(Extracted {
+        entries: read.entries,
+        invalid: read.invalid,
+        rows: grid.rows,
+        cols: grid.cols,
+        orientation: read.orientation,
+        skew_deg: 0.0,
+        layout_ms: 0.0,
+        ocr_ms: 0.0,
+        doc_ms: read.doc_ms,
+    })
+}
+
+/// What the headers and the document model make of a grid's text.
+struct GridRead {
+    entries: Vec<Found>,
+    invalid: Vec<(usize, usize, String)>,
+    orientation: Orientation,
+    doc_ms: f64,
+}
+
+/// The axes from the headers, then one document-model answer per non-empty cell (or
+/// sub-cell), overruled by what the headers say for sure.
+fn read_grid(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<GridRead, ExtractError> {
+    let table = grid;
+    let cell_text: Vec<&Vec<String>> = grid.cells.iter().map(|c| &c.lines).collect();
     let at = |r: usize, c: usize| table.cells.iter().position(|x| x.row == r && x.col == c);
     let joined = |r: usize, c: usize| at(r, c).map(|i| cell_text[i].join(" ")).unwrap_or_default();
     let row0: Vec<String> = (1..table.cols).map(|c| joined(0, c)).collect();
@@ -154,7 +217,7 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
         }
     }
     let t2 = Instant::now();
-    let answers = super::doc::train::answers_scored(m.doc, m.tok, &prompts, 64)?;
+    let answers = super::doc::train::answers_scored(doc, tok, &prompts, 64)?;
     let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
     let shaped: Vec<Result<Record, String>> =
         answers.iter().map(|(a, _)| Record::parse_shape(a)).collect();
@@ -205,15 +268,10 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
             });
         }
     }
-    Ok(Extracted {
+    Ok(GridRead {
         entries,
         invalid,
-        rows: table.rows,
-        cols: table.cols,
         orientation: axes.orientation,
-        skew_deg: table.angle_deg,
-        layout_ms,
-        ocr_ms,
         doc_ms,
     })
 }

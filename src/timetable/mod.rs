@@ -4,6 +4,8 @@
 
 pub mod days;
 pub mod export;
+pub mod grid;
+pub mod pdf;
 pub mod time;
 
 use serde::Serialize;
