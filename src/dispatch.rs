@@ -305,7 +305,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Extract(a) => {
             if let Some(d) = &a.week_of {
-                crate::timetable::export::Date::parse(d).map_err(|e| anyhow::anyhow!("--week-of: {e}"))?;
+                crate::timetable::export::Date::parse(d)
+                    .map_err(|e| anyhow::anyhow!("--week-of: {e}"))?;
             }
             let lab = open(&here, "extract")?;
             let out = commands::extract::extract_images(

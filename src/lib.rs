@@ -22,8 +22,8 @@ pub mod project;
 pub mod report;
 pub mod serve;
 pub mod stages;
-pub mod timetable;
 pub mod store;
+pub mod timetable;
 pub mod watch;
 
 pub use dispatch::main;

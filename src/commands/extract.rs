@@ -197,7 +197,10 @@ pub(crate) fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 })
                 .collect();
             if found.is_empty() {
-                bail!("{}: no PNG, JPEG or PDF files in this directory", p.display());
+                bail!(
+                    "{}: no PNG, JPEG or PDF files in this directory",
+                    p.display()
+                );
             }
             out.append(&mut found);
         } else if p.exists() {
@@ -255,12 +258,19 @@ fn extract_file(
 ) -> Vec<(String, std::result::Result<Extracted, String>, f64)> {
     let t = Instant::now();
     if !pdf::is_pdf(bytes) {
-        let r = decode_image(bytes).and_then(|img| extract::extract(&img, m).map_err(|e| e.to_string()));
+        let r = decode_image(bytes)
+            .and_then(|img| extract::extract(&img, m).map_err(|e| e.to_string()));
         return vec![(name.to_string(), r, t.elapsed().as_secs_f64() * 1e3)];
     }
     let pages = match pdf::pages(bytes) {
         Ok(p) => p,
-        Err(e) => return vec![(name.to_string(), Err(e.to_string()), t.elapsed().as_secs_f64() * 1e3)],
+        Err(e) => {
+            return vec![(
+                name.to_string(),
+                Err(e.to_string()),
+                t.elapsed().as_secs_f64() * 1e3,
+            )];
+        }
     };
     let mut out = Vec::new();
     for (i, page) in pages.into_iter().enumerate() {
@@ -272,7 +282,11 @@ fn extract_file(
             pdf::Page::Scan(img) => extract::extract(&img, m).map_err(|e| e.to_string()),
             pdf::Page::Unreadable(why) => Err(why),
         };
-        out.push((format!("{name}#{}", i + 1), r, t.elapsed().as_secs_f64() * 1e3));
+        out.push((
+            format!("{name}#{}", i + 1),
+            r,
+            t.elapsed().as_secs_f64() * 1e3,
+        ));
     }
     out
 }
@@ -466,7 +480,8 @@ pub fn eval_extract(
     for t in &tts {
         let bytes = snap.read(lab, &t.image)?;
         let t0 = Instant::now();
-        let r = decode_image(&bytes).and_then(|img| extract::extract(&img, &m).map_err(|e| e.to_string()));
+        let r = decode_image(&bytes)
+            .and_then(|img| extract::extract(&img, &m).map_err(|e| e.to_string()));
         lat.push(t0.elapsed().as_secs_f64() * 1e3);
         let pred: Vec<Record> = match &r {
             Ok(x) => {
@@ -778,7 +793,11 @@ mod tests {
         for &b in bytes {
             c ^= u32::from(b);
             for _ in 0..8 {
-                c = if c & 1 == 1 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0xedb8_8320
+                } else {
+                    c >> 1
+                };
             }
         }
         !c
@@ -813,8 +832,15 @@ mod tests {
     #[test]
     fn bad_images_get_clear_messages_and_bounded_memory() {
         let e = decode_image(&png_header(30_000, 30_000)).unwrap_err();
-        assert!(e.contains("30000×30000") && e.contains("scale it down"), "{e}");
-        assert!(decode_image(b"hello, not an image").unwrap_err().contains("not a PNG, JPEG or PDF"));
+        assert!(
+            e.contains("30000×30000") && e.contains("scale it down"),
+            "{e}"
+        );
+        assert!(
+            decode_image(b"hello, not an image")
+                .unwrap_err()
+                .contains("not a PNG, JPEG or PDF")
+        );
         let full = png(64, 64);
         let e = decode_image(&full[..full.len() / 2]).unwrap_err();
         assert!(e.contains("not a readable PNG or JPEG"), "{e}");

@@ -15,8 +15,8 @@ use super::lines;
 use super::ocr::Ocr;
 use super::ocr::read::read_lines;
 use super::vocab::Vocab;
-use crate::timetable::time::Slot;
 use crate::timetable::grid::{TextCell, TextGrid};
+use crate::timetable::time::Slot;
 use crate::timetable::{self, Orientation, days};
 
 /// The two models extraction runs.
@@ -205,7 +205,11 @@ fn read_grid(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<GridRead, Extrac
             if lines.is_empty() {
                 continue;
             }
-            prompts.push(record::prompt(&day_header(d0), &time_header(t0, t1), &lines));
+            prompts.push(record::prompt(
+                &day_header(d0),
+                &time_header(t0, t1),
+                &lines,
+            ));
             sites.push(Site {
                 row: cell.row,
                 col: cell.col,
@@ -219,8 +223,10 @@ fn read_grid(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<GridRead, Extrac
     let t2 = Instant::now();
     let answers = super::doc::train::answers_scored(doc, tok, &prompts, 64)?;
     let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
-    let shaped: Vec<Result<Record, String>> =
-        answers.iter().map(|(a, _)| Record::parse_shape(a)).collect();
+    let shaped: Vec<Result<Record, String>> = answers
+        .iter()
+        .map(|(a, _)| Record::parse_shape(a))
+        .collect();
     // Consensus runs on (slot, day header) so that it groups days and times whichever way
     // round the grid is; then what the headers say for sure overrules the model.
     let by_axes: Vec<(usize, usize)> = sites.iter().map(|s| (s.slots.0, s.days.0)).collect();

@@ -130,6 +130,12 @@ fn edits(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Whether a long enough word is a full name with an OCR slip or two.
+fn slip(word: &str, full: &str) -> bool {
+    let allowed = if full.len() >= 7 { 2 } else { 1 };
+    word.len() >= 5 && edits(word, full) <= allowed
+}
+
 /// How well a word reads as day `d` of `lang`: 3 the full name, 2 an abbreviation of three
 /// letters or more, 1 a two-letter one or a full name with OCR slips, 0 not at all.
 fn score(word: &str, lang: &Lang, d: usize) -> u8 {
@@ -138,9 +144,7 @@ fn score(word: &str, lang: &Lang, d: usize) -> u8 {
         3
     } else if word.len() >= 3 && lang.short[d].contains(&word) {
         2
-    } else if lang.short[d].contains(&word) {
-        1
-    } else if word.len() >= 5 && edits(word, full) <= if full.len() >= 7 { 2 } else { 1 } {
+    } else if lang.short[d].contains(&word) || slip(word, full) {
         1
     } else {
         0
@@ -181,7 +185,10 @@ pub fn read_days<S: AsRef<str>>(labels: &[S]) -> Vec<Option<usize>> {
                 .map(|(s, _)| u32::from(s))
                 .sum();
             // max_by_key keeps the last maximum: rank earlier languages higher on a tie.
-            (total, std::cmp::Reverse(LANGS.iter().position(|l| std::ptr::eq(l, *lang))))
+            (
+                total,
+                std::cmp::Reverse(LANGS.iter().position(|l| std::ptr::eq(l, *lang))),
+            )
         })
         .expect("four languages");
     ws.iter()
@@ -219,10 +226,16 @@ mod tests {
         assert_eq!(names(&week), week);
         assert_eq!(names(&["Mon", "Tue", "Wed", "Thu", "Fri"]), week);
         assert_eq!(names(&["MON", "TUE", "WED", "THU", "FRI"]), week);
-        assert_eq!(names(&["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]), week);
+        assert_eq!(
+            names(&["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]),
+            week
+        );
         assert_eq!(names(&["Mon.", "Tues.", "Weds", "Thurs.", "Fri."]), week);
         assert_eq!(names(&["Mo", "Tu", "We", "Th", "Fr"]), week);
-        assert_eq!(names(&["Sat", "Sun", "SATURDAY"]), ["Saturday", "Sunday", "Saturday"]);
+        assert_eq!(
+            names(&["Sat", "Sun", "SATURDAY"]),
+            ["Saturday", "Sunday", "Saturday"]
+        );
     }
 
     #[test]
@@ -233,12 +246,27 @@ mod tests {
             week
         );
         assert_eq!(names(&["Mo", "Di", "Mi", "Do", "Fr"]), week);
-        assert_eq!(names(&["Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi"]), week);
+        assert_eq!(
+            names(&["Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi"]),
+            week
+        );
         assert_eq!(names(&["LUN.", "MAR.", "MER.", "JEU.", "VEN."]), week);
-        assert_eq!(names(&["Lunes", "Martes", "Miércoles", "Jueves", "Viernes"]), week);
-        assert_eq!(names(&["MIERCOLES", "Sábado", "Domingo"]), ["Wednesday", "Saturday", "Sunday"]);
-        assert_eq!(names(&["Lu", "Ma", "Mi", "Ju", "Vi", "Sa", "Do"])[6], "Sunday");
-        assert_eq!(names(&["Samstag", "Sonntag", "Samedi", "Dimanche"]), ["Saturday", "Sunday", "Saturday", "Sunday"]);
+        assert_eq!(
+            names(&["Lunes", "Martes", "Miércoles", "Jueves", "Viernes"]),
+            week
+        );
+        assert_eq!(
+            names(&["MIERCOLES", "Sábado", "Domingo"]),
+            ["Wednesday", "Saturday", "Sunday"]
+        );
+        assert_eq!(
+            names(&["Lu", "Ma", "Mi", "Ju", "Vi", "Sa", "Do"])[6],
+            "Sunday"
+        );
+        assert_eq!(
+            names(&["Samstag", "Sonntag", "Samedi", "Dimanche"]),
+            ["Saturday", "Sunday", "Saturday", "Sunday"]
+        );
     }
 
     #[test]
@@ -253,7 +281,18 @@ mod tests {
 
     #[test]
     fn other_headers_are_no_days() {
-        assert_eq!(names(&["Time", "Room", "Physics", "09:00", "", "Period", "Mathematics"]), ["-"; 7]);
+        assert_eq!(
+            names(&[
+                "Time",
+                "Room",
+                "Physics",
+                "09:00",
+                "",
+                "Period",
+                "Mathematics"
+            ]),
+            ["-"; 7]
+        );
         assert_eq!(day_name("Sunny"), None);
         assert_eq!(day_name("Monitor"), None);
     }

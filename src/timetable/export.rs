@@ -251,10 +251,22 @@ mod tests {
         let d = Date::parse("2026-12-09").unwrap();
         assert_eq!(d.weekday(), 2, "a Wednesday");
         assert_eq!(d.monday().to_string(), "2026-12-07");
-        assert_eq!(Date::parse("2024-03-03").unwrap().monday().to_string(), "2024-02-26");
+        assert_eq!(
+            Date::parse("2024-03-03").unwrap().monday().to_string(),
+            "2024-02-26"
+        );
         assert_eq!(Date::parse("1970-01-01").unwrap().days(), 0);
-        assert_eq!(Date::from_days(Date::parse("2000-02-29").unwrap().days()).to_string(), "2000-02-29");
-        for bad in ["2026-02-30", "2026-13-01", "26-01-01", "2026/01/01", "tomorrow"] {
+        assert_eq!(
+            Date::from_days(Date::parse("2000-02-29").unwrap().days()).to_string(),
+            "2000-02-29"
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-01-01",
+            "2026/01/01",
+            "tomorrow",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
         }
     }
@@ -275,7 +287,12 @@ mod tests {
     /// The file read back by a real iCalendar parser (the `ical` crate).
     #[test]
     fn ics_is_weekly_events_a_parser_reads() {
-        let mut long = row("Friday", "13:00", "14:30", "Linear Algebra; Proofs, Part II");
+        let mut long = row(
+            "Friday",
+            "13:00",
+            "14:30",
+            "Linear Algebra; Proofs, Part II",
+        );
         long.teacher = "Prof. Ada Lovelace-Byron von Somewhere Very Long Indeed, PhD".into();
         let rows = [
             row("Monday", "09:00", "10:30", "Mathematics"),
@@ -312,7 +329,11 @@ mod tests {
             prop(e2, "SUMMARY").as_deref(),
             Some("Linear Algebra\\; Proofs\\, Part II")
         );
-        assert!(prop(e2, "DESCRIPTION").unwrap().contains("Lovelace-Byron von Somewhere Very Long"));
+        assert!(
+            prop(e2, "DESCRIPTION")
+                .unwrap()
+                .contains("Lovelace-Byron von Somewhere Very Long")
+        );
         let uids: std::collections::BTreeSet<_> =
             cal.events.iter().map(|e| prop(e, "UID").unwrap()).collect();
         assert_eq!(uids.len(), 3);

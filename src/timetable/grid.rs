@@ -91,7 +91,12 @@ pub fn from_runs(runs: &[Run]) -> Result<TextGrid, String> {
             let first: Vec<String> = page_lines
                 .iter()
                 .take(3)
-                .map(|l| l.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join(" "))
+                .map(|l| {
+                    l.iter()
+                        .map(|r| r.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .collect();
             format!(
                 "no line of two or more day names or times in the text layer (it begins {first:?})"
@@ -124,7 +129,11 @@ pub fn from_runs(runs: &[Run]) -> Result<TextGrid, String> {
     let mut row_labels: Vec<(f32, f32, String)> = Vec::new(); // top, bottom, text
     let left_lines = lines(&left);
     for l in &left_lines {
-        let text = l.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join(" ");
+        let text = l
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let (y, s) = (l[0].y, l[0].size);
         match row_labels.last_mut() {
             Some(last) if y - last.1 < 1.5 * s => {
@@ -143,7 +152,10 @@ pub fn from_runs(runs: &[Run]) -> Result<TextGrid, String> {
             heads.iter().map(|h| h.text.as_str()).collect::<Vec<_>>()
         ));
     }
-    let mids: Vec<f32> = row_labels.windows(2).map(|w| (w[0].1 + w[1].0) / 2.0).collect();
+    let mids: Vec<f32> = row_labels
+        .windows(2)
+        .map(|w| (w[0].1 + w[1].0) / 2.0)
+        .collect();
     let row_of = |y: f32| mids.iter().filter(|&&m| y >= m).count();
     // The last row ends a row's height below its label (what is further down is no cell).
     let pitch = row_labels
@@ -155,7 +167,11 @@ pub fn from_runs(runs: &[Run]) -> Result<TextGrid, String> {
     let left: Vec<&Run> = left.into_iter().filter(|r| r.y <= bottom).collect();
     let (rows, cols) = (row_labels.len() + 1, heads.len() + 1);
     let mut body: Vec<Vec<Vec<&Run>>> = vec![vec![Vec::new(); cols - 1]; rows - 1];
-    for r in below.iter().copied().filter(|r| r.x >= left_edge || r.x + r.w / 2.0 >= left_edge) {
+    for r in below
+        .iter()
+        .copied()
+        .filter(|r| r.x >= left_edge || r.x + r.w / 2.0 >= left_edge)
+    {
         body[row_of(r.y)][col_of(r.x + r.w / 2.0)].push(r);
     }
     let bx = |rs: &[&Run]| -> [u32; 4] {
@@ -163,7 +179,12 @@ pub fn from_runs(runs: &[Run]) -> Result<TextGrid, String> {
         let y0 = rs.iter().map(|r| r.y - r.size).fold(f32::MAX, f32::min);
         let x1 = rs.iter().map(|r| r.x + r.w).fold(0.0, f32::max);
         let y1 = rs.iter().map(|r| r.y + 0.3 * r.size).fold(0.0, f32::max);
-        [x0.max(0.0) as u32, y0.max(0.0) as u32, x1.ceil() as u32, y1.ceil() as u32]
+        [
+            x0.max(0.0) as u32,
+            y0.max(0.0) as u32,
+            x1.ceil() as u32,
+            y1.ceil() as u32,
+        ]
     };
     let cell = |row: usize, col: usize, rs: &[&Run], text: Vec<String>| {
         let b = if rs.is_empty() { [0; 4] } else { bx(rs) };
@@ -188,7 +209,13 @@ pub fn from_runs(runs: &[Run]) -> Result<TextGrid, String> {
         for (c, rs) in body[r].iter().enumerate() {
             let text: Vec<String> = lines(rs)
                 .iter()
-                .map(|l| labels(l).iter().map(|x| x.text.clone()).collect::<Vec<_>>().join(" "))
+                .map(|l| {
+                    labels(l)
+                        .iter()
+                        .map(|x| x.text.clone())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .collect();
             cells.push(cell(r + 1, c + 1, rs, text));
         }

@@ -48,8 +48,10 @@ impl Axes {
 /// a tie). The error says what is missing and what row 0 and column 0 read.
 pub fn read_axes(row0: &[String], col0: &[String]) -> Result<Axes, String> {
     let count_days = |d: &[Option<usize>]| d.iter().flatten().count();
-    let count_slots =
-        |s: &Result<Vec<Option<Slot>>, _>| s.as_ref().map_or(0, |v: &Vec<_>| v.iter().flatten().count());
+    let count_slots = |s: &Result<Vec<Option<Slot>>, _>| {
+        s.as_ref()
+            .map_or(0, |v: &Vec<_>| v.iter().flatten().count())
+    };
     let (days_r0, days_c0) = (days::read_days(row0), days::read_days(col0));
     let (times_r0, times_c0) = (time::parse_axis(row0), time::parse_axis(col0));
     let cols = (count_days(&days_r0), count_slots(&times_c0));

@@ -12,7 +12,11 @@ use super::grid::Run;
 /// One page of a PDF, as lab reads it.
 pub enum Page {
     /// Text with positions, in points from the page's top-left corner.
-    Text { width: f32, height: f32, runs: Vec<Run> },
+    Text {
+        width: f32,
+        height: f32,
+        runs: Vec<Run>,
+    },
     /// A scanned page: its image, to read like any other.
     Scan(DynamicImage),
     /// A page lab cannot read, and why.
@@ -38,7 +42,10 @@ const MAX_SCAN_SIDE: i64 = 12_000;
 
 /// Whether `bytes` look like a PDF (its header).
 pub fn is_pdf(bytes: &[u8]) -> bool {
-    bytes.len() >= 5 && bytes[..1024.min(bytes.len())].windows(5).any(|w| w == b"%PDF-")
+    bytes.len() >= 5
+        && bytes[..1024.min(bytes.len())]
+            .windows(5)
+            .any(|w| w == b"%PDF-")
 }
 
 /// Every page of the PDF in `bytes`.
@@ -73,7 +80,10 @@ fn media_box(doc: &Document, id: ObjectId) -> [f32; 4] {
     let mut at = doc.get_dictionary(id).ok();
     for _ in 0..32 {
         let Some(d) = at else { break };
-        if let Ok(Object::Array(a)) = d.get(b"MediaBox").and_then(|o| doc.dereference(o).map(|x| x.1)) {
+        if let Ok(Object::Array(a)) = d
+            .get(b"MediaBox")
+            .and_then(|o| doc.dereference(o).map(|x| x.1))
+        {
             let v: Vec<f32> = a.iter().filter_map(|o| o.as_float().ok()).collect();
             if let [x0, y0, x1, y1] = v[..] {
                 return [x0, y0, x1, y1];
@@ -251,7 +261,9 @@ fn scan(doc: &Document, id: ObjectId) -> Result<Page, String> {
         let cs = img.color_space.as_deref().unwrap_or("");
         let bpc = img.bits_per_component.unwrap_or(8);
         match (cs, bpc) {
-            ("DeviceGray", 8) => image::GrayImage::from_raw(w, h, raw).map(DynamicImage::ImageLuma8),
+            ("DeviceGray", 8) => {
+                image::GrayImage::from_raw(w, h, raw).map(DynamicImage::ImageLuma8)
+            }
             ("DeviceRGB", 8) => image::RgbImage::from_raw(w, h, raw).map(DynamicImage::ImageRgb8),
             _ => None,
         }
@@ -342,7 +354,10 @@ pub(crate) mod tests {
 
     #[test]
     fn broken_encrypted_and_empty_pdfs_say_so() {
-        assert!(matches!(pages(b"%PDF-1.4\nnonsense"), Err(PdfError::Broken(_))));
+        assert!(matches!(
+            pages(b"%PDF-1.4\nnonsense"),
+            Err(PdfError::Broken(_))
+        ));
         let pdf = text_pdf(&[(72.0, 100.0, 12.0, "Monday")]);
         let cut = &pdf[..pdf.len() / 2];
         assert!(pages(cut).is_err(), "a truncated PDF");
@@ -351,7 +366,9 @@ pub(crate) mod tests {
         assert!(matches!(e, Err(PdfError::Encrypted)), "{:?}", e.err());
         // No pages.
         let mut doc = Document::with_version("1.5");
-        let pages_id = doc.add_object(dictionary! { "Type" => "Pages", "Kids" => Vec::<Object>::new(), "Count" => 0 });
+        let pages_id = doc.add_object(
+            dictionary! { "Type" => "Pages", "Kids" => Vec::<Object>::new(), "Count" => 0 },
+        );
         let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
         doc.trailer.set("Root", catalog_id);
         let mut out = Vec::new();

@@ -83,8 +83,8 @@ fn fix_digits(s: &str) -> String {
     for (i, &x) in c.iter().enumerate() {
         let prev = out.last().copied();
         let next = c.get(i + 1).copied();
-        let digit_near = prev.is_some_and(|p| p.is_ascii_digit())
-            || next.is_some_and(|n| n.is_ascii_digit());
+        let digit_near =
+            prev.is_some_and(|p| p.is_ascii_digit()) || next.is_some_and(|n| n.is_ascii_digit());
         let y = match x {
             'O' | 'o' if digit_near || prev == Some(':') => '0',
             'l' | 'I' | '|' if digit_near => '1',
@@ -111,16 +111,19 @@ fn tokens(label: &str) -> Vec<Tok> {
     while i < c.len() {
         let x = c[i];
         if x.is_ascii_digit() {
-            let j = (i..c.len()).find(|&j| !c[j].is_ascii_digit()).unwrap_or(c.len());
+            let j = (i..c.len())
+                .find(|&j| !c[j].is_ascii_digit())
+                .unwrap_or(c.len());
             let digits: String = c[i..j].iter().collect();
             i = j;
             // hour[:.h]minutes
             let sep = c.get(i).copied();
             let two_after = c
                 .get(i + 1..i + 3)
-                .filter(|d| d.iter().all(char::is_ascii_digit));
-            if digits.len() <= 2 && matches!(sep, Some(':' | '.' | 'h')) && two_after.is_some() {
-                let m: String = two_after.unwrap().iter().collect();
+                .filter(|d| d.iter().all(char::is_ascii_digit))
+                .filter(|_| digits.len() <= 2 && matches!(sep, Some(':' | '.' | 'h')));
+            if let Some(two) = two_after {
+                let m: String = two.iter().collect();
                 out.push(Tok::Num(digits.parse().unwrap(), Some(m.parse().unwrap())));
                 i += 3;
                 continue;
@@ -132,8 +135,7 @@ fn tokens(label: &str) -> Vec<Tok> {
                     if matches!(sep, Some('.' | ')')) && next_space {
                         out.push(Tok::Ordinal(n));
                         i += 1;
-                    } else if sep == Some('h') && c.get(i + 1).is_none_or(|x| !x.is_alphabetic())
-                    {
+                    } else if sep == Some('h') && c.get(i + 1).is_none_or(|x| !x.is_alphabetic()) {
                         // French `14h`.
                         out.push(Tok::Num(n, Some(0)));
                         i += 1;
@@ -159,7 +161,10 @@ fn tokens(label: &str) -> Vec<Tok> {
         }
         if x.is_alphabetic() {
             let j = (i..c.len())
-                .find(|&j| !(c[j].is_alphabetic() || (c[j] == '.' && j + 1 < c.len() && c[j + 1].is_alphabetic())))
+                .find(|&j| {
+                    !(c[j].is_alphabetic()
+                        || (c[j] == '.' && j + 1 < c.len() && c[j + 1].is_alphabetic()))
+                })
                 .unwrap_or(c.len());
             let mut word: String = c[i..j].iter().collect();
             i = j;
@@ -257,12 +262,13 @@ fn read_label(label: &str) -> Label {
     if cand.iter().any(|(_, r)| r.strong) {
         let joined = |k: usize| -> bool {
             let (ti, _) = cand[k];
-            let next = cand.get(k + 1).filter(|(tj, r)| {
-                r.strong && toks[ti + 1..*tj].iter().any(|t| *t == Tok::Range)
-            });
-            let prev = k.checked_sub(1).map(|p| cand[p]).filter(|(tp, r)| {
-                r.strong && toks[*tp + 1..ti].iter().any(|t| *t == Tok::Range)
-            });
+            let next = cand
+                .get(k + 1)
+                .filter(|(tj, r)| r.strong && toks[ti + 1..*tj].contains(&Tok::Range));
+            let prev = k
+                .checked_sub(1)
+                .map(|p| cand[p])
+                .filter(|(tp, r)| r.strong && toks[*tp + 1..ti].contains(&Tok::Range));
             next.is_some() || prev.is_some()
         };
         let keep: Vec<bool> = (0..cand.len())
@@ -277,13 +283,21 @@ fn read_label(label: &str) -> Label {
         if out.period.is_none() {
             out.period = dropped.first().copied();
         }
-        cand = cand.into_iter().zip(keep).filter(|(_, k)| *k).map(|(c, _)| c).collect();
+        cand = cand
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(c, _)| c)
+            .collect();
     }
     // `9 - 11am`: a meridiem written once applies to the range's first time too, when that
     // keeps the range in order.
     if let [(_, a), (_, b), ..] = cand.as_mut_slice() {
         if let (None, Some(mb)) = (a.mer, b.mer) {
-            let with = to_minutes(Raw { mer: Some(mb), ..*a });
+            let with = to_minutes(Raw {
+                mer: Some(mb),
+                ..*a
+            });
             if a.h <= 12 && with.is_some_and(|x| Some(x) < to_minutes(*b)) {
                 a.mer = Some(mb);
             }
@@ -336,8 +350,14 @@ pub fn parse_axis<S: AsRef<str>>(labels: &[S]) -> Result<Vec<Option<Slot>>, Axis
         let fixed = if r.mer.is_some() || clock24 || r.h == 0 || r.h > 12 {
             to_minutes(r)
         } else {
-            let am = to_minutes(Raw { mer: Some(Meridiem::Am), ..r })?;
-            let pm = to_minutes(Raw { mer: Some(Meridiem::Pm), ..r })?;
+            let am = to_minutes(Raw {
+                mer: Some(Meridiem::Am),
+                ..r
+            })?;
+            let pm = to_minutes(Raw {
+                mer: Some(Meridiem::Pm),
+                ..r
+            })?;
             let floor = after.or(prev);
             Some(match floor {
                 Some(f) => {
@@ -359,7 +379,9 @@ pub fn parse_axis<S: AsRef<str>>(labels: &[S]) -> Result<Vec<Option<Slot>>, Axis
         prev = Some(fixed);
         Some(fixed)
     };
-    let mut slots: Vec<Option<(u32, Option<u32>, Option<u32>)>> = Vec::new();
+    // (start, end, period) in minutes, per label.
+    type Read = (u32, Option<u32>, Option<u32>);
+    let mut slots: Vec<Option<Read>> = Vec::new();
     for l in &read {
         let slot = match l.times.as_slice() {
             [] => None,
@@ -385,7 +407,13 @@ pub fn parse_axis<S: AsRef<str>>(labels: &[S]) -> Result<Vec<Option<Slot>>, Axis
             s.filter(|(s, e, _)| e.is_none_or(|e| e > *s))
                 .map(|(s, e, period)| Slot {
                     start: hhmm(s),
-                    end: e.map(|e| if e == 24 * 60 { "23:59".into() } else { hhmm(e) }),
+                    end: e.map(|e| {
+                        if e == 24 * 60 {
+                            "23:59".into()
+                        } else {
+                            hhmm(e)
+                        }
+                    }),
                     period,
                 })
         })
@@ -447,7 +475,10 @@ mod tests {
             ["08:00-09:00", "12:00-13:00", "13:00-14:00"]
         );
         // A 24-hour axis is read as written even where the order would suggest otherwise.
-        assert_eq!(axis(&["14:00-15:00", "09:00-10:00"]), ["14:00-15:00", "09:00-10:00"]);
+        assert_eq!(
+            axis(&["14:00-15:00", "09:00-10:00"]),
+            ["14:00-15:00", "09:00-10:00"]
+        );
     }
 
     #[test]
@@ -500,9 +531,15 @@ mod tests {
         );
         // Alone, 1:00–2:00 is the afternoon.
         assert_eq!(one("1:00-2:00"), "13:00-14:00");
-        assert_eq!(axis(&["1:00-2:00", "2:00-3:00"]), ["13:00-14:00", "14:00-15:00"]);
+        assert_eq!(
+            axis(&["1:00-2:00", "2:00-3:00"]),
+            ["13:00-14:00", "14:00-15:00"]
+        );
         // Evening classes.
-        assert_eq!(axis(&["6:00-7:30", "7:45-9:15"]), ["18:00-19:30", "19:45-21:15"]);
+        assert_eq!(
+            axis(&["6:00-7:30", "7:45-9:15"]),
+            ["18:00-19:30", "19:45-21:15"]
+        );
         // Leading zeros with no hour past 12 still resolve by order.
         assert_eq!(
             axis(&["08:00-09:00", "12:00-01:00", "01:00-02:00"]),
@@ -528,8 +565,14 @@ mod tests {
                 "13:00-?"
             ]
         );
-        assert_eq!(axis(&["8", "9", "10"]), ["08:00-09:00", "09:00-10:00", "10:00-?"]);
-        assert_eq!(axis(&["9 AM", "10 AM", "11 AM", "Noon", "1 PM"])[3], "12:00-13:00");
+        assert_eq!(
+            axis(&["8", "9", "10"]),
+            ["08:00-09:00", "09:00-10:00", "10:00-?"]
+        );
+        assert_eq!(
+            axis(&["9 AM", "10 AM", "11 AM", "Noon", "1 PM"])[3],
+            "12:00-13:00"
+        );
         // A row without a time (a break) is skipped over when ends are filled in.
         assert_eq!(
             axis(&["08:00", "Break", "10:00"]),
@@ -557,7 +600,13 @@ mod tests {
         assert_eq!(one("#4 11:30-12:15"), "11:30-12:15");
         assert_eq!(one("3 10:40-11:25"), "10:40-11:25");
         assert_eq!(one("10:40-11:25 (Period 3)"), "10:40-11:25");
-        assert_eq!(parse_axis(&["P3 10:40-11:25"]).unwrap()[0].as_ref().unwrap().period, Some(3));
+        assert_eq!(
+            parse_axis(&["P3 10:40-11:25"]).unwrap()[0]
+                .as_ref()
+                .unwrap()
+                .period,
+            Some(3)
+        );
         // A period with no time is no slot.
         assert_eq!(axis(&["Period 1", "9:00-10:00"]), ["-", "09:00-10:00"]);
     }

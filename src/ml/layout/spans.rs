@@ -50,7 +50,9 @@ pub fn readmit(
     let mut out = kept.to_vec();
     for c in cands {
         let inside = c.start > lo && c.end < hi;
-        let new = !kept.iter().any(|k| c.start <= k.end + 4 && k.start <= c.end + 4);
+        let new = !kept
+            .iter()
+            .any(|k| c.start <= k.end + 4 && k.start <= c.end + 4);
         if !inside || !new {
             continue;
         }
@@ -96,15 +98,15 @@ pub fn cells(g: &GrayImage, sigma: f32, hr: &[Rule], vr: &[Rule]) -> Vec<Span> {
         parent[ra.max(rb)] = ra.min(rb);
     };
     // Inner horizontal rules: between row r-1 and r, in each body column.
-    for r in 2..rows {
-        for (c, side) in sides(&hr[r], vr).iter().enumerate().skip(1) {
+    for (r, rule) in hr.iter().enumerate().take(rows).skip(2) {
+        for (c, side) in sides(rule, vr).iter().enumerate().skip(1) {
             if rules::solid_share(g, Axis::Horizontal, side, sigma) < PRESENT {
                 join((r - 1) * cols + c, r * cols + c);
             }
         }
     }
-    for c in 2..cols {
-        for (r, side) in sides(&vr[c], hr).iter().enumerate().skip(1) {
+    for (c, rule) in vr.iter().enumerate().take(cols).skip(2) {
+        for (r, side) in sides(rule, hr).iter().enumerate().skip(1) {
             if rules::solid_share(g, Axis::Vertical, side, sigma) < PRESENT {
                 join(r * cols + c - 1, r * cols + c);
             }
@@ -217,10 +219,24 @@ mod tests {
         for i in 0..=5 {
             for s in 0..5 {
                 if !gaps.contains(&(true, i, s)) {
-                    rect(&mut g, M + s * CW, M + i * CH, M + (s + 1) * CW + 2, M + i * CH + 2, 0);
+                    rect(
+                        &mut g,
+                        M + s * CW,
+                        M + i * CH,
+                        M + (s + 1) * CW + 2,
+                        M + i * CH + 2,
+                        0,
+                    );
                 }
                 if !gaps.contains(&(false, i, s)) {
-                    rect(&mut g, M + i * CW, M + s * CH, M + i * CW + 2, M + (s + 1) * CH + 2, 0);
+                    rect(
+                        &mut g,
+                        M + i * CW,
+                        M + s * CH,
+                        M + i * CW + 2,
+                        M + (s + 1) * CH + 2,
+                        0,
+                    );
                 }
             }
         }
