@@ -307,6 +307,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Extract(a) => {
+            if let Some(d) = &a.week_of {
+                crate::timetable::export::Date::parse(d)
+                    .map_err(|e| anyhow::anyhow!("--week-of: {e}"))?;
+            }
             let lab = open(&here, "extract")?;
             let out = commands::extract::extract_images(
                 &lab,
@@ -316,10 +320,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 a.out.as_deref(),
                 &bars,
             )?;
-            say(json, out.text(), &out)?;
+            if a.csv {
+                print!("{}", out.csv());
+                eprintln!("{}", out.failures());
+            } else if a.ics {
+                let (cal, skipped) = out.ics(a.week_of.as_deref())?;
+                print!("{cal}");
+                if skipped > 0 {
+                    eprintln!("{skipped} entries left out of the calendar: day or start unread");
+                }
+                eprintln!("{}", out.failures());
+            } else {
+                say(json, out.text(), &out)?;
+            }
             if out.failed > 0 {
                 return Ok(ExitCode::from(1));
             }
+        }
+        Command::EvalExtract(a) if a.images.is_some() => {
+            let lab = open(&here, "eval-extract")?;
+            let dir = here.join(a.images.as_ref().expect("matched"));
+            let out =
+                commands::extract::eval_images(&lab, &dir, Some(&a.ocr), Some(&a.model), &bars)?;
+            say(json, out.text(), &out)?;
         }
         Command::EvalExtract(a) => {
             let lab = open(&here, "eval-extract")?;

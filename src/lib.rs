@@ -23,6 +23,7 @@ pub mod report;
 pub mod serve;
 pub mod stages;
 pub mod store;
+pub mod timetable;
 pub mod watch;
 
 pub use dispatch::main;

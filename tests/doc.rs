@@ -181,10 +181,33 @@ fn doc_models_train_deterministically_adapt_and_extract() {
         im["rows"].as_u64().is_some_and(|r| r >= 2)
             || im["error"]
                 .as_str()
-                .is_some_and(|e| e.contains("no header row of days")),
+                .is_some_and(|e| e.contains("no day header")),
         "{x}"
     );
     assert!(p.path("entries.jsonl").exists());
+    // The same as CSV and as an iCalendar file: data on stdout whatever the models read.
+    let csv = p.lab(&["extract", image.to_str().unwrap(), "--csv"]);
+    assert!(
+        csv.stdout
+            .starts_with("image,day,start,end,subject,room,teacher,confidence,x0,y0,x1,y1\r\n"),
+        "{csv}"
+    );
+    let ics = p.lab(&[
+        "extract",
+        image.to_str().unwrap(),
+        "--ics",
+        "--week-of",
+        "2026-09-07",
+    ]);
+    assert!(ics.stdout.starts_with("BEGIN:VCALENDAR\r\n"), "{ics}");
+    let bad = p.lab(&[
+        "extract",
+        image.to_str().unwrap(),
+        "--ics",
+        "--week-of",
+        "2026-02-30",
+    ]);
+    assert!(!bad.ok() && bad.stderr.contains("--week-of"), "{bad}");
     let ee = p
         .ok(&[
             "--json",
@@ -233,21 +256,166 @@ fn images_without_a_timetable_fail_per_file_and_the_batch_goes_on() {
     );
     assert!(
         out.stdout
-            .contains("notes.png: not a readable PNG or JPEG image"),
+            .contains("notes.png: not a PNG, JPEG or PDF file"),
         "{out}"
     );
     // The timetable itself is processed (a barely trained OCR may not read its day headers).
     assert!(out.stdout.contains("in/tt.png:"), "{out}");
     assert!(out.stdout.contains("3 images, "), "{out}");
+
+    // PDFs: a text-layer page is read without OCR (its headers give the days and times
+    // whatever the tiny document model answers); a broken and an encrypted file are refused
+    // by name; the rest of the batch goes on.
+    fs::write(dir.join("week.pdf"), text_pdf(false)).unwrap();
+    fs::write(dir.join("locked.pdf"), text_pdf(true)).unwrap();
+    fs::write(dir.join("broken.pdf"), b"%PDF-1.4\nnot really a PDF").unwrap();
+    let out = p.lab(&["--json", "extract", "in"]);
+    assert_eq!(out.code, 1, "{out}");
+    let j = out.json();
+    let by_name = |n: &str| {
+        j["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"].as_str().unwrap().ends_with(n))
+            .unwrap_or_else(|| panic!("{n} missing: {j}"))
+            .clone()
+    };
+    assert!(
+        by_name("broken.pdf")["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a readable PDF"),
+        "{j}"
+    );
+    assert!(
+        by_name("locked.pdf")["error"]
+            .as_str()
+            .unwrap()
+            .contains("encrypted"),
+        "{j}"
+    );
+    let week = by_name("week.pdf#1");
+    assert!(week["error"].is_null(), "{week}");
+    assert_eq!(
+        (week["rows"].as_u64(), week["cols"].as_u64()),
+        (Some(3), Some(3)),
+        "{week}"
+    );
+    assert_eq!(week["orientation"], "days_as_columns");
+    for e in week["entries"].as_array().unwrap() {
+        assert!(
+            ["Monday", "Tuesday"].contains(&e["day"].as_str().unwrap()),
+            "{e}"
+        );
+        assert!(
+            ["08:00", "13:00"].contains(&e["start"].as_str().unwrap()),
+            "{e}"
+        );
+        assert!(
+            e["confidence"]
+                .as_f64()
+                .is_some_and(|c| (0.0..=1.0).contains(&c)),
+            "{e}"
+        );
+    }
+    // The same folder scored against its own truth: numbers, and every failure with its reason.
+    fs::write(
+        dir.join("truth.jsonl"),
+        concat!(
+            r#"{"image": "week.pdf", "entries": [{"day": "Mon", "start": "08:00", "end": "09:00", "subject": "Maths", "room": "MB 1", "teacher": "Sir Jerome"}]}"#,
+            "\n",
+            r#"{"image": "blank.png", "entries": []}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let ev = p.ok(&["--json", "eval-extract", "--images", "in"]).json();
+    assert_eq!(ev["images"], 2, "{ev}");
+    assert_eq!(ev["entries"], 1, "{ev}");
+    assert!(
+        ev["entry_f1"].is_number() && ev["fields"].as_array().unwrap().len() == 6,
+        "{ev}"
+    );
+    assert!(
+        ev["failures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no timetable found"),
+        "{ev}"
+    );
+    p.fails(&["eval-extract", "--images", "empty"])
+        .stderr_has(&["truth.jsonl"]);
     // Naming a file that is not there, or a directory without images: an error.
     p.fails(&["extract", "missing.png"])
         .stderr_has(&["missing.png"]);
     fs::create_dir_all(p.path("empty")).unwrap();
     p.fails(&["extract", "empty"])
-        .stderr_has(&["no PNG or JPEG"]);
+        .stderr_has(&["no PNG, JPEG or PDF"]);
     // An OCR model where a document model is needed, and the reverse.
     p.fails(&["extract", "in", "--model", "ocr_student"])
         .stderr_has(&["is an OCR model"]);
+}
+
+/// A one-page PDF with a text layer: a title, a timetable (days across, 12-hour times without
+/// AM/PM down the side) and a legend; `encrypt` adds an encryption dictionary no password opens.
+fn text_pdf(encrypt: bool) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, dictionary};
+    let texts: [(f32, f32, &str); 10] = [
+        (150.0, 40.0, "Timetable, spring term"),
+        (40.0, 100.0, "Time"),
+        (160.0, 100.0, "Monday"),
+        (300.0, 100.0, "Tuesday"),
+        (40.0, 140.0, "8:00 - 9:00"),
+        (160.0, 140.0, "Maths"),
+        (160.0, 154.0, "MB 1"),
+        (40.0, 200.0, "1:00 - 2:00"),
+        (300.0, 200.0, "ITC02"),
+        (40.0, 300.0, "MB = main building"),
+    ];
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let mut ops = Vec::new();
+    for (x, y, t) in texts {
+        ops.push(Operation::new("BT", vec![]));
+        ops.push(Operation::new("Tf", vec!["F1".into(), 10.into()]));
+        ops.push(Operation::new("Td", vec![x.into(), (792.0 - y).into()]));
+        ops.push(Operation::new("Tj", vec![Object::string_literal(t)]));
+        ops.push(Operation::new("ET", vec![]));
+    }
+    let content = Content { operations: ops }.encode().unwrap();
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+        "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    if encrypt {
+        doc.trailer.set(
+            "Encrypt",
+            dictionary! {
+                "Filter" => "Standard", "V" => 2, "R" => 3, "Length" => 128, "P" => -4,
+                "O" => Object::string_literal(vec![7u8; 32]),
+                "U" => Object::string_literal(vec![9u8; 32]),
+            },
+        );
+    }
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
 }
 
 /// A tiny Llama checkpoint in the Hugging Face layout, written without lab: config.json with

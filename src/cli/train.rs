@@ -183,12 +183,20 @@ pub struct EvalArgs {
 
 /// Extract timetable entries from images: layout, OCR, document model
 ///
-/// Prints each image's entries {day, start, end, subject, room, teacher}; directories are
-/// walked for PNG and JPEG files. An image without a timetable is reported and counted; the
-/// exit code is 1 when any image failed. Examples:
+/// Prints each image's entries {day, start, end, subject, room, teacher}, each with a
+/// confidence (0–1) and its cell's box; directories are walked for PNG and JPEG files. Days
+/// may be columns or rows, in English, German, French or Spanish; times in any common
+/// writing (12- or 24-hour, ranges or start times only). An image without a timetable is
+/// reported (why, and what row 0 and column 0 read) and counted; the rest are still read;
+/// the exit code is 1 when any image failed. Output: text, `--json` (everything),
+/// `--csv` (one row per entry), or `--ics` (an iCalendar file of weekly recurring events,
+/// first in the week of `--week-of`); per-image errors go to stderr with --csv and --ics.
+/// Examples:
 ///
 ///   lab extract timetable.png
 ///   lab extract scans/ --json --out entries.jsonl --ocr ocr_lora --model doc_lora
+///   lab extract timetable.png --csv > entries.csv
+///   lab extract timetable.png --ics --week-of 2026-09-07 > term.ics
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ExtractArgs {
@@ -203,6 +211,16 @@ pub struct ExtractArgs {
     /// Also write every entry as a JSON line {image, day, start, end, subject, room, teacher}.
     #[arg(long, value_name = "FILE.jsonl")]
     pub out: Option<PathBuf>,
+    /// Print the entries as CSV: image, day, start, end, subject, room, teacher, confidence,
+    /// and the cell box x0, y0, x1, y1.
+    #[arg(long, conflicts_with = "ics")]
+    pub csv: bool,
+    /// Print the entries as an iCalendar file: one weekly recurring event per entry.
+    #[arg(long)]
+    pub ics: bool,
+    /// With --ics: a date (YYYY-MM-DD) in the first week of the events (default: today).
+    #[arg(long, value_name = "DATE", requires = "ics")]
+    pub week_of: Option<String>,
 }
 
 /// Score extraction end to end on a snapshot's timetable images, recorded as Evaluated
@@ -212,11 +230,22 @@ pub struct ExtractArgs {
 /// Example:
 ///
 ///   lab eval-extract --dataset timetables --split test_heldout
+///
+/// With --images DIR, your own timetables instead: DIR's PNG, JPEG and PDF files scored
+/// against DIR/truth.jsonl, one line per file:
+///
+///   {"image": "week.png", "entries": [{"day": "Monday", "start": "09:00", "end": "10:00",
+///    "subject": "Maths", "room": "MB 1", "teacher": "Sir Jerome"}]}
+///
+///   lab eval-extract --images my-timetables/
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct EvalExtractArgs {
     #[command(flatten)]
     pub on: EvalOn,
+    /// A folder of your own timetables with a truth.jsonl (instead of a snapshot's split).
+    #[arg(long, value_name = "DIR", conflicts_with = "dataset")]
+    pub images: Option<PathBuf>,
     /// The document model.
     #[arg(long, default_value = "doc_base")]
     pub model: String,

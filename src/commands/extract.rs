@@ -19,6 +19,8 @@ use crate::ml::doc::record::{FieldMetrics, FieldScore, Record};
 use crate::ml::doc::train::{Example, evaluate};
 use crate::ml::extract::{self, Extracted, Models};
 use crate::progress::Reporter;
+use crate::timetable::export::{self, Date, Row};
+use crate::timetable::{grid, pdf};
 
 /// The models extraction uses by default: the newest `ocr_student` (fast) and `doc_base`.
 pub const DEFAULT_OCR: &str = "ocr_student";
@@ -100,9 +102,10 @@ impl ExtractOut {
                     ));
                     for f in &x.entries {
                         let r = &f.record;
+                        let end = if r.end.is_empty() { "?    " } else { &r.end };
                         s.push_str(&format!(
-                            "  {:<10} {}–{}  {:<20} {:<9} {}\n",
-                            r.day, r.start, r.end, r.subject, r.room, r.teacher
+                            "  {:<10} {}–{}  {:<20} {:<9} {:<16} {:.2}\n",
+                            r.day, r.start, end, r.subject, r.room, r.teacher, f.confidence
                         ));
                     }
                     for (row, col, why) in &x.invalid {
@@ -124,6 +127,67 @@ impl ExtractOut {
     }
 }
 
+impl ExtractOut {
+    /// Every entry of every image, as exported.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut out = Vec::new();
+        for im in &self.images {
+            for f in im.extracted.iter().flat_map(|x| &x.entries) {
+                let r = &f.record;
+                out.push(Row {
+                    image: im.image.clone(),
+                    day: r.day.clone(),
+                    start: r.start.clone(),
+                    end: r.end.clone(),
+                    subject: r.subject.clone(),
+                    room: r.room.clone(),
+                    teacher: r.teacher.clone(),
+                    confidence: f.confidence,
+                    bbox: f.bbox,
+                });
+            }
+        }
+        out
+    }
+
+    /// The per-image failures and the count, for stderr when stdout carries data.
+    pub fn failures(&self) -> String {
+        let mut s = String::new();
+        for im in &self.images {
+            if let Some(e) = &im.error {
+                s.push_str(&format!("{}: {e}\n", im.image));
+            }
+        }
+        s.push_str(&format!(
+            "{} images, {} failed (models {})",
+            self.images.len(),
+            self.failed,
+            self.models
+        ));
+        s
+    }
+
+    /// The entries as CSV.
+    pub fn csv(&self) -> String {
+        export::csv(&self.rows())
+    }
+
+    /// The entries as an iCalendar file, events first in the week of `week_of` (YYYY-MM-DD;
+    /// today when `None`), and the number of entries left out (day or time unreadable).
+    pub fn ics(&self, week_of: Option<&str>) -> Result<(String, usize)> {
+        let date = match week_of {
+            Some(d) => Date::parse(d).map_err(|e| anyhow!("--week-of: {e}"))?,
+            None => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                Date::from_days((secs / 86_400) as i64)
+            }
+        };
+        Ok(export::ics(&self.rows(), date))
+    }
+}
+
 /// Image files among `paths`, directories walked (sorted).
 pub(crate) fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -137,12 +201,15 @@ pub(crate) fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .map(|e| e.into_path())
                 .filter(|f| {
                     f.extension().and_then(|x| x.to_str()).is_some_and(|x| {
-                        ["png", "jpg", "jpeg"].contains(&x.to_lowercase().as_str())
+                        ["png", "jpg", "jpeg", "pdf"].contains(&x.to_lowercase().as_str())
                     })
                 })
                 .collect();
             if found.is_empty() {
-                bail!("{}: no PNG or JPEG files in this directory", p.display());
+                bail!(
+                    "{}: no PNG, JPEG or PDF files in this directory",
+                    p.display()
+                );
             }
             out.append(&mut found);
         } else if p.exists() {
@@ -154,10 +221,83 @@ pub(crate) fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn extract_bytes(bytes: &[u8], m: &Models) -> std::result::Result<Extracted, String> {
-    let img = image::load_from_memory(bytes)
+/// The largest image side and pixel count lab decodes: memory stays bounded (a 30000×30000
+/// PNG is refused from its header, before any pixel is decoded).
+const MAX_SIDE: u32 = 12_000;
+const MAX_PIXELS: u64 = 60_000_000;
+
+/// Decodes a PNG or JPEG, refusing what is not one or is too large.
+fn decode_image(bytes: &[u8]) -> std::result::Result<image::DynamicImage, String> {
+    let open = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("cannot read ({e})"))
+    };
+    let reader = open()?;
+    if !matches!(
+        reader.format(),
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)
+    ) {
+        return Err("not a PNG, JPEG or PDF file".into());
+    }
+    let (w, h) = reader
+        .into_dimensions()
         .map_err(|e| format!("not a readable PNG or JPEG image ({e})"))?;
-    extract::extract(&img, m).map_err(|e| e.to_string())
+    if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(format!(
+            "the image is {w}×{h} pixels, over lab's limit ({MAX_SIDE} a side, {} megapixels); \
+             scale it down",
+            MAX_PIXELS / 1_000_000
+        ));
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(1 << 30);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| format!("not a readable PNG or JPEG image ({e})"))
+}
+
+/// One file's results: one per page of a PDF (named `FILE#PAGE`), else one.
+fn extract_file(
+    name: &str,
+    bytes: &[u8],
+    m: &Models,
+) -> Vec<(String, std::result::Result<Extracted, String>, f64)> {
+    let t = Instant::now();
+    if !pdf::is_pdf(bytes) {
+        let r = decode_image(bytes)
+            .and_then(|img| extract::extract(&img, m).map_err(|e| e.to_string()));
+        return vec![(name.to_string(), r, t.elapsed().as_secs_f64() * 1e3)];
+    }
+    let pages = match pdf::pages(bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![(
+                name.to_string(),
+                Err(e.to_string()),
+                t.elapsed().as_secs_f64() * 1e3,
+            )];
+        }
+    };
+    let mut out = Vec::new();
+    for (i, page) in pages.into_iter().enumerate() {
+        let t = Instant::now();
+        let r = match page {
+            pdf::Page::Text { runs, .. } => grid::from_runs(&runs)
+                .map_err(|e| format!("no timetable found: {e}"))
+                .and_then(|g| extract::extract_text(&g, m.doc, m.tok).map_err(|e| e.to_string())),
+            pdf::Page::Scan(img) => extract::extract(&img, m).map_err(|e| e.to_string()),
+            pdf::Page::Unreadable(why) => Err(why),
+        };
+        out.push((
+            format!("{name}#{}", i + 1),
+            r,
+            t.elapsed().as_secs_f64() * 1e3,
+        ));
+    }
+    out
 }
 
 /// Extracts the entries of every image; failures are reported per image and counted.
@@ -178,21 +318,23 @@ pub fn extract_images(
     reporter.begin("extract", files.len() as u64, false);
     let mut images = Vec::new();
     for f in &files {
-        let t = Instant::now();
-        let r = std::fs::read(f)
-            .map_err(|e| format!("cannot read: {e}"))
-            .and_then(|b| extract_bytes(&b, &m));
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        let (error, extracted) = match r {
-            Ok(x) => (None, Some(x)),
-            Err(e) => (Some(e), None),
+        let name = f.display().to_string();
+        let results = match std::fs::read(f) {
+            Ok(bytes) => extract_file(&name, &bytes, &m),
+            Err(e) => vec![(name, Err(format!("cannot read: {e}")), 0.0)],
         };
-        images.push(ImageOut {
-            image: f.display().to_string(),
-            error,
-            extracted,
-            ms,
-        });
+        for (image, r, ms) in results {
+            let (error, extracted) = match r {
+                Ok(x) => (None, Some(x)),
+                Err(e) => (Some(e), None),
+            };
+            images.push(ImageOut {
+                image,
+                error,
+                extracted,
+                ms,
+            });
+        }
         reporter.advance(1);
     }
     reporter.end();
@@ -347,7 +489,8 @@ pub fn eval_extract(
     for t in &tts {
         let bytes = snap.read(lab, &t.image)?;
         let t0 = Instant::now();
-        let r = extract_bytes(&bytes, &m);
+        let r = decode_image(&bytes)
+            .and_then(|img| extract::extract(&img, &m).map_err(|e| e.to_string()));
         lat.push(t0.elapsed().as_secs_f64() * 1e3);
         let pred: Vec<Record> = match &r {
             Ok(x) => {
@@ -405,6 +548,155 @@ pub fn eval_extract(
         values,
     )?;
     Ok(out)
+}
+
+/// One line of `DIR/truth.jsonl`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TruthLine {
+    image: String,
+    entries: Vec<Record>,
+}
+
+/// A file that gave no entries, and why.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub image: String,
+    pub reason: String,
+}
+
+/// Extraction scored on a user's folder of timetables against its `truth.jsonl`.
+#[derive(Debug, Serialize)]
+pub struct FolderEval {
+    pub models: String,
+    pub dir: String,
+    pub images: usize,
+    pub failed: usize,
+    pub entries: usize,
+    pub entry_precision: f64,
+    pub entry_recall: f64,
+    pub entry_f1: f64,
+    pub field_f1: f64,
+    pub fields: Vec<FieldMetrics>,
+    pub failures: Vec<Failure>,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+}
+
+impl FolderEval {
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{} on {} ({} files, {} true entries)\n  entry P {:.4} R {:.4} F1 {:.4}   field F1 {:.4}   \
+             files failed {}\n  latency per page p50 {:.0} ms, p95 {:.0} ms\n",
+            self.models,
+            self.dir,
+            self.images,
+            self.entries,
+            self.entry_precision,
+            self.entry_recall,
+            self.entry_f1,
+            self.field_f1,
+            self.failed,
+            self.latency_p50_ms,
+            self.latency_p95_ms
+        );
+        s.push_str(&fields_table(&self.fields));
+        for f in &self.failures {
+            s.push_str(&format!("\n  failed: {}: {}", f.image, f.reason));
+        }
+        s
+    }
+}
+
+/// A record with its day in English (`Mon`, `Lundi` → `Monday`), so that truth written either
+/// way scores the same.
+fn canonical_day(mut r: Record) -> Record {
+    if let Some(d) = crate::timetable::days::day_name(&r.day) {
+        r.day = d.to_string();
+    }
+    r
+}
+
+/// Scores extraction on `dir`'s timetables (PNG, JPEG, PDF: all pages of a PDF together)
+/// against `dir/truth.jsonl` (`{"image": NAME, "entries": [{day, start, end, subject, room,
+/// teacher}, …]}` per line, NAME relative to `dir`): entry and per-field F1, and each file
+/// that failed with its reason. Nothing is recorded in the log (a folder is no snapshot).
+pub fn eval_images(
+    lab: &Lab,
+    dir: &Path,
+    ocr: Option<&str>,
+    doc: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<FolderEval> {
+    let truth_path = dir.join("truth.jsonl");
+    let text = std::fs::read_to_string(&truth_path).map_err(|e| {
+        anyhow!(
+            "{}: {e} — write one line per image: {{\"image\": \"a.png\", \"entries\": [{{\"day\": \
+             \"Monday\", \"start\": \"09:00\", \"end\": \"10:00\", \"subject\": …, \"room\": …, \
+             \"teacher\": …}}]}}",
+            truth_path.display()
+        )
+    })?;
+    let mut truth = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let t: TruthLine = serde_json::from_str(line)
+            .map_err(|e| anyhow!("{}:{}: {e}", truth_path.display(), i + 1))?;
+        truth.push(t);
+    }
+    if truth.is_empty() {
+        bail!("{}: no images listed", truth_path.display());
+    }
+    let pair = Pair::load(lab, ocr, doc)?;
+    let m = pair.models();
+    let mut score = FieldScore::default();
+    let (mut exact, mut predicted, mut truth_n) = (0, 0, 0);
+    let mut failures = Vec::new();
+    let mut lat = Vec::new();
+    reporter.begin("eval-extract", truth.len() as u64, false);
+    for t in &truth {
+        let path = dir.join(&t.image);
+        let results = match std::fs::read(&path) {
+            Ok(b) => extract_file(&t.image, &b, &m),
+            Err(e) => vec![(t.image.clone(), Err(format!("cannot read: {e}")), 0.0)],
+        };
+        let mut pred = Vec::new();
+        for (name, r, ms) in results {
+            lat.push(ms);
+            match r {
+                Ok(x) => pred.extend(x.entries.into_iter().map(|f| canonical_day(f.record))),
+                Err(reason) => failures.push(Failure {
+                    image: name,
+                    reason,
+                }),
+            }
+        }
+        let want: Vec<Record> = t.entries.iter().cloned().map(canonical_day).collect();
+        predicted += pred.len();
+        truth_n += want.len();
+        exact += extract::score_image(&pred, &want, &mut score);
+        reporter.advance(1);
+    }
+    reporter.end();
+    lat.sort_by(f64::total_cmp);
+    let (p, r, f1) = crate::ml::doc::record::prf(exact, predicted, truth_n);
+    Ok(FolderEval {
+        models: pair.label(),
+        dir: dir.display().to_string(),
+        images: truth.len(),
+        failed: failures.len(),
+        entries: truth_n,
+        entry_precision: p,
+        entry_recall: r,
+        entry_f1: f1,
+        field_f1: score.field_f1(),
+        fields: score.per_field(),
+        failures,
+        latency_p50_ms: percentile(&lat, 0.5),
+        latency_p95_ms: percentile(&lat, 0.95),
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -500,4 +792,73 @@ pub fn eval_doc(
     values.extend(out.fields.iter().map(|f| (format!("{}.f1", f.field), f.f1)));
     record_eval(lab, out.model.clone(), m.hash, &snap, on.split, values)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for &b in bytes {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0xedb8_8320
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    /// A PNG that is only a signature and a header claiming `w`×`h`.
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = b"IHDR".to_vec();
+        chunk.extend(w.to_be_bytes());
+        chunk.extend(h.to_be_bytes());
+        chunk.extend([8, 0, 0, 0, 0]);
+        out.extend(13u32.to_be_bytes());
+        out.extend(&chunk);
+        out.extend(crc32(&chunk).to_be_bytes());
+        for name in [&b"IDAT"[..], &b"IEND"[..]] {
+            out.extend(0u32.to_be_bytes());
+            out.extend(name);
+            out.extend(crc32(name).to_be_bytes());
+        }
+        out
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut buf = Vec::new();
+        image::GrayImage::from_pixel(w, h, image::Luma([200]))
+            .write_to(&mut std::io::Cursor::new(&mut buf), image::ImageFormat::Png)
+            .unwrap();
+        buf
+    }
+
+    #[test]
+    fn bad_images_get_clear_messages_and_bounded_memory() {
+        let e = decode_image(&png_header(30_000, 30_000)).unwrap_err();
+        assert!(
+            e.contains("30000×30000") && e.contains("scale it down"),
+            "{e}"
+        );
+        assert!(
+            decode_image(b"hello, not an image")
+                .unwrap_err()
+                .contains("not a PNG, JPEG or PDF")
+        );
+        let full = png(64, 64);
+        let e = decode_image(&full[..full.len() / 2]).unwrap_err();
+        assert!(e.contains("not a readable PNG or JPEG"), "{e}");
+        // A 1×1 image decodes; the layout then says why it holds no timetable.
+        let one = decode_image(&png(1, 1)).unwrap();
+        let e = crate::ml::layout::find_table(&one).unwrap_err().to_string();
+        assert!(e.contains("1×1"), "{e}");
+        assert!(pdf::is_pdf(b"%PDF-1.7\n"));
+        assert!(!pdf::is_pdf(&png(2, 2)));
+    }
 }

@@ -15,6 +15,9 @@ use super::lines;
 use super::ocr::Ocr;
 use super::ocr::read::read_lines;
 use super::vocab::Vocab;
+use crate::timetable::grid::{TextCell, TextGrid};
+use crate::timetable::time::Slot;
+use crate::timetable::{self, Orientation, days};
 
 /// The two models extraction runs.
 pub struct Models<'a> {
@@ -27,10 +30,29 @@ pub struct Models<'a> {
 /// One extracted entry with where it was found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Found {
+    /// The grid position of its cell (the top-left square of a merged cell).
     pub row: usize,
     pub col: usize,
+    /// Its stacked sub-cell, 0 at the top (0 when the slot is not split).
+    pub part: usize,
+    /// The box of its cell (or sub-cell), `[x0, y0, x1, y1]` in the image's pixels.
+    pub bbox: [u32; 4],
+    /// 0–1: the document model's probability of its answer (geometric mean over its tokens),
+    /// × 0.7 for each header (day, time) that could not be read and was left to the model.
+    pub confidence: f32,
     #[serde(flatten)]
     pub record: Record,
+}
+
+/// Where one prompt's text came from: a cell or one of its sub-cells, and the day headers and
+/// slots it covers.
+struct Site {
+    row: usize,
+    col: usize,
+    part: usize,
+    bbox: [u32; 4],
+    days: (usize, usize),
+    slots: (usize, usize),
 }
 
 /// What one image gave.
@@ -41,6 +63,8 @@ pub struct Extracted {
     pub invalid: Vec<(usize, usize, String)>,
     pub rows: usize,
     pub cols: usize,
+    /// Which way round the grid was read.
+    pub orientation: Orientation,
     pub skew_deg: f32,
     /// Wall time of layout, OCR and the document model, milliseconds.
     pub layout_ms: f64,
@@ -55,30 +79,6 @@ pub enum ExtractError {
     NoTimetable(String),
     #[error("{0}")]
     Model(#[from] candle_core::Error),
-}
-
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-
-/// Whether OCR text reads like a day name (within two edits, or a three-letter abbreviation).
-fn looks_like_day(s: &str) -> bool {
-    let s: Vec<char> = s.trim().to_lowercase().chars().collect();
-    DAYS.iter().any(|d| {
-        let d: Vec<char> = d.to_lowercase().chars().collect();
-        super::textmetrics::align(&s, &d).0 <= 2 || (s.len() >= 3 && d.starts_with(&s[..3]))
-    })
-}
-
-/// Whether OCR text reads like a time range (at least three digits).
-fn looks_like_time(s: &str) -> bool {
-    s.chars().filter(char::is_ascii_digit).count() >= 3
 }
 
 /// Extracts the entries of one timetable image.
@@ -102,57 +102,182 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
     for ((ci, _), t) in owner.iter().zip(texts) {
         cell_text[*ci].push(t);
     }
-    let at = |r: usize, c: usize| table.cells.iter().position(|x| x.row == r && x.col == c);
-    let joined = |r: usize, c: usize| at(r, c).map(|i| cell_text[i].join(" ")).unwrap_or_default();
-    let headers: Vec<String> = (1..table.cols).map(|c| joined(0, c)).collect();
-    let times: Vec<String> = (1..table.rows).map(|r| joined(r, 0)).collect();
-    if !headers.iter().any(|h| looks_like_day(h)) {
-        return Err(ExtractError::NoTimetable(format!(
-            "no timetable found: no header row of days (row 0 reads {:?})",
-            headers
-        )));
-    }
-    if !times.iter().any(|t| looks_like_time(t)) {
-        return Err(ExtractError::NoTimetable(format!(
-            "no timetable found: no first column of time ranges (column 0 reads {:?})",
-            times
-        )));
-    }
-    let mut prompts = Vec::new();
-    let mut where_ = Vec::new();
-    for (ci, cell) in table.cells.iter().enumerate() {
-        if cell.row == 0 || cell.col == 0 || cell_text[ci].iter().all(|t| t.trim().is_empty()) {
-            continue;
-        }
-        prompts.push(record::prompt(
-            &headers[cell.col - 1],
-            &times[cell.row - 1],
-            &cell_text[ci],
-        ));
-        where_.push((cell.row, cell.col));
-    }
-    let t2 = Instant::now();
-    let answers = super::doc::train::answers(m.doc, m.tok, &prompts, 64)?;
-    let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
-    let shaped: Vec<Result<Record, String>> =
-        answers.iter().map(|a| Record::parse_shape(a)).collect();
-    let agreed = consensus(&where_, &shaped);
-    let mut entries = Vec::new();
-    let mut invalid = Vec::new();
-    for ((row, col), a) in where_.into_iter().zip(agreed) {
-        match a.and_then(Record::validate) {
-            Ok(record) => entries.push(Found { row, col, record }),
-            Err(why) => invalid.push((row, col, why)),
-        }
-    }
-    Ok(Extracted {
-        entries,
-        invalid,
+    let grid = TextGrid {
         rows: table.rows,
         cols: table.cols,
+        cells: table
+            .cells
+            .iter()
+            .zip(cell_text)
+            .map(|(c, lines)| TextCell {
+                row: c.row,
+                col: c.col,
+                row_span: c.row_span,
+                col_span: c.col_span,
+                bbox: c.bbox,
+                parts: c.parts.clone(),
+                lines,
+                line_part: c.line_part.clone(),
+            })
+            .collect(),
+    };
+    let read = read_grid(&grid, m.doc, m.tok)?;
+    Ok(Extracted {
+        entries: read.entries,
+        invalid: read.invalid,
+        rows: table.rows,
+        cols: table.cols,
+        orientation: read.orientation,
         skew_deg: table.angle_deg,
         layout_ms,
         ocr_ms,
+        doc_ms: read.doc_ms,
+    })
+}
+
+/// Extracts the entries of a page whose text was read without OCR (a PDF's text layer).
+pub fn extract_text(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<Extracted, ExtractError> {
+    let read = read_grid(grid, doc, tok)?;
+    Ok(Extracted {
+        entries: read.entries,
+        invalid: read.invalid,
+        rows: grid.rows,
+        cols: grid.cols,
+        orientation: read.orientation,
+        skew_deg: 0.0,
+        layout_ms: 0.0,
+        ocr_ms: 0.0,
+        doc_ms: read.doc_ms,
+    })
+}
+
+/// What the headers and the document model make of a grid's text.
+struct GridRead {
+    entries: Vec<Found>,
+    invalid: Vec<(usize, usize, String)>,
+    orientation: Orientation,
+    doc_ms: f64,
+}
+
+/// The axes from the headers, then one document-model answer per non-empty cell (or
+/// sub-cell), overruled by what the headers say for sure.
+fn read_grid(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<GridRead, ExtractError> {
+    let table = grid;
+    let cell_text: Vec<&Vec<String>> = grid.cells.iter().map(|c| &c.lines).collect();
+    let at = |r: usize, c: usize| table.cells.iter().position(|x| x.row == r && x.col == c);
+    let joined = |r: usize, c: usize| at(r, c).map(|i| cell_text[i].join(" ")).unwrap_or_default();
+    let row0: Vec<String> = (1..table.cols).map(|c| joined(0, c)).collect();
+    let col0: Vec<String> = (1..table.rows).map(|r| joined(r, 0)).collect();
+    let axes = timetable::read_axes(&row0, &col0)
+        .map_err(|why| ExtractError::NoTimetable(format!("no timetable found: {why}")))?;
+    let (day_labels, time_labels) = match axes.orientation {
+        Orientation::DaysAsColumns => (&row0, &col0),
+        Orientation::DaysAsRows => (&col0, &row0),
+    };
+    // The model reads the headers as the generator prints them when the axes were read (an
+    // English day, `HH:MM–HH:MM`), else as the OCR read them.
+    let day_header = |d: usize| match axes.days[d] {
+        Some(i) => days::ENGLISH[i].to_string(),
+        None => day_labels[d].clone(),
+    };
+    let slot = |t: usize| axes.slots.get(t).cloned().flatten();
+    // The time header of slots `t0..=t1` (a merged cell covers several).
+    let time_header = |t0: usize, t1: usize| match (slot(t0), slot(t1)) {
+        (Some(a), Some(Slot { end: Some(end), .. })) => format!("{}\u{2013}{end}", a.start),
+        (Some(a), Some(_)) => a.start,
+        _ => time_labels[t0].clone(),
+    };
+    let mut prompts = Vec::new();
+    let mut sites = Vec::new();
+    for (ci, cell) in table.cells.iter().enumerate() {
+        if cell.row == 0 || cell.col == 0 {
+            continue;
+        }
+        let (d0, t0) = axes.place(cell.row, cell.col);
+        let (d1, t1) = axes.place(cell.row + cell.row_span - 1, cell.col + cell.col_span - 1);
+        for (p, &bbox) in cell.parts.iter().enumerate() {
+            let lines: Vec<String> = cell_text[ci]
+                .iter()
+                .zip(&cell.line_part)
+                .filter(|(t, lp)| **lp == p && !t.trim().is_empty())
+                .map(|(t, _)| t.clone())
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            prompts.push(record::prompt(
+                &day_header(d0),
+                &time_header(t0, t1),
+                &lines,
+            ));
+            sites.push(Site {
+                row: cell.row,
+                col: cell.col,
+                part: p,
+                bbox,
+                days: (d0, d1),
+                slots: (t0, t1),
+            });
+        }
+    }
+    let t2 = Instant::now();
+    let answers = super::doc::train::answers_scored(doc, tok, &prompts, 64)?;
+    let doc_ms = t2.elapsed().as_secs_f64() * 1e3;
+    let shaped: Vec<Result<Record, String>> = answers
+        .iter()
+        .map(|(a, _)| Record::parse_shape(a))
+        .collect();
+    // Consensus runs on (slot, day header) so that it groups days and times whichever way
+    // round the grid is; then what the headers say for sure overrules the model.
+    let by_axes: Vec<(usize, usize)> = sites.iter().map(|s| (s.slots.0, s.days.0)).collect();
+    let agreed = consensus(&by_axes, &shaped);
+    let mut entries = Vec::new();
+    let mut invalid = Vec::new();
+    for ((site, a), (_, model_conf)) in sites.into_iter().zip(agreed).zip(&answers) {
+        // The model's own certainty, less where a header could not be read and the model's
+        // reading of it stands.
+        let timed_by_axis = slot(site.slots.0).is_some() && slot(site.slots.1).is_some();
+        let day_by_axis = axes.days.get(site.days.0).copied().flatten().is_some();
+        let confidence = model_conf
+            * if timed_by_axis { 1.0 } else { 0.7 }
+            * if day_by_axis { 1.0 } else { 0.7 };
+        let timed = a.and_then(|mut r| match (slot(site.slots.0), slot(site.slots.1)) {
+            (Some(first), Some(last)) => {
+                r.start = first.start;
+                r.end = last.end.unwrap_or_default();
+                r.validate_open_end()
+            }
+            _ => r.validate(),
+        });
+        let r = match timed {
+            Ok(r) => r,
+            Err(why) => {
+                invalid.push((site.row, site.col, why));
+                continue;
+            }
+        };
+        // A cell merged across days is an entry on each of them.
+        for d in site.days.0..=site.days.1 {
+            let mut record = r.clone();
+            match axes.days.get(d).copied().flatten() {
+                Some(i) => record.day = days::ENGLISH[i].to_string(),
+                None if d > site.days.0 => continue,
+                None => {}
+            }
+            entries.push(Found {
+                row: site.row,
+                col: site.col,
+                part: site.part,
+                bbox: site.bbox,
+                confidence: (confidence * 1000.0).round() / 1000.0,
+                record,
+            });
+        }
+    }
+    Ok(GridRead {
+        entries,
+        invalid,
+        orientation: axes.orientation,
         doc_ms,
     })
 }
@@ -313,14 +438,5 @@ mod tests {
         d.day = "Friday".into();
         let got = consensus(&[(1, 1), (2, 1)], &[Ok(a.clone()), Ok(d.clone())]);
         assert_eq!(got[1].as_ref().unwrap().day, "Friday");
-    }
-
-    #[test]
-    fn header_checks_accept_ocr_slips_and_refuse_other_text() {
-        assert!(looks_like_day("Mondav"));
-        assert!(looks_like_day("Wed"));
-        assert!(!looks_like_day("Physics"));
-        assert!(looks_like_time("O9:30-10:45"));
-        assert!(!looks_like_time("Room"));
     }
 }

@@ -15,6 +15,21 @@ pub fn greedy(
     eos: u32,
     max_new: usize,
 ) -> Result<Vec<Vec<u32>>> {
+    Ok(greedy_scored(model, prompts, pad, eos, max_new)?
+        .into_iter()
+        .map(|(ids, _)| ids)
+        .collect())
+}
+
+/// [`greedy`], with each continuation's confidence: the geometric mean of the probabilities
+/// the model gave the tokens it chose (the end token included).
+pub fn greedy_scored(
+    model: &Llama,
+    prompts: &[Vec<u32>],
+    pad: u32,
+    eos: u32,
+    max_new: usize,
+) -> Result<Vec<(Vec<u32>, f32)>> {
     let dev = Device::Cpu;
     let b = prompts.len();
     if b == 0 {
@@ -44,13 +59,17 @@ pub fn greedy(
     let ids_t = Tensor::from_vec(ids, (b, tp), &dev)?;
     let mask_t = Tensor::from_vec(mask, (b, 1, tp, tp), &dev)?;
     let h = model.hidden(&ids_t, &positions, &mask_t, Some(&mut cache))?;
-    let mut next = argmax(&model.logits(&h.narrow(1, tp - 1, 1)?.squeeze(1)?)?)?;
+    let (mut next, mut logp) = argmax(&model.logits(&h.narrow(1, tp - 1, 1)?.squeeze(1)?)?)?;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); b];
+    let mut sum_logp = vec![0f64; b];
+    let mut n_tok = vec![0usize; b];
     let mut done = vec![false; b];
     let mut lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     for step in 0..max_new {
         for r in 0..b {
             if !done[r] {
+                sum_logp[r] += f64::from(logp[r]);
+                n_tok[r] += 1;
                 if next[r] == eos {
                     done[r] = true;
                 } else {
@@ -75,16 +94,21 @@ pub fn greedy(
         let ids_t = Tensor::from_vec(feed, (b, 1), &dev)?;
         let mask_t = Tensor::from_vec(mask, (b, 1, 1, tk), &dev)?;
         let h = model.hidden(&ids_t, &pos, &mask_t, Some(&mut cache))?;
-        next = argmax(&model.logits(&h.squeeze(1)?)?)?;
+        (next, logp) = argmax(&model.logits(&h.squeeze(1)?)?)?;
         for l in &mut lens {
             *l += 1;
         }
     }
-    Ok(out)
+    Ok(out
+        .into_iter()
+        .zip(sum_logp.iter().zip(&n_tok))
+        .map(|(ids, (&s, &n))| (ids, (s / n.max(1) as f64).exp() as f32))
+        .collect())
 }
 
-/// Row-wise argmax of (B, V) logits (lowest index on ties).
-fn argmax(logits: &Tensor) -> Result<Vec<u32>> {
+/// Row-wise argmax of (B, V) logits (lowest index on ties), and the log-probability of the
+/// chosen token under the softmax.
+fn argmax(logits: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
     Ok(logits
         .to_vec2::<f32>()?
         .iter()
@@ -95,7 +119,8 @@ fn argmax(logits: &Tensor) -> Result<Vec<u32>> {
                     best = i;
                 }
             }
-            best as u32
+            let z: f32 = row.iter().map(|&v| (v - row[best]).exp()).sum();
+            (best as u32, -z.ln())
         })
-        .collect())
+        .unzip())
 }

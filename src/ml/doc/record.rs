@@ -67,6 +67,23 @@ impl Record {
     }
 }
 
+impl Record {
+    /// [`Record::validate`] for the last slot of a timetable that gives start times only:
+    /// `end` is empty (unknown), the rest as usual.
+    pub fn validate_open_end(self) -> Result<Record, String> {
+        if !self.end.is_empty() {
+            return self.validate();
+        }
+        if !is_hhmm(&self.start) {
+            return Err(format!("start `{}` is not a time HH:MM", self.start));
+        }
+        if self.day.is_empty() || self.subject.is_empty() {
+            return Err("day and subject must not be empty".into());
+        }
+        Ok(self)
+    }
+}
+
 fn clip(s: &str) -> String {
     s.chars().take(80).collect()
 }

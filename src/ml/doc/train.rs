@@ -323,11 +323,24 @@ pub fn answers(
     prompts: &[String],
     batch: usize,
 ) -> candle_core::Result<Vec<String>> {
+    Ok(answers_scored(model, tok, prompts, batch)?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect())
+}
+
+/// [`answers`] with each answer's confidence (see [`generate::greedy_scored`]).
+pub fn answers_scored(
+    model: &Llama,
+    tok: &Tok,
+    prompts: &[String],
+    batch: usize,
+) -> candle_core::Result<Vec<(String, f32)>> {
     let mut out = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(batch.max(1)) {
         let ids: Vec<Vec<u32>> = chunk.iter().map(|p| prompt_ids(tok, p)).collect();
-        for ans in generate::greedy(model, &ids, tok.pad, tok.eos, MAX_ANSWER)? {
-            out.push(tok.decode(&ans));
+        for (ans, conf) in generate::greedy_scored(model, &ids, tok.pad, tok.eos, MAX_ANSWER)? {
+            out.push((tok.decode(&ans), conf));
         }
     }
     Ok(out)

@@ -28,6 +28,7 @@
 mod deskew;
 mod lines;
 mod rules;
+mod spans;
 
 #[cfg(test)]
 mod tests;
@@ -49,11 +50,14 @@ pub struct Table {
     pub cells: Vec<Cell>,
 }
 
-/// One cell of the grid.
+/// One cell of the grid: one square, or several merged (`row_span` × `col_span` squares from
+/// `row`, `col`; the squares it covers have no cell of their own).
 #[derive(Clone, Debug)]
 pub struct Cell {
     pub row: usize,
     pub col: usize,
+    pub row_span: usize,
+    pub col_span: usize,
     /// `[x0, y0, x1, y1]` in the given image's pixels (approximate): the cell with the rules
     /// around it.
     pub bbox: [u32; 4],
@@ -62,6 +66,11 @@ pub struct Cell {
     /// The box of each crop in `lines`, `[x0, y0, x1, y1]` in the given image's pixels (the
     /// axis-aligned box around the crop when the image was deskewed).
     pub line_boxes: Vec<[u32; 4]>,
+    /// The stacked sub-cells of a split slot, top to bottom, boxes in the given image's pixels;
+    /// one (the cell's `bbox`) when the cell is not split.
+    pub parts: Vec<[u32; 4]>,
+    /// For each of `lines`, the index of its sub-cell in `parts`.
+    pub line_part: Vec<usize>,
 }
 
 /// Why an image holds no timetable this module can read.
@@ -96,9 +105,22 @@ pub fn find_table(img: &DynamicImage) -> Result<Table, LayoutError> {
     } else {
         rot.apply(&grey)
     };
-    let hr = rules::find(&level, Axis::Horizontal, sigma);
-    let vr = rules::find(&level, Axis::Vertical, sigma);
-    let (hr, vr) = rules::frame(hr, vr);
+    let hc = rules::candidates(&level, Axis::Horizontal);
+    let vc = rules::candidates(&level, Axis::Vertical);
+    let solid = |axis: Axis, c: &[Rule]| -> Vec<Rule> {
+        c.iter()
+            .copied()
+            .filter(|r| rules::solid_share(&level, axis, r, sigma) >= rules::SOLID)
+            .collect()
+    };
+    let (hr, vr) = rules::frame(solid(Axis::Horizontal, &hc), solid(Axis::Vertical, &vc));
+    // Rules broken by merged cells; each axis's cell sides depend on the other's rules, so
+    // twice round.
+    let (mut hr, mut vr) = (hr, vr);
+    for _ in 0..2 {
+        hr = spans::readmit(&level, Axis::Horizontal, sigma, &hc, &hr, &vr);
+        vr = spans::readmit(&level, Axis::Vertical, sigma, &vc, &vr, &hr);
+    }
     if hr.len() < 2 || vr.len() < 2 {
         return Err(LayoutError::NoTimetable(format!(
             "no ruled grid: found {} horizontal and {} vertical rules",
@@ -119,30 +141,60 @@ pub fn find_table(img: &DynamicImage) -> Result<Table, LayoutError> {
              least one day"
         )));
     }
-    let interiors: Vec<[u32; 4]> = (0..rows)
-        .flat_map(|r| (0..cols).map(move |c| (r, c)))
-        .map(|(r, c)| interior(&hr[r], &hr[r + 1], &vr[c], &vr[c + 1], w, h))
-        .collect();
+    let merged = spans::cells(&level, sigma, &hr, &vr);
+    // Every cell's interior, cut into its stacked sub-cells (body cells only).
+    let mut interiors: Vec<[u32; 4]> = Vec::new();
+    let mut owner: Vec<(usize, usize)> = Vec::new();
+    let mut parts: Vec<Vec<[u32; 4]>> = Vec::new();
+    for (k, sp) in merged.iter().enumerate() {
+        let inner = interior(&hr[sp.r0], &hr[sp.r1 + 1], &vr[sp.c0], &vr[sp.c1 + 1], w, h);
+        let subs = if sp.r0 > 0 && sp.c0 > 0 {
+            spans::split(&level, inner, sigma)
+        } else {
+            vec![inner]
+        };
+        for (p, b) in subs.iter().enumerate() {
+            interiors.push(*b);
+            owner.push((k, p));
+        }
+        parts.push(subs);
+    }
     let found = lines::find(&level, &interiors, sigma);
-    let cells = found
-        .into_iter()
-        .enumerate()
-        .map(|(k, cell_lines)| {
-            let (r, c) = (k / cols, k % cols);
-            let outer = [vr[c].start, hr[r].start, vr[c + 1].end, hr[r + 1].end];
-            let (lines, line_boxes) = cell_lines
-                .into_iter()
-                .map(|b| (lines::crop(&level, b), rot.to_source(b)))
-                .unzip();
+    let mut cells: Vec<Cell> = merged
+        .iter()
+        .zip(&parts)
+        .map(|(sp, subs)| {
+            let outer = [
+                vr[sp.c0].start,
+                hr[sp.r0].start,
+                vr[sp.c1 + 1].end,
+                hr[sp.r1 + 1].end,
+            ];
+            let bbox = rot.to_source(outer);
             Cell {
-                row: r,
-                col: c,
-                bbox: rot.to_source(outer),
-                lines,
-                line_boxes,
+                row: sp.r0,
+                col: sp.c0,
+                row_span: sp.r1 + 1 - sp.r0,
+                col_span: sp.c1 + 1 - sp.c0,
+                bbox,
+                lines: Vec::new(),
+                line_boxes: Vec::new(),
+                parts: if subs.len() == 1 {
+                    vec![bbox]
+                } else {
+                    subs.iter().map(|&b| rot.to_source(b)).collect()
+                },
+                line_part: Vec::new(),
             }
         })
         .collect();
+    for ((k, p), cell_lines) in owner.into_iter().zip(found) {
+        for b in cell_lines {
+            cells[k].lines.push(lines::crop(&level, b));
+            cells[k].line_boxes.push(rot.to_source(b));
+            cells[k].line_part.push(p);
+        }
+    }
     Ok(Table {
         angle_deg: angle,
         rows,

@@ -40,10 +40,28 @@ pub struct Rule {
 }
 
 /// Share of a rule's pixels that must be dark (text tops and baselines have gaps).
-const SOLID: f32 = 0.85;
+pub const SOLID: f32 = 0.85;
 
 /// The rules along `axis`, top to bottom (left to right); `sigma` is the pixel noise.
+/// (`find_table` takes the candidates apart itself, to take back rules broken by merged cells.)
+#[cfg(test)]
 pub fn find(g: &GrayImage, axis: Axis, sigma: f32) -> Vec<Rule> {
+    candidates(g, axis)
+        .into_iter()
+        .filter(|r| solid_share(g, axis, r, sigma) >= SOLID)
+        .collect()
+}
+
+/// The share of rule `r`'s length that is drawn dark (see [`find`]); a rule segment with
+/// `from..to` narrowed to one cell tells whether that cell's side is ruled.
+pub fn solid_share(g: &GrayImage, axis: Axis, r: &Rule, sigma: f32) -> f32 {
+    solid(g, axis, r, (2.5 * sigma).max(10.0))
+}
+
+/// Long runs of the rule detector before the solidity check: the rules, and lines that are
+/// rules over only part of their length (a rule broken by a merged cell) or no rules at all
+/// (a long baseline of text).
+pub fn candidates(g: &GrayImage, axis: Axis) -> Vec<Rule> {
     let (w, h) = (g.width() as usize, g.height() as usize);
     let px = g.as_raw();
     // `lines` positions across the rule direction, `along` blocks along it; r[line][block].
@@ -119,11 +137,7 @@ pub fn find(g: &GrayImage, axis: Axis, sigma: f32) -> Vec<Rule> {
     if let Some(done) = cur {
         out.push(rule(done));
     }
-    let px_thr = (2.5 * sigma).max(10.0);
     merge(out)
-        .into_iter()
-        .filter(|r| solid(g, axis, r, px_thr) >= SOLID)
-        .collect()
 }
 
 /// The share of positions along rule `r` where the rule's darkest pixel across it is darker

@@ -323,11 +323,27 @@ fn speed() {
     let hr = rules::find(&level, rules::Axis::Horizontal, sigma);
     let vr = rules::find(&level, rules::Axis::Vertical, sigma);
     let t_rules = ms(t0);
+    let t0 = std::time::Instant::now();
+    let cells = spans::cells(&level, sigma, &hr, &vr);
+    let splits: usize = cells
+        .iter()
+        .map(|c| {
+            let b = [
+                vr[c.c0].end + 2,
+                hr[c.r0].end + 2,
+                vr[c.c1 + 1].start - 2,
+                hr[c.r1 + 1].start - 2,
+            ];
+            spans::split(&level, b, sigma).len()
+        })
+        .sum();
+    let t_spans = ms(t0);
     eprintln!(
         "stages: grey {t_grey:.1} ms, skew {t_skew:.1} ms, rotate {t_rot:.1} ms, rules {t_rules:.1} \
-         ms ({} + {})",
+         ms ({} + {}), spans and splits {t_spans:.1} ms ({} cells, {splits} parts)",
         hr.len(),
-        vr.len()
+        vr.len(),
+        cells.len()
     );
     let mut times: Vec<f32> = (0..15)
         .map(|_| {
