@@ -23,6 +23,7 @@ pub mod report;
 pub mod serve;
 pub mod stages;
 pub mod store;
+pub mod tracking;
 pub mod watch;
 
 pub use dispatch::main;
