@@ -257,7 +257,7 @@ impl Tracking {
             .filter(|m| {
                 conds
                     .iter()
-                    .all(|c| filter::matches(c, field(m, c.entity, &c.key).as_ref()))
+                    .all(|c| registry_match(c, field(m, c.entity, &c.key).as_ref()))
             })
             .cloned()
             .collect();
@@ -344,10 +344,30 @@ impl Tracking {
                 "Invalid model version source: '{source}'. To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id."
             )));
         }
+        if let Some(rest) = source.strip_prefix("models:/") {
+            // A copy (`copy_model_version`): the files of NAME/VERSION (or NAME@ALIAS).
+            let v = if let Some((n, a)) = rest.split_once('@') {
+                s.aliases
+                    .get(n)
+                    .and_then(|m| m.get(a))
+                    .and_then(|v| s.versions.get(&(n.to_string(), *v)))
+            } else {
+                let (n, ver) = rest.rsplit_once('/').unwrap_or((rest, ""));
+                ver.parse()
+                    .ok()
+                    .and_then(|ver: u32| s.versions.get(&(n.to_string(), ver)))
+            };
+            return Ok(v.and_then(|v| {
+                v.storage
+                    .strip_prefix("mlflow-artifacts:")
+                    .map(|p| p.trim_start_matches('/').to_string())
+            }));
+        }
         if let Some(rest) = source.strip_prefix("runs:/") {
             let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
             if !s.runs.contains_key(run) {
-                return Err(not_found(format!("Run with id={run} not found")));
+                // MLflow's registry does not check the run either: no files to bundle.
+                return Ok(None);
             }
             let root = s.run_root(run);
             return Ok(Some(if path.is_empty() {
@@ -383,11 +403,6 @@ impl Tracking {
         let mut s = self.state()?;
         Self::model(&s, name)?;
         let under = Self::resolve_source(&s, source, run_id)?;
-        if let Some(r) = run_id.filter(|r| !r.is_empty()) {
-            if !s.runs.contains_key(r) {
-                return Err(not_found(format!("Run with id={r} not found")));
-            }
-        }
         // The bundle: every artifact file under the source, by relative path.
         let mut files = BTreeMap::new();
         if let Some(prefix) = &under {
@@ -424,7 +439,7 @@ impl Tracking {
         meta.insert("source".to_string(), source.to_string());
         let storage = match &under {
             Some(p) => format!("mlflow-artifacts:/{p}"),
-            None => source.to_string(),
+            None => copied_storage(&s, source).unwrap_or_else(|| source.to_string()),
         };
         meta.insert("storage_location".to_string(), storage);
         if let Some(l) = run_link.filter(|l| !l.is_empty()) {
@@ -559,6 +574,7 @@ impl Tracking {
                         stage: Stage::None,
                         created_ms: 0,
                         updated_ms: 0,
+                        seq: 0,
                     },
                     c.entity,
                     &c.key,
@@ -582,7 +598,7 @@ impl Tracking {
             .filter(|v| {
                 conds
                     .iter()
-                    .all(|c| filter::matches(c, field(v, c.entity, &c.key).as_ref()))
+                    .all(|c| registry_match(c, field(v, c.entity, &c.key).as_ref()))
             })
             .cloned()
             .collect();
@@ -597,6 +613,10 @@ impl Tracking {
                     return c;
                 }
             }
+            if orders.is_empty() {
+                // MLflow's default: the most recently updated first.
+                return b.updated_ms.cmp(&a.updated_ms).then(b.seq.cmp(&a.seq));
+            }
             a.name.cmp(&b.name).then(b.version.cmp(&a.version))
         });
         super::search_page(rows, max, token)
@@ -607,6 +627,23 @@ impl Tracking {
         let s = self.state()?;
         Ok(latest_of(&s, name, &[]))
     }
+}
+
+/// Where a `models:/NAME/VERSION` source's files are, when they are not on this server.
+fn copied_storage(s: &State, source: &str) -> Option<String> {
+    let rest = source.strip_prefix("models:/")?;
+    let (n, ver) = rest.rsplit_once('/')?;
+    let v = s.versions.get(&(n.to_string(), ver.parse().ok()?))?;
+    Some(v.storage.clone())
+}
+
+/// As `filter::matches`, but `tags.k != 'v'` also holds where the tag is missing (the registry's
+/// semantics; the client hides prompts with `tag.mlflow.prompt.is_prompt != 'true'`).
+fn registry_match(c: &filter::Cond, f: Option<&Field>) -> bool {
+    if f.is_none() && c.op == filter::Op::Ne {
+        return true;
+    }
+    filter::matches(c, f)
 }
 
 fn latest_of(s: &State, name: &str, wanted: &[Stage]) -> Vec<Version> {

@@ -74,6 +74,8 @@ pub struct Version {
     pub stage: Stage,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The event that made it.
+    pub seq: u64,
 }
 
 /// Everything `lab ui` answers from.
@@ -202,7 +204,12 @@ impl State {
         if loc.starts_with("mlflow-artifacts:") || loc.is_empty() {
             format!("mlflow-artifacts:/{}", self.run_root(run))
         } else {
-            format!("{}/{run}/artifacts", loc.trim_end_matches('/'))
+            // Appended to the URI's path, before any query (`mysql://…/db?driver=x`).
+            let (base, query) = match loc.split_once('?') {
+                Some((b, q)) => (b, format!("?{q}")),
+                None => (loc.as_str(), String::new()),
+            };
+            format!("{}/{run}/artifacts{query}", base.trim_end_matches('/'))
         }
     }
 
@@ -552,6 +559,7 @@ impl State {
                 stage: Stage::None,
                 created_ms: ms,
                 updated_ms: ms,
+                seq: self.seq,
             },
         );
     }

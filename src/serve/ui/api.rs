@@ -18,6 +18,8 @@ pub struct Answer {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// A download's file name (`Content-Disposition: attachment; filename=…`).
+    pub filename: Option<String>,
 }
 
 impl Answer {
@@ -26,6 +28,7 @@ impl Answer {
             status: 200,
             content_type: "application/json",
             body: serde_json::to_vec(&v).unwrap_or_default(),
+            filename: None,
         }
     }
 
@@ -35,6 +38,7 @@ impl Answer {
             content_type: "application/json",
             body: serde_json::to_vec(&json!({"error_code": e.code.name(), "message": e.message}))
                 .unwrap_or_default(),
+            filename: None,
         }
     }
 
@@ -44,6 +48,7 @@ impl Answer {
             content_type: "application/json",
             body: serde_json::to_vec(&json!({"error_code": code, "message": msg}))
                 .unwrap_or_default(),
+            filename: None,
         }
     }
 }
@@ -361,14 +366,20 @@ fn one_run(t: &Tracking, r: &Run) -> TResult<Value> {
     Ok(json!({"run": runs_json(t, std::slice::from_ref(r))?.remove(0)}))
 }
 
-fn metric_in(p: &Params) -> TResult<MetricIn> {
+/// One metric; `at` prefixes the names in errors (`metrics[0].`).
+fn metric_in(p: &Params, at: &str) -> TResult<MetricIn> {
+    let named = |e: TrackingError| TrackingError {
+        code: e.code,
+        message: e.message.replace("parameter '", &format!("parameter '{at}")),
+    };
     Ok(MetricIn {
-        key: p.str("key")?,
-        value: p.f64("value")?,
+        key: p.str("key").map_err(named)?,
+        value: p.f64("value").map_err(named)?,
         timestamp: p
-            .opt_i64("timestamp")?
-            .ok_or_else(|| missing("timestamp"))?,
-        step: p.opt_i64("step")?.unwrap_or(0),
+            .opt_i64("timestamp")
+            .map_err(named)?
+            .ok_or_else(|| named(missing("timestamp")))?,
+        step: p.opt_i64("step").map_err(named)?.unwrap_or(0),
     })
 }
 
@@ -481,20 +492,23 @@ pub fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<V
             empty()
         }
         "runs/log-metric" => {
-            let m = metric_in(p)?;
-            t.log_batch(&run_id(p)?, vec![m], vec![], vec![])?;
+            let run = run_id(p)?;
+            let m = metric_in(p, "")?;
+            t.log_batch(&run, vec![m], vec![], vec![])?;
             empty()
         }
         "runs/log-parameter" => {
+            let run = run_id(p)?;
             let k = p.str("key")?;
             let v = p.opt_str("value")?.ok_or_else(|| missing("value"))?;
-            t.log_batch(&run_id(p)?, vec![], vec![(k, v)], vec![])?;
+            t.log_batch(&run, vec![], vec![(k, v)], vec![])?;
             empty()
         }
         "runs/set-tag" => {
+            let run = run_id(p)?;
             let k = p.str("key")?;
             let v = p.opt_str("value")?.ok_or_else(|| missing("value"))?;
-            t.log_batch(&run_id(p)?, vec![], vec![], vec![(k, v)])?;
+            t.log_batch(&run, vec![], vec![], vec![(k, v)])?;
             empty()
         }
         "runs/delete-tag" => {
@@ -502,12 +516,13 @@ pub fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<V
             empty()
         }
         "runs/log-batch" => {
+            let run = run_id(p)?;
             let metrics = p
                 .objs("metrics")?
                 .iter()
-                .map(metric_in)
+                .enumerate()
+                .map(|(i, m)| metric_in(m, &format!("metrics[{i}].")))
                 .collect::<TResult<Vec<_>>>()?;
-            let run = run_id(p)?;
             t.log_batch(&run, metrics, p.kv("params")?, p.kv("tags")?)?;
             empty()
         }
@@ -578,6 +593,7 @@ pub fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<V
         "artifacts/list" => {
             let run = run_id(p)?;
             let path = p.opt_str("path")?.unwrap_or_default();
+            crate::tracking::check_artifact_path(&path)?;
             let (root, uri) = {
                 let s = t.state()?;
                 if !s.runs.contains_key(&run) {
@@ -787,11 +803,7 @@ pub fn artifacts(t: &Tracking, method: &str, path: &str, p: &Params, body: &[u8]
                     .collect();
                 Ok(Answer::json(json!({"files": files})))
             }
-            ("GET", p) => Ok(Answer {
-                status: 200,
-                content_type: content_type(p),
-                body: t.get_artifact(p)?,
-            }),
+            ("GET", p) => Ok(download(p, t.get_artifact(p)?)),
             ("PUT", p) => {
                 t.put_artifact(p, body)?;
                 Ok(Answer::json(json!({})))
@@ -806,17 +818,61 @@ pub fn artifacts(t: &Tracking, method: &str, path: &str, p: &Params, body: &[u8]
     r.unwrap_or_else(|e| Answer::error(&e))
 }
 
-/// A safe content type for a downloaded artifact: text and images inline, else bytes.
+/// A file download: its type from its name, as an attachment.
+pub fn download(path: &str, body: Vec<u8>) -> Answer {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    Answer {
+        status: 200,
+        content_type: content_type(path),
+        body,
+        filename: Some(name.replace(['"', '\\', '\r', '\n'], "_")),
+    }
+}
+
+/// A safe content type for a downloaded artifact (never HTML: nothing served runs script).
 pub fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.eq_ignore_ascii_case("MLmodel") || name.eq_ignore_ascii_case("MLproject") {
+        return "text/plain";
+    }
+    let ext = match name.rsplit_once('.') {
+        Some((_, e)) => e.to_ascii_lowercase(),
+        None => return "application/octet-stream",
+    };
     match ext.as_str() {
-        "txt" | "log" | "yaml" | "yml" | "md" | "csv" | "toml" | "py" | "MLmodel" => {
-            "text/plain; charset=utf-8"
-        }
+        "txt" | "log" | "yaml" | "yml" | "md" | "csv" | "toml" | "py" | "ini" | "cfg" => "text/plain",
         "json" => "application/json",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
         _ => "application/octet-stream",
     }
+}
+
+/// `GET /get-artifact?run_id=R&path=P` and `GET /model-versions/get-artifact?name&version&path`
+/// (what MLflow's UI downloads with).
+pub fn get_artifact(t: &Tracking, endpoint: &str, p: &Params) -> Answer {
+    let r = (|| -> TResult<Answer> {
+        let path = p.opt_str("path")?.unwrap_or_default();
+        crate::tracking::check_artifact_path(&path)?;
+        let root = if endpoint == "get-artifact" {
+            let run = run_id(p)?;
+            let s = t.state()?;
+            if !s.runs.contains_key(&run) {
+                return Err(not_found(format!("Run with id={run} not found")));
+            }
+            s.run_root(&run)
+        } else {
+            let v = t.get_version(&p.str("name")?, &p.str("version")?)?;
+            match v.storage.strip_prefix("mlflow-artifacts:") {
+                Some(r) => r.trim_start_matches('/').to_string(),
+                None => return Err(invalid("this model version's files are not on this server")),
+            }
+        };
+        let full = format!("{root}/{}", path.trim_matches('/'));
+        Ok(download(&full, t.get_artifact(&full)?))
+    })();
+    r.unwrap_or_else(|e| Answer::error(&e))
 }

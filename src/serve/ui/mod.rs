@@ -125,6 +125,19 @@ fn answer(a: Answer) -> Response {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    if let Some(name) = &a.filename {
+        let plain = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b));
+        let v = if plain {
+            format!("attachment; filename={name}")
+        } else {
+            format!("attachment; filename=\"{name}\"")
+        };
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
     r
 }
 
@@ -228,6 +241,13 @@ fn route(ui: &Ui, method: &str, path: &str, query: Option<&str>, body: &[u8]) ->
                 Err(e) => Answer::error(&e),
             });
         }
+    }
+    let trimmed = path.trim_start_matches('/');
+    if trimmed == "get-artifact" || trimmed == "model-versions/get-artifact" {
+        return answer(match Params::new(b"", query) {
+            Ok(p) => api::get_artifact(t, trimmed, &p),
+            Err(e) => Answer::error(&e),
+        });
     }
     if path.starts_with("/api/") || path.starts_with("/ajax-api/") {
         return answer(Answer::code(
