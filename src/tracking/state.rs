@@ -448,12 +448,13 @@ impl State {
                     if let Some(a) = self.aliases.get_mut(name) {
                         a.retain(|_, v| *v != *version);
                     }
+                    self.touch_model(name, ms);
                 } else if let Some(v) = self.versions.get_mut(&key) {
+                    // A version's description or tags do not touch its registered model.
                     v.description = description.clone();
                     v.tags = tags.clone();
                     v.updated_ms = ms;
                 }
-                self.touch_model(name, ms);
             }
             Event::ModelPromoted {
                 name,

@@ -370,7 +370,9 @@ fn one_run(t: &Tracking, r: &Run) -> TResult<Value> {
 fn metric_in(p: &Params, at: &str) -> TResult<MetricIn> {
     let named = |e: TrackingError| TrackingError {
         code: e.code,
-        message: e.message.replace("parameter '", &format!("parameter '{at}")),
+        message: e
+            .message
+            .replace("parameter '", &format!("parameter '{at}")),
     };
     Ok(MetricIn {
         key: p.str("key").map_err(named)?,
@@ -575,17 +577,98 @@ pub fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<V
             let next = (off + page.len() < total).then(|| (off + page.len()).to_string());
             Ok(paged("metrics", page, next))
         }
-        "metrics/get-history-bulk-interval" | "metrics/get-history-bulk" => {
-            let key = p.str("metric_key")?;
-            let max = p.max_results(2500)?;
+        "metrics/get-history-bulk" => {
+            let runs = p.strs("run_id")?;
+            if runs.is_empty() {
+                return Err(invalid(
+                    "GetMetricHistoryBulk request must specify at least one run_id.",
+                ));
+            }
+            if runs.len() > 100 {
+                return Err(invalid(
+                    "GetMetricHistoryBulk request cannot specify more than 100 run_ids.",
+                ));
+            }
+            let key = p
+                .opt_str("metric_key")?
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| {
+                    invalid("GetMetricHistoryBulk request must specify a metric_key.")
+                })?;
+            let mut runs = runs;
+            runs.sort();
             let mut out = Vec::new();
-            for run in p.strs("run_ids")? {
-                let pts = t.metric_history(&run, &key)?;
-                let stride = pts.len().div_ceil(max.max(1)).max(1);
-                for (i, m) in pts.iter().enumerate() {
-                    if i % stride == 0 || i + 1 == pts.len() {
-                        out.push(json!({"key": key, "value": num(m.value), "timestamp": m.time_ms, "step": m.step, "run_id": run}));
-                    }
+            for run in runs {
+                for m in t.metric_history(&run, &key).unwrap_or_default() {
+                    out.push(json!({"key": key, "value": num(m.value), "timestamp": m.time_ms, "step": m.step, "run_id": run}));
+                }
+            }
+            Ok(json!({"metrics": out}))
+        }
+        "metrics/get-history-bulk-interval" => {
+            let runs = p.strs("run_ids")?;
+            if runs.is_empty() {
+                return Err(missing("run_ids"));
+            }
+            if runs.len() > 100 {
+                return Err(invalid(
+                    "GetMetricHistoryBulkInterval request must specify at most 100 run_ids.",
+                ));
+            }
+            let key = p.nonempty("metric_key")?;
+            let max = p.opt_i64("max_results")?.unwrap_or(320);
+            if !(1..=2500).contains(&max) {
+                return Err(invalid(format!(
+                    "max_results must be between 1 and 2500, got {max}."
+                )));
+            }
+            let (start, end) = (p.opt_i64("start_step")?, p.opt_i64("end_step")?);
+            if start.is_some() != end.is_some() {
+                return Err(invalid(
+                    "If either start step or end step are specified, both must be specified.",
+                ));
+            }
+            if let (Some(a), Some(b)) = (start, end) {
+                if b < a {
+                    return Err(invalid(format!(
+                        "end_step must be greater than start_step. Found start_step={a} and end_step={b}."
+                    )));
+                }
+            }
+            let inside = |s: i64| start.is_none_or(|a| s >= a) && end.is_none_or(|b| s <= b);
+            let mut hist = Vec::new();
+            for run in &runs {
+                let pts: Vec<_> = t
+                    .metric_history(run, &key)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| inside(m.step))
+                    .collect();
+                hist.push((run.clone(), pts));
+            }
+            // MLflow's sampling: every k-th of all the runs' steps, plus each run's last.
+            let all: std::collections::BTreeSet<i64> = hist
+                .iter()
+                .flat_map(|(_, p)| p.iter().map(|m| m.step))
+                .collect();
+            let all: Vec<i64> = all.into_iter().collect();
+            let stride = all.len().div_ceil(max as usize).max(1);
+            let mut keep: std::collections::BTreeSet<i64> =
+                all.iter().step_by(stride).copied().collect();
+            for (_, p) in &hist {
+                if let Some(m) = p.iter().map(|m| m.step).max() {
+                    keep.insert(m);
+                }
+                if let Some(m) = p.iter().map(|m| m.step).min() {
+                    keep.insert(m);
+                }
+            }
+            let mut out = Vec::new();
+            for (run, p) in hist {
+                let mut p: Vec<_> = p.into_iter().filter(|m| keep.contains(&m.step)).collect();
+                p.sort_by_key(|m| m.step);
+                for m in p {
+                    out.push(json!({"key": key, "value": num(m.value), "timestamp": m.time_ms, "step": m.step, "run_id": run}));
                 }
             }
             Ok(json!({"metrics": out}))
@@ -840,7 +923,9 @@ pub fn content_type(path: &str) -> &'static str {
         None => return "application/octet-stream",
     };
     match ext.as_str() {
-        "txt" | "log" | "yaml" | "yml" | "md" | "csv" | "toml" | "py" | "ini" | "cfg" => "text/plain",
+        "txt" | "log" | "yaml" | "yml" | "md" | "csv" | "toml" | "py" | "ini" | "cfg" => {
+            "text/plain"
+        }
         "json" => "application/json",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
