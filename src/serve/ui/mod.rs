@@ -6,6 +6,7 @@
 
 pub mod api;
 mod page;
+mod quickack;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -68,7 +69,7 @@ pub fn run(lab: Lab, cfg: Config) -> Result<UiOut> {
             out.flush()?;
         }
         let app = axum::Router::new().fallback(move |m, u, h, b| handle(ui.clone(), m, u, h, b));
-        axum::serve(listener, app)
+        axum::serve(quickack::QuickAckListener(listener), app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("the server failed")?;
