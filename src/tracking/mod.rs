@@ -285,7 +285,7 @@ impl Tracking {
         let id = s.next_experiment_id();
         let loc = artifact_location
             .filter(|l| !l.is_empty())
-            .map(str::to_string)
+            .map(absolute_location)
             .unwrap_or_else(|| format!("mlflow-artifacts:/{id}"));
         let now = now_ms();
         let e = Experiment {
@@ -903,6 +903,18 @@ fn check_location(loc: &str) -> TResult<()> {
         )));
     }
     Ok(())
+}
+
+/// A relative local artifact location becomes absolute against the server's working
+/// directory, as MLflow does (`my_location` → `/srv/my_location`); URIs stay as given.
+fn absolute_location(loc: &str) -> String {
+    if loc.contains(':') || loc.starts_with('/') {
+        return loc.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(d) => d.join(loc).to_string_lossy().into_owned(),
+        Err(_) => loc.to_string(),
+    }
 }
 
 /// Decodes `%XX` escapes repeatedly (a double-encoded `%252e` becomes `.`).
