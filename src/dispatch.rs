@@ -391,6 +391,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 o.recorded
             );
         }
+        Command::Ui(a) => {
+            let lab = open(&here, "ui")?;
+            let o = crate::serve::ui::run(
+                lab,
+                crate::serve::ui::Config {
+                    addr: a.addr,
+                    token: a.token,
+                    max_body: a.max_body,
+                },
+            )?;
+            eprintln!("lab ui: stopped ({})", o.addr);
+        }
         Command::Ab(cmd) => {
             let lab = open(&here, "ab")?;
             ab_cmd(&lab, cmd, json)?;

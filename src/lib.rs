@@ -24,6 +24,7 @@ pub mod serve;
 pub mod stages;
 pub mod store;
 pub mod timetable;
+pub mod tracking;
 pub mod watch;
 
 pub use dispatch::main;

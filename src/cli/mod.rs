@@ -10,7 +10,7 @@ mod train;
 pub use models::{DeployArgs, DeployCmd, ModelsCmd};
 pub use monitor::MonitorCmd;
 mod serve;
-pub use serve::{AbCmd, ServeArgs};
+pub use serve::{AbCmd, ServeArgs, UiArgs};
 mod bench;
 pub use bench::BenchCmd;
 pub use train::{
@@ -46,6 +46,7 @@ Registry and deployment:
 Serving:
   serve         Serve the deployed models over HTTP (OCR, extraction, feedback, metrics)
   ab            A/B tests on the server: start, ls, results (statistics), stop
+  ui            The MLflow tracking + registry REST API over the log, and a live web UI
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
@@ -241,6 +242,7 @@ pub enum Command {
     Serve(ServeArgs),
     #[command(subcommand)]
     Ab(AbCmd),
+    Ui(UiArgs),
     /// Rebuild a recorded training run from the log alone and check it bit for bit
     ///
     /// Restores the dataset snapshot, effective settings and parent model from blobs, trains

@@ -131,3 +131,32 @@ pub enum AbCmd {
         promote: Option<String>,
     },
 }
+
+/// The MLflow tracking + registry REST API over the log, and a live web UI
+///
+/// The official `mlflow` client logs into lab: point it here with
+/// `mlflow.set_tracking_uri("http://127.0.0.1:5000")`. Experiments, runs, params, metrics,
+/// tags, artifacts (the `mlflow-artifacts` proxy, stored as blobs) and the model registry
+/// (versions, stages, aliases) are recorded as lab events, so `lab runs ls`, `lab metrics`,
+/// `lab models ls` and `lab verify` see them; `models:/NAME@ALIAS` works from Python. The web
+/// UI (same address, no build step, works offline) shows experiments, runs (filter with
+/// MLflow's search syntax, sort, compare), metric charts, artifacts and models, and updates
+/// itself while runs log. Prints `lab ui: listening on http://ADDR` once bound. Example:
+///
+///   lab ui --addr 127.0.0.1:5000 &
+///
+///   python -c "import mlflow; mlflow.set_tracking_uri('http://127.0.0.1:5000'); mlflow.log_metric('x', 1)"
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct UiArgs {
+    /// IP:PORT to listen on; port 0 picks a free port. A non-loopback address needs --token.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub addr: String,
+    /// Require `Authorization: Bearer TOKEN` (MLFLOW_TRACKING_TOKEN for the mlflow client) or
+    /// the login form's cookie on everything but /health.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The largest request body accepted (artifact uploads), in bytes (larger: 413).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::serve::ui::DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+}

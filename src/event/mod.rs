@@ -392,6 +392,56 @@ pub enum Event {
     FeedbackRecorded {
         records: Vec<FeedbackRecord>,
     },
+    /// An MLflow experiment's whole state after a change (`lab ui`): created, renamed,
+    /// deleted / restored (`lifecycle` `active` or `deleted`), tagged.
+    ExperimentSet {
+        /// MLflow's experiment id: `0` (Default), `1`, `2`…
+        id: String,
+        name: String,
+        lifecycle: String,
+        artifact_location: String,
+        tags: BTreeMap<String, String>,
+        /// Unix time in milliseconds when it was created.
+        created_ms: i64,
+    },
+    /// What MLflow records about a run beyond `RunStarted` / `RunFinished` (`lab ui`): params
+    /// logged after the start, tags set or deleted, and MLflow attributes (`experiment_id`,
+    /// `run_name`, `status`, `start_time`, `end_time`, `lifecycle_stage`, `user_id`).
+    RunUpdated {
+        run: RunId,
+        params: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
+        deleted_tags: Vec<String>,
+        attrs: BTreeMap<String, String>,
+    },
+    /// An artifact of a run was deleted (`lab ui`, the `mlflow-artifacts` proxy); its blob stays.
+    ArtifactDeleted {
+        run: RunId,
+        path: String,
+    },
+    /// An MLflow registered model's state after a change (`lab ui`): description and tags;
+    /// `deleted` removes the name and all its versions (MLflow's hard delete).
+    RegisteredModelSet {
+        name: String,
+        description: String,
+        tags: BTreeMap<String, String>,
+        created_ms: i64,
+        deleted: bool,
+    },
+    /// MLflow fields of one model version after a change (`lab ui`): description, tags, source
+    /// URI; `deleted` removes the version.
+    ModelVersionSet {
+        name: String,
+        version: u32,
+        description: String,
+        tags: BTreeMap<String, String>,
+        deleted: bool,
+    },
+    /// An alias was removed from a model.
+    ModelUnaliased {
+        name: String,
+        alias: String,
+    },
 }
 
 /// The kind names `lab log --kind` accepts, in enum order.
@@ -418,6 +468,12 @@ pub const KINDS: &[&str] = &[
     "replay",
     "commit",
     "feedback",
+    "experiment",
+    "run-updated",
+    "artifact-deleted",
+    "registered-model",
+    "model-version",
+    "model-unaliased",
 ];
 
 impl Event {
@@ -446,6 +502,12 @@ impl Event {
             Event::ReplayVerified { .. } => 19,
             Event::GitCommitted { .. } => 20,
             Event::FeedbackRecorded { .. } => 21,
+            Event::ExperimentSet { .. } => 22,
+            Event::RunUpdated { .. } => 23,
+            Event::ArtifactDeleted { .. } => 24,
+            Event::RegisteredModelSet { .. } => 25,
+            Event::ModelVersionSet { .. } => 26,
+            Event::ModelUnaliased { .. } => 27,
         };
         KINDS[i]
     }
@@ -457,6 +519,8 @@ impl Event {
             | Event::MetricsLogged { run, .. }
             | Event::ArtifactLogged { run, .. }
             | Event::RunFinished { run, .. }
+            | Event::RunUpdated { run, .. }
+            | Event::ArtifactDeleted { run, .. }
             | Event::ReplayVerified { run, .. } => Some(run),
             Event::ModelRegistered { run, .. } | Event::Evaluated { run, .. } => run.as_deref(),
             _ => None,

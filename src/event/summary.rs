@@ -143,6 +143,56 @@ impl Event {
                 branch.as_deref().unwrap_or("(detached)"),
                 changed.len()
             ),
+            Event::ExperimentSet {
+                id,
+                name,
+                lifecycle,
+                ..
+            } => format!("experiment {id} `{name}` ({lifecycle})"),
+            Event::RunUpdated {
+                run,
+                params,
+                tags,
+                deleted_tags,
+                attrs,
+            } => format!(
+                "run {} updated: {} params, {} tags set, {} deleted, {}",
+                &run[..run.len().min(8)],
+                params.len(),
+                tags.len(),
+                deleted_tags.len(),
+                attrs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Event::ArtifactDeleted { run, path } => {
+                format!(
+                    "artifact {path} of run {} deleted",
+                    &run[..run.len().min(8)]
+                )
+            }
+            Event::RegisteredModelSet { name, deleted, .. } => {
+                if *deleted {
+                    format!("registered model {name} deleted")
+                } else {
+                    format!("registered model {name} set")
+                }
+            }
+            Event::ModelVersionSet {
+                name,
+                version,
+                deleted,
+                ..
+            } => {
+                if *deleted {
+                    format!("model version {name}@{version} deleted")
+                } else {
+                    format!("model version {name}@{version} updated")
+                }
+            }
+            Event::ModelUnaliased { name, alias } => format!("alias {name}@{alias} removed"),
         }
     }
 }

@@ -15,6 +15,7 @@ mod handlers;
 pub mod metrics;
 pub mod models;
 pub mod recorder;
+pub mod ui;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;

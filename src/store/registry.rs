@@ -179,6 +179,37 @@ pub(super) fn fold(reg: &mut RegT, dep: &mut DepT, rec: &Record) -> Result<(), r
                 }
             }
         }
+        Event::RegisteredModelSet {
+            name,
+            deleted: true,
+            ..
+        } => {
+            for row in versions_of(reg, name)? {
+                reg.remove((row.name.as_str(), row.version))?;
+            }
+        }
+        Event::ModelVersionSet {
+            name,
+            version,
+            description,
+            deleted,
+            ..
+        } => {
+            if *deleted {
+                reg.remove((name.as_str(), *version))?;
+            } else if let Some(mut row) = get_version(reg, name, *version)? {
+                row.description = description.clone();
+                put_version(reg, &row)?;
+            }
+        }
+        Event::ModelUnaliased { name, alias } => {
+            for mut row in versions_of(reg, name)? {
+                if row.aliases.contains(alias) {
+                    row.aliases.retain(|a| a != alias);
+                    put_version(reg, &row)?;
+                }
+            }
+        }
         Event::Deployed {
             env: e,
             model,

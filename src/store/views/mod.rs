@@ -418,6 +418,24 @@ impl<'txn> Tables<'txn> {
                     row.finished_ns = Some(env.time_ns);
                 }
             }
+            Event::RunUpdated {
+                run, params, attrs, ..
+            } => {
+                if let Some(row) = self.run(run)? {
+                    row.params
+                        .extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    if let Some(n) = attrs.get("run_name") {
+                        row.name = n.clone();
+                    }
+                }
+            }
+            Event::ArtifactDeleted { run, path } => {
+                if let Some(row) = self.run(run)? {
+                    let under = format!("{path}/");
+                    row.artifacts
+                        .retain(|a| a.name != *path && !a.name.starts_with(&under));
+                }
+            }
             _ => {}
         }
         super::registry::fold(&mut self.registry, &mut self.deployments, rec)?;
