@@ -1,8 +1,10 @@
 //! lab: an offline-first, event-sourced ML lab. See DESIGN.md for the map.
 //!
 //! Layers, top to bottom: `cli` (clap structs) and `dispatch` → `commands` (one use case per
-//! verb) → feature modules (`dataset`, `git`, `report`) → `store` (log, views, blobs) →
-//! `event` (plain data).
+//! verb) → feature modules (`dataset`, `git`, `report`, `timetable` (reading a timetable's
+//! axes, days, times and PDFs, no ML), `tracking` (MLflow's model of experiments, runs and
+//! registry over lab's events), `serve` (inference and `lab ui`)) → `store` (log, views,
+//! blobs) → `event` (plain data). `ml` holds every model and is the only user of candle.
 
 pub mod ab;
 pub mod cli;

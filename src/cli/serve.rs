@@ -23,14 +23,14 @@ use clap::{Args, Subcommand};
 /// X-Lab-Key (the A/B routing key; else the request id). Every inference is recorded
 /// (InferencesRecorded, batched every second) with the input's image features. Example:
 ///
-///   lab serve --addr 127.0.0.1:5000 &
+///   lab serve --addr 127.0.0.1:8000 &
 ///
-///   curl -s --data-binary @line.png http://127.0.0.1:5000/v1/ocr
+///   curl -s --data-binary @line.png http://127.0.0.1:8000/v1/ocr
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {
     /// IP:PORT to listen on; port 0 picks a free port. A non-loopback address needs --token.
-    #[arg(long, default_value = "127.0.0.1:5000")]
+    #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: String,
     /// The environment whose deployments are served.
     #[arg(long, default_value = "production")]
