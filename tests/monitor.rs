@@ -212,8 +212,8 @@ fn drift_raises_once_and_resolves_once_when_traffic_returns_to_normal() {
     for (i, v) in val.iter().enumerate() {
         let name = format!("l{i}.png");
         fs::copy(
-            p.path(&format!("datasets/tt/{}", v["image"].as_str().unwrap())),
-            p.path(&format!("labelled/{name}")),
+            p.path(format!("datasets/tt/{}", v["image"].as_str().unwrap())),
+            p.path(format!("labelled/{name}")),
         )
         .unwrap();
         labels.push_str(&format!(

@@ -59,7 +59,10 @@ fn headline(key: &str) -> bool {
 /// hides one of `test`.
 type BySplit = BTreeMap<(Hash, String), (f64, BTreeMap<String, f64>)>;
 
-fn by_split(evals: &BTreeMap<Hash, Vec<(Hash, BTreeMap<String, f64>)>>, model: &Hash) -> BySplit {
+/// Model hash → (dataset snapshot, metrics) of each of its evaluations, in log order.
+type Evals = BTreeMap<Hash, Vec<(Hash, BTreeMap<String, f64>)>>;
+
+fn by_split(evals: &Evals, model: &Hash) -> BySplit {
     let mut out = BySplit::new();
     for (ds, metrics) in evals.get(model).into_iter().flatten() {
         let mut splits: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
@@ -94,8 +97,6 @@ pub fn compare_with_production(lab: &Lab) -> Result<Vec<String>> {
             "lab watch: nothing deployed to production to compare with".into(),
         ]);
     }
-    // model hash → (dataset snapshot, metrics) of each evaluation.
-    type Evals = BTreeMap<Hash, Vec<(Hash, BTreeMap<String, f64>)>>;
     let mut evals: Evals = BTreeMap::new();
     lab.store.scan(1, |rec| {
         if let Event::Evaluated {
