@@ -50,8 +50,9 @@ Serving:
 
 Runs and metrics:
   run           Run an external command as a tracked run (-- CMD ARGS)
-  runs          List runs and show one (params, metrics, inputs, outputs)
+  runs          List runs, show one, diff two (params, metrics, inputs, outputs)
   metrics       Print one metric's full series of a run
+  artifacts     List a run's artifacts and outputs; write one back, hash checked
   report        Write an HTML + PNG report: runs, training curves, model comparisons
 
 The log:
@@ -625,11 +626,21 @@ mod tests {
 #[derive(Debug, Subcommand)]
 pub enum ArtifactsCmd {
     /// List a run's artifacts and outputs (kind, name, size, hash)
+    ///
+    /// Example:
+    ///
+    ///   lab artifacts ls ocr_teacher
+    #[command(verbatim_doc_comment)]
     Ls {
         /// Run id, id prefix (≥ 4 characters) or a name one run carries.
         run: String,
     },
     /// Write one artifact or output to DEST (a file, or a folder restored whole), hash checked
+    ///
+    /// Example:
+    ///
+    ///   lab artifacts get ocr_teacher checkpoint/epoch-1.safetensors /tmp/epoch-1.safetensors
+    #[command(verbatim_doc_comment)]
     Get {
         /// Run id, id prefix (≥ 4 characters) or a name one run carries.
         run: String,
