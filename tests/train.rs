@@ -274,7 +274,7 @@ fn train_distill_lora_eval_resume_and_sweep() {
     assert_eq!(out.json_lines().len(), 1);
     fs::create_dir_all(p.path("empty")).unwrap();
     p.fails(&["ocr", "--model", "ocr_teacher@1", "empty"])
-        .stderr_has(&["empty", "no PNG or JPEG files"]);
+        .stderr_has(&["empty", "no PNG, JPEG"]);
 
     // A sweep: one run per trial, tagged, the best named.
     let sw = p

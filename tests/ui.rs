@@ -615,8 +615,8 @@ fn ui_official_mlflow_client() {
     assert_eq!(conc.len(), 8);
     for r in conc {
         let id = r["id"].as_str().unwrap();
-        let out = p.ok(&["--json", "metrics", id, "x"]).json();
-        assert_eq!(out.as_array().unwrap().len(), 200, "{id}");
+        let out = p.ok(&["--json", "metrics", id, "x"]).json_lines();
+        assert_eq!(out.len(), 200, "{id}");
     }
     p.ok(&["verify"]);
 }
