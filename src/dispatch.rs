@@ -482,8 +482,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs(cmd) => {
             let lab = open(&here, "runs")?;
             match cmd {
-                RunsCmd::Ls { experiment } => {
-                    let runs = commands::runs::list(&lab, experiment.as_deref())?;
+                RunsCmd::Ls {
+                    experiment,
+                    filter,
+                    sort,
+                } => {
+                    let runs = commands::runs::list(
+                        &lab,
+                        experiment.as_deref(),
+                        filter.as_deref(),
+                        sort.as_deref(),
+                    )?;
                     if json {
                         print_lines(&runs)?;
                     } else {

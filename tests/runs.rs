@@ -111,6 +111,35 @@ fn a_run_records_params_metrics_status_and_duration() {
     p.fails(&["models", "register", "twice", "--name", "m"])
         .stderr_has(&["`twice` names 2 runs"]);
     p.ok(&["runs", "show", &ids[0]]);
+    // runs ls --filter / --sort: MLflow's search syntax, the parser lab ui uses.
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["--json", "runs", "ls"];
+        a.extend_from_slice(args);
+        p.ok(&a)
+            .json_lines()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&["--filter", "params.lr = '0.1' and metrics.acc >= 0.9"]),
+        ["x"]
+    );
+    assert_eq!(
+        names(&[
+            "--filter",
+            "attributes.status = 'FINISHED' and run_name = 'twice'"
+        ]),
+        ["twice", "twice"]
+    );
+    assert!(names(&["--filter", "metrics.acc > 0.95"]).is_empty());
+    // Sorted by a metric: runs that lack it come last.
+    assert_eq!(names(&["--sort", "metrics.loss DESC"])[0], "x");
+    p.fails(&["runs", "ls", "--filter", "metrics.acc >"])
+        .stderr_has(&["--filter", "expected a value"]);
+    p.fails(&["runs", "ls", "--sort", "nope.x"])
+        .stderr_has(&["--sort", "Invalid entity type"]);
+
     // runs diff: the params that differ and every last metric with its change.
     let d = p.ok(&["runs", "diff", &ids[1], "x"]);
     d.stdout_has(&[

@@ -488,11 +488,19 @@ pub enum RunsCmd {
     /// Example:
     ///
     ///   lab runs ls --experiment timetable-extraction
+    ///   lab runs ls --filter "metrics.val_accuracy > 0.8" --sort "metrics.val_accuracy DESC"
     #[command(verbatim_doc_comment)]
     Ls {
         /// Only runs of this experiment.
         #[arg(long)]
         experiment: Option<String>,
+        /// Only runs that match, in MLflow's search syntax (the one `lab ui` takes):
+        /// `metrics.val_accuracy > 0.9 and params.train.epochs = '4' and attributes.status = 'FINISHED'`.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+        /// Order by one clause: `metrics.val_loss ASC`, `attributes.start_time DESC`.
+        #[arg(long, value_name = "CLAUSE")]
+        sort: Option<String>,
     },
     /// Show one run: params, latest metrics, inputs, outputs, status, duration, git state
     ///

@@ -48,14 +48,72 @@ fn out(row: RunRow) -> RunOut {
     }
 }
 
-/// Runs, newest first, optionally of one experiment.
-pub fn list(lab: &Lab, experiment: Option<&str>) -> Result<Vec<RunOut>> {
+/// Runs, newest first, optionally of one experiment, kept by `filter` and ordered by `sort`
+/// (MLflow's search syntax, the same parser `lab ui` uses: `metrics.val_accuracy > 0.9 and
+/// params.train.epochs = '4' and attributes.status = 'FINISHED'`; `metrics.val_loss ASC`).
+pub fn list(
+    lab: &Lab,
+    experiment: Option<&str>,
+    filter: Option<&str>,
+    sort: Option<&str>,
+) -> Result<Vec<RunOut>> {
+    use crate::tracking::filter as f;
+    let conds = match filter {
+        Some(x) => f::parse(x).map_err(|e| anyhow::anyhow!("--filter: {e}"))?,
+        None => Vec::new(),
+    };
+    let order = sort
+        .map(f::parse_order)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--sort: {e}"))?;
     let mut rows = lab.store.read_views(|v| v.runs_all())?;
     if let Some(e) = experiment {
         rows.retain(|r| r.experiment == e);
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.started_seq));
-    Ok(rows.into_iter().map(out).collect())
+    let mut runs: Vec<RunOut> = rows.into_iter().map(out).collect();
+    runs.retain(|r| {
+        conds
+            .iter()
+            .all(|c| f::matches(c, field(r, c.entity, &c.key).as_ref()))
+    });
+    if let Some(o) = order {
+        // Stable: ties keep newest first.
+        runs.sort_by(|a, b| {
+            f::cmp_fields(
+                field(a, o.entity, &o.key).as_ref(),
+                field(b, o.entity, &o.key).as_ref(),
+                o.asc,
+            )
+        });
+    }
+    Ok(runs)
+}
+
+/// What a run holds under `entity.key` for filtering and sorting: its last metric value, a
+/// param, or an attribute (`status` as MLflow spells it, `run_name`/`name`, `run_id`,
+/// `experiment`, `start_time` and `end_time` in ms).
+fn field(
+    r: &RunOut,
+    entity: crate::tracking::filter::Entity,
+    key: &str,
+) -> Option<crate::tracking::filter::Field> {
+    use crate::tracking::filter::{Entity, Field};
+    let row = &r.row;
+    match entity {
+        Entity::Metric => row.latest.get(key).map(|p| Field::Num(p.value)),
+        Entity::Param => row.params.get(key).map(|v| Field::Str(v.clone())),
+        Entity::Attr => match key {
+            "status" => Some(Field::Str(r.effective_status.as_str().to_ascii_uppercase())),
+            "run_name" | "name" => Some(Field::Str(row.name.clone())),
+            "run_id" | "id" => Some(Field::Str(row.id.clone())),
+            "experiment" => Some(Field::Str(row.experiment.clone())),
+            "start_time" => Some(Field::Num((row.started_ns / 1_000_000) as f64)),
+            "end_time" => row.finished_ns.map(|t| Field::Num((t / 1_000_000) as f64)),
+            _ => None,
+        },
+        Entity::Tag | Entity::Dataset => None,
+    }
 }
 
 pub fn list_text(runs: &[RunOut]) -> String {
