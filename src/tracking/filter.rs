@@ -452,6 +452,41 @@ pub fn parse_order(s: &str) -> Result<Order, String> {
     Ok(Order { entity, key, asc })
 }
 
+/// The rows that satisfy every clause of `conds` (by `matches`, given what `field` says a row
+/// holds under an entity's key), ordered by `orders` in turn and then by `tie`: the one
+/// filter-and-sort of every search (runs, registered models, versions, `lab runs ls`).
+pub fn select<T>(
+    rows: impl IntoIterator<Item = T>,
+    conds: &[Cond],
+    orders: &[Order],
+    field: impl Fn(&T, Entity, &str) -> Option<Field>,
+    matches: impl Fn(&Cond, Option<&Field>) -> bool,
+    tie: impl Fn(&T, &T) -> Ordering,
+) -> Vec<T> {
+    let mut out: Vec<T> = rows
+        .into_iter()
+        .filter(|r| {
+            conds
+                .iter()
+                .all(|c| matches(c, field(r, c.entity, &c.key).as_ref()))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        for o in orders {
+            let c = cmp_fields(
+                field(a, o.entity, &o.key).as_ref(),
+                field(b, o.entity, &o.key).as_ref(),
+                o.asc,
+            );
+            if c != Ordering::Equal {
+                return c;
+            }
+        }
+        tie(a, b)
+    });
+    out
+}
+
 /// Orders two optional fields: missing last whatever the direction; NaN above every number.
 pub fn cmp_fields(a: Option<&Field>, b: Option<&Field>, asc: bool) -> Ordering {
     match (a, b) {

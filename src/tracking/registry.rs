@@ -3,7 +3,6 @@
 //! its source, stages are `ModelPromoted`, aliases `ModelAliased` / `ModelUnaliased`. So a
 //! version registered from Python shows in `lab models ls`, and `lab deploy NAME@N` can use it.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::filter::{self, Entity, Field};
@@ -251,29 +250,14 @@ impl Tracking {
             orders.push(o);
         }
         let s = self.state()?;
-        let mut rows: Vec<RegModel> = s
-            .models
-            .values()
-            .filter(|m| {
-                conds
-                    .iter()
-                    .all(|c| registry_match(c, field(m, c.entity, &c.key).as_ref()))
-            })
-            .cloned()
-            .collect();
-        rows.sort_by(|a, b| {
-            for o in &orders {
-                let c = filter::cmp_fields(
-                    field(a, o.entity, &o.key).as_ref(),
-                    field(b, o.entity, &o.key).as_ref(),
-                    o.asc,
-                );
-                if c != Ordering::Equal {
-                    return c;
-                }
-            }
-            a.name.cmp(&b.name)
-        });
+        let rows = filter::select(
+            s.models.values().cloned(),
+            &conds,
+            &orders,
+            |m: &RegModel, e, k| field(m, e, k),
+            registry_match,
+            |a, b| a.name.cmp(&b.name),
+        );
         super::search_page(rows, max, token)
     }
 
@@ -592,33 +576,22 @@ impl Tracking {
             orders.push(filter::parse_order(o).map_err(invalid)?);
         }
         let s = self.state()?;
-        let mut rows: Vec<Version> = s
-            .versions
-            .values()
-            .filter(|v| {
-                conds
-                    .iter()
-                    .all(|c| registry_match(c, field(v, c.entity, &c.key).as_ref()))
-            })
-            .cloned()
-            .collect();
-        rows.sort_by(|a, b| {
-            for o in &orders {
-                let c = filter::cmp_fields(
-                    field(a, o.entity, &o.key).as_ref(),
-                    field(b, o.entity, &o.key).as_ref(),
-                    o.asc,
-                );
-                if c != Ordering::Equal {
-                    return c;
+        let default_order = orders.is_empty();
+        let rows = filter::select(
+            s.versions.values().cloned(),
+            &conds,
+            &orders,
+            |v: &Version, e, k| field(v, e, k),
+            registry_match,
+            |a, b| {
+                if default_order {
+                    // MLflow's default: the most recently updated first.
+                    b.updated_ms.cmp(&a.updated_ms).then(b.seq.cmp(&a.seq))
+                } else {
+                    a.name.cmp(&b.name).then(b.version.cmp(&a.version))
                 }
-            }
-            if orders.is_empty() {
-                // MLflow's default: the most recently updated first.
-                return b.updated_ms.cmp(&a.updated_ms).then(b.seq.cmp(&a.seq));
-            }
-            a.name.cmp(&b.name).then(b.version.cmp(&a.version))
-        });
+            },
+        );
         super::search_page(rows, max, token)
     }
 

@@ -151,34 +151,26 @@ impl Tracking {
         check_run_conds(&conds)?;
         let orders = run_orders(order_by)?;
         let s = self.state()?;
-        let mut rows: Vec<(&Run, String)> = s
-            .runs
-            .values()
-            .filter(|r| experiment_ids.contains(&r.experiment_id) && view.sees(&r.lifecycle))
-            .map(|r| (r, s.artifact_uri(&r.id)))
-            .filter(|(r, uri)| {
-                conds
-                    .iter()
-                    .all(|c| filter::matches(c, run_field(r, uri, c.entity, &c.key).as_ref()))
-            })
-            .collect();
-        rows.sort_by(|(a, ua), (b, ub)| {
-            for o in &orders {
-                let x = run_field(a, ua, o.entity, &o.key);
-                let y = run_field(b, ub, o.entity, &o.key);
-                let c = filter::cmp_fields(x.as_ref(), y.as_ref(), o.asc);
-                if c != Ordering::Equal {
-                    return c;
-                }
-            }
+        let by_start = !orders.iter().any(|o| o.key == "start_time");
+        let rows = filter::select(
+            s.runs
+                .values()
+                .filter(|r| experiment_ids.contains(&r.experiment_id) && view.sees(&r.lifecycle))
+                .map(|r| (r, s.artifact_uri(&r.id))),
+            &conds,
+            &orders,
+            |(r, uri): &(&Run, String), e, k| run_field(r, uri, e, k),
+            filter::matches,
             // MLflow's default and tie-break: newest start first, then run id.
-            let c = if orders.iter().any(|o| o.key == "start_time") {
-                Ordering::Equal
-            } else {
-                b.start_ms.cmp(&a.start_ms)
-            };
-            c.then_with(|| a.id.cmp(&b.id))
-        });
+            |(a, _), (b, _)| {
+                let c = if by_start {
+                    b.start_ms.cmp(&a.start_ms)
+                } else {
+                    Ordering::Equal
+                };
+                c.then_with(|| a.id.cmp(&b.id))
+            },
+        );
         let rows: Vec<Run> = rows.into_iter().map(|(r, _)| r.clone()).collect();
         page(rows, max, token)
     }

@@ -71,23 +71,15 @@ pub fn list(
         rows.retain(|r| r.experiment == e);
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.started_seq));
-    let mut runs: Vec<RunOut> = rows.into_iter().map(out).collect();
-    runs.retain(|r| {
-        conds
-            .iter()
-            .all(|c| f::matches(c, field(r, c.entity, &c.key).as_ref()))
-    });
-    if let Some(o) = order {
-        // Stable: ties keep newest first.
-        runs.sort_by(|a, b| {
-            f::cmp_fields(
-                field(a, o.entity, &o.key).as_ref(),
-                field(b, o.entity, &o.key).as_ref(),
-                o.asc,
-            )
-        });
-    }
-    Ok(runs)
+    // Ties keep newest first.
+    Ok(f::select(
+        rows.into_iter().map(out),
+        &conds,
+        order.as_slice(),
+        field,
+        f::matches,
+        |a, b| b.row.started_seq.cmp(&a.row.started_seq),
+    ))
 }
 
 /// What a run holds under `entity.key` for filtering and sorting: its last metric value, a
