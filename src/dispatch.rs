@@ -315,8 +315,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let out = commands::extract::extract_images(
                 &lab,
                 &a.images,
-                Some(&a.ocr),
-                Some(&a.model),
+                a.ocr.as_deref(),
+                a.model.as_deref(),
                 a.out.as_deref(),
                 &bars,
             )?;
@@ -340,8 +340,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::EvalExtract(a) if a.images.is_some() => {
             let lab = open(&here, "eval-extract")?;
             let dir = here.join(a.images.as_ref().expect("matched"));
-            let out =
-                commands::extract::eval_images(&lab, &dir, Some(&a.ocr), Some(&a.model), &bars)?;
+            let out = commands::extract::eval_images(
+                &lab,
+                &dir,
+                a.ocr.as_deref(),
+                a.model.as_deref(),
+                &bars,
+            )?;
             say(json, out.text(), &out)?;
         }
         Command::EvalExtract(a) => {
@@ -349,8 +354,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let out = commands::extract::eval_extract(
                 &lab,
                 &on(&a.on),
-                Some(&a.ocr),
-                Some(&a.model),
+                a.ocr.as_deref(),
+                a.model.as_deref(),
                 &bars,
             )?;
             say(json, out.text(), &out)?;
@@ -405,7 +410,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ab(cmd) => {
             let lab = open(&here, "ab")?;
-            ab_cmd(&lab, cmd, json)?;
+            return ab_cmd(&lab, cmd, json, &bars);
         }
         Command::Compare(a) => {
             let lab = open(&here, "compare")?;
@@ -414,7 +419,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ocr(a) => {
             let lab = open(&here, "ocr")?;
-            let out = commands::eval::ocr(&lab, &a.model, &a.images)?;
+            let out = commands::eval::ocr(&lab, a.model.as_deref(), &a.images)?;
             if json {
                 print_lines(&out.lines)?;
             } else {

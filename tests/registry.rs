@@ -28,6 +28,11 @@ threshold = 0.0
 metric = "latency"
 op = "<"
 threshold = 100.0
+
+[[doc.gate]]
+metric = "field_f1"
+op = ">="
+threshold = 0.0
 "#;
 
 fn project() -> Project {
@@ -305,7 +310,8 @@ fn deploy_behind_gates_then_history_and_rollback() {
             "deployment-requested",
             "evaluated",
             "deployment-validated",
-            "deployed"
+            "deployed",
+            "model-promoted"
         ]
     );
     // A bare name where a model is used is the deployed version, not the newest, and says so.
@@ -500,33 +506,11 @@ fn bad_input_is_refused_clearly_with_the_log_untouched() {
 }
 
 /// A tiny document model (as tests/doc.rs trains it).
-const TINY_DOC: &str = r#"
-[doc]
-hidden_size = 16
-intermediate_size = 32
-num_hidden_layers = 1
-num_attention_heads = 2
-num_key_value_heads = 1
-vocab_size = 300
-max_position_embeddings = 128
-
-[noise]
-rate = 0.1
-
-[train]
-dataset = "tt"
-epochs = 1
-batch_size = 16
-learning_rate = 0.003
-warmup_steps = 5
-val_lines = 20
-output = "doc_base"
-"#;
 
 #[test]
 fn document_models_deploy_export_and_resolve_by_alias_in_extract() {
     let p = project();
-    fs::write(p.path("configs/doc_base.toml"), TINY_DOC).unwrap();
+    fs::write(p.path("configs/doc_base.toml"), common::TINY_DOC).unwrap();
     p.ok(&["train", "doc-base"]);
     p.ok(&["models", "alias", "doc_base", "1", "champion"]);
 
@@ -539,7 +523,7 @@ fn document_models_deploy_export_and_resolve_by_alias_in_extract() {
     // An OCR-only metric is refused for a document model before anything is recorded.
     fs::write(
         p.path("configs/cer.toml"),
-        "[[gate]]\nmetric = \"cer\"\nop = \"<\"\nthreshold = 0.5\n",
+        "[[doc.gate]]\nmetric = \"cer\"\nop = \"<\"\nthreshold = 0.5\n",
     )
     .unwrap();
     p.fails(&[

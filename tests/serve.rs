@@ -282,10 +282,23 @@ fn ab_routing_is_stable_per_key_honours_the_split_and_is_picked_up_live() {
     assert_eq!((ls.len(), ls[0]["ended"].is_null()), (1, true));
     p.fails(&["ab", "stop", "t", "--promote", "winner"])
         .stderr_has(&["no winner"]);
+    // --promote deploys the arm through the gates (issue 17: not only a registry stage).
+    std::fs::write(
+        p.path("configs/deploy.toml"),
+        "[validation]\ndataset = \"tt\"\nlimit = 8\n[[ocr.gate]]\nmetric = \"accuracy\"\nop = \">=\"\nthreshold = 0.0\n",
+    )
+    .unwrap();
     let s = p
         .ok(&["--json", "ab", "stop", "t", "--promote", "b"])
         .json();
-    assert_eq!(s["promoted"]["version"], 2);
+    assert_eq!(
+        (
+            s["deployed"]["version"].as_u64(),
+            s["deployed"]["deployed"].as_bool()
+        ),
+        (Some(2), Some(true)),
+        "{s}"
+    );
     let ls = p.ok(&["--json", "ab", "ls"]).json_lines();
     assert_eq!(ls[0]["ended"]["promoted"], true);
     p.fails(&["ab", "stop", "t"])

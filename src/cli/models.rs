@@ -102,11 +102,17 @@ pub enum ModelsCmd {
 /// Deploy a model version behind the gates of configs/deploy.toml
 ///
 /// Evaluates the version on the validation snapshot, records each gate's result
-/// (DeploymentRequested, DeploymentValidated) and deploys it (Deployed) only if every gate
-/// passes; otherwise prints the table of gate / value / threshold / pass and exits 1.
-/// Examples:
+/// (DeploymentRequested, DeploymentValidated) and deploys it (Deployed) only if every gate of
+/// its task ([ocr], [doc], [extraction], [other]) passes; otherwise prints the table of gate /
+/// value / threshold / pass and exits 1. An environment serves one model per task: the model
+/// it served for the task is replaced (Undeployed). Deploying to production also moves the
+/// version to the registry's production stage. --dry-run checks without deploying: the
+/// candidate, or (no NAME@V) everything the environment serves — what CI and the pre-push
+/// hook run. Examples:
 ///
 ///   lab deploy ocr_prod@3 --env production
+///
+///   lab deploy --dry-run --env production
 ///
 ///   lab deploy status --json
 #[derive(Debug, Args)]
@@ -119,8 +125,11 @@ pub struct DeployArgs {
     #[command(subcommand)]
     pub cmd: Option<DeployCmd>,
     /// The version to deploy: NAME@N, NAME@STAGE, NAME@ALIAS, NAME or a hash prefix.
-    #[arg(value_name = "NAME@V", required = true)]
+    #[arg(value_name = "NAME@V", required_unless_present = "dry_run")]
     pub model: Option<String>,
+    /// Check the gates without deploying (exit 1 when one fails).
+    #[arg(long)]
+    pub dry_run: bool,
     /// The environment.
     #[arg(long, default_value = "production")]
     pub env: String,
@@ -131,7 +140,7 @@ pub struct DeployArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCmd {
-    /// What each environment runs, and what a rollback would go back to
+    /// What each environment serves (one model per task), exactly what `lab serve` serves
     ///
     /// Example:
     ///
@@ -143,7 +152,7 @@ pub enum DeployCmd {
         env: Option<String>,
     },
     /// Deployment events, newest first: requested, validated / refused (gates), deployed,
-    /// rolled back
+    /// undeployed (replaced), rolled back
     ///
     /// Example:
     ///
@@ -154,15 +163,19 @@ pub enum DeployCmd {
         #[arg(long)]
         env: Option<String>,
     },
-    /// Go back to the version deployed before the current one
+    /// Go back to what served a task before the current model (another version or another name)
     ///
-    /// Without MODEL: the model deployed most recently in the environment. Example:
+    /// Name the task (--task ocr|doc) or the model serving it; with neither, the one task the
+    /// environment serves. Example:
     ///
-    ///   lab deploy rollback --env production
+    ///   lab deploy rollback --env production --task ocr
     #[command(verbatim_doc_comment)]
     Rollback {
-        /// The model name (default: the most recently deployed in the environment).
+        /// The model now serving the task to roll back.
         model: Option<String>,
+        /// The task: ocr, doc or other.
+        #[arg(long, conflicts_with = "model")]
+        task: Option<String>,
         #[arg(long, default_value = "production")]
         env: String,
     },

@@ -202,12 +202,13 @@ pub struct EvalArgs {
 pub struct ExtractArgs {
     #[arg(required = true, value_name = "IMAGE|DIR")]
     pub images: Vec<PathBuf>,
-    /// The document model: NAME, NAME@N, a run id or a hash prefix.
-    #[arg(long, default_value = "doc_base")]
-    pub model: String,
-    /// The OCR model.
-    #[arg(long, default_value = "ocr_student")]
-    pub ocr: String,
+    /// The document model: NAME, NAME@N, a run id or a hash prefix (default: what production
+    /// serves, else doc_base).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The OCR model (default: what production serves, else ocr_student).
+    #[arg(long)]
+    pub ocr: Option<String>,
     /// Also write every entry as a JSON line {image, day, start, end, subject, room, teacher}.
     #[arg(long, value_name = "FILE.jsonl")]
     pub out: Option<PathBuf>,
@@ -246,12 +247,12 @@ pub struct EvalExtractArgs {
     /// A folder of your own timetables with a truth.jsonl (instead of a snapshot's split).
     #[arg(long, value_name = "DIR", conflicts_with = "dataset")]
     pub images: Option<PathBuf>,
-    /// The document model.
-    #[arg(long, default_value = "doc_base")]
-    pub model: String,
-    /// The OCR model.
-    #[arg(long, default_value = "ocr_student")]
-    pub ocr: String,
+    /// The document model (default: what production serves, else doc_base).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The OCR model (default: what production serves, else ocr_student).
+    #[arg(long)]
+    pub ocr: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -289,9 +290,10 @@ pub struct CompareArgs {
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct OcrArgs {
-    /// The model: NAME, NAME@N, a run id or a model hash prefix.
-    #[arg(long, default_value = "ocr_student")]
-    pub model: String,
+    /// The model: NAME, NAME@N, a run id or a model hash prefix (default: what production
+    /// serves, else ocr_student).
+    #[arg(long)]
+    pub model: Option<String>,
     /// Line images (PNG or JPEG); a folder is read whole, its images in name order.
     #[arg(required = true, value_name = "IMAGE|DIR")]
     pub images: Vec<PathBuf>,

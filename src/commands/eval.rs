@@ -396,9 +396,14 @@ pub struct OcrOut {
 
 /// Reads image files (folders walked) with a model; an image that cannot be read is named
 /// in `failed` and the others are read.
-pub fn ocr(lab: &Lab, model: &str, inputs: &[PathBuf]) -> Result<OcrOut> {
+pub fn ocr(lab: &Lab, model: Option<&str>, inputs: &[PathBuf]) -> Result<OcrOut> {
     let images = crate::commands::extract::image_files(inputs)?;
-    let (model, why) = crate::models::pin(&lab.store, model)?;
+    let (model, why) = crate::models::named_or_default(
+        &lab.store,
+        model,
+        crate::deploy::Task::Ocr,
+        "ocr_student",
+    )?;
     if let Some(why) = why {
         eprintln!("lab ocr: {model} ({why})");
     }

@@ -35,8 +35,11 @@ pub struct Pair {
 impl Pair {
     pub fn load(lab: &Lab, ocr: Option<&str>, doc: Option<&str>) -> Result<Pair> {
         // A bare name is the deployed version (else production's, else the newest), said.
-        let (ocr, ocr_why) = crate::models::pin(&lab.store, ocr.unwrap_or(DEFAULT_OCR))?;
-        let (doc, doc_why) = crate::models::pin(&lab.store, doc.unwrap_or(DEFAULT_DOC))?;
+        use crate::deploy::Task;
+        let (ocr, ocr_why) =
+            crate::models::named_or_default(&lab.store, ocr, Task::Ocr, DEFAULT_OCR)?;
+        let (doc, doc_why) =
+            crate::models::named_or_default(&lab.store, doc, Task::Doc, DEFAULT_DOC)?;
         for (m, why) in [(&ocr, ocr_why), (&doc, doc_why)] {
             if let Some(why) = why {
                 eprintln!("lab: {m} ({why})");

@@ -270,19 +270,20 @@ pub fn run(lab: &Lab, hook: &str, reporter: &dyn Reporter) -> Result<RunOut> {
                     message: format!("lab: push blocked — `lab verify` failed:\n{}", v.text()),
                 });
             }
-            let checks = super::deploy::check_production(lab, reporter)?;
-            let failed: Vec<&super::deploy::GateCheck> =
-                checks.iter().filter(|c| !c.passed).collect();
-            if !failed.is_empty() {
-                let mut message = String::from(
-                    "lab: push blocked — a model in production no longer passes the deployment \
-                     gates of configs/deploy.toml:",
+            let d = super::deploy::dry_run(lab, "production", None, None, reporter)?;
+            if !d.passed {
+                let mut message = format!(
+                    "lab: push blocked — a model production serves no longer passes the \
+                     deployment gates of {}:",
+                    d.config
                 );
-                for c in failed {
+                for c in d.checks.iter().filter(|c| !c.passed) {
                     message.push_str(&format!(
                         "\n{}:\n{}",
                         c.model,
-                        crate::deploy::table(&c.gates).trim_end()
+                        c.note
+                            .clone()
+                            .unwrap_or_else(|| crate::deploy::table(&c.gates))
                     ));
                 }
                 message.push_str(
@@ -295,12 +296,12 @@ pub fn run(lab: &Lab, hook: &str, reporter: &dyn Reporter) -> Result<RunOut> {
                 message: format!(
                     "lab: verify {}\nlab: {}",
                     v.text(),
-                    if checks.is_empty() {
-                        "no model in production: no deployment gates to check".to_string()
+                    if d.checks.is_empty() {
+                        "production serves no model: no deployment gates to check".to_string()
                     } else {
                         format!(
                             "deployment gates pass for {}",
-                            checks
+                            d.checks
                                 .iter()
                                 .map(|c| c.model.as_str())
                                 .collect::<Vec<_>>()

@@ -1,5 +1,5 @@
 //! `lab watch`: the use case around `crate::watch` — which folders, what a pass is (`lab
-//! pipeline` in a child), and what follows a pass: the newest model of each name deployed to
+//! pipeline` in a child), and what follows a pass: the newest model of each name production serves
 //! production compared with the deployed version on the snapshots both were evaluated on,
 //! then the report.
 
@@ -85,13 +85,13 @@ fn by_split(evals: &Evals, model: &Hash) -> BySplit {
     out
 }
 
-/// For each model deployed to production: the newest model of that name against it, metric by
-/// metric, on each snapshot both were evaluated on.
+/// For each model production serves (one per task): the newest model of that name against it,
+/// metric by metric, on each snapshot both were evaluated on.
 pub fn compare_with_production(lab: &Lab) -> Result<Vec<String>> {
-    let (runs, reg, deps) = lab
+    let (runs, reg) = lab
         .store
-        .read_views(|v| Ok((v.runs_all()?, v.registry()?, v.deployments()?)))?;
-    let prod: Vec<_> = deps.iter().filter(|d| d.env == "production").collect();
+        .read_views(|v| Ok((v.runs_all()?, v.registry()?)))?;
+    let prod = crate::models::serving(&lab.store, Some("production"))?;
     if prod.is_empty() {
         return Ok(vec![
             "lab watch: nothing deployed to production to compare with".into(),
@@ -115,7 +115,7 @@ pub fn compare_with_production(lab: &Lab) -> Result<Vec<String>> {
     })?;
     let models = crate::models::all(&runs);
     let mut lines = Vec::new();
-    for d in prod {
+    for d in &prod {
         let Some(live) = reg
             .iter()
             .find(|r| r.name == d.model && r.version == d.version)

@@ -59,6 +59,15 @@ pub(super) fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> 
             for a in &o.archived {
                 text.push_str(&format!("; {}@{a} archived", o.name));
             }
+            if let Some(s) = o.serving.as_deref() {
+                if s != format!("{}@{}", o.name, o.version) {
+                    text.push_str(&format!(
+                        "\n(a registry stage; the production environment serves {s} for this task — \
+                         `lab deploy {}@{} --env production` serves it, behind the gates)",
+                        o.name, o.version
+                    ));
+                }
+            }
             say(json, text, &o)
         }
         ModelsCmd::Alias {
@@ -97,7 +106,7 @@ pub(super) fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> 
     }
 }
 
-pub(super) fn ab_cmd(lab: &Lab, cmd: AbCmd, json: bool) -> Result<()> {
+pub(super) fn ab_cmd(lab: &Lab, cmd: AbCmd, json: bool, bars: &Bars) -> Result<ExitCode> {
     use commands::ab;
     match cmd {
         AbCmd::Start {
@@ -116,23 +125,33 @@ pub(super) fn ab_cmd(lab: &Lab, cmd: AbCmd, json: bool) -> Result<()> {
                 o.split * 100.0,
                 o.metrics.join(",")
             );
-            say(json, text, &o)
+            say(json, text, &o)?;
+            Ok(ExitCode::SUCCESS)
         }
         AbCmd::Ls => {
             let rows = ab::ls(lab)?;
             if json {
-                print_lines(&rows)
+                print_lines(&rows)?;
             } else {
-                emit(&ab::ls_text(&rows))
+                emit(&ab::ls_text(&rows))?;
             }
+            Ok(ExitCode::SUCCESS)
         }
         AbCmd::Results { name } => {
             let r = ab::results(lab, &name)?;
-            say(json, ab::results_text(&r), &r)
+            say(json, ab::results_text(&r), &r)?;
+            Ok(ExitCode::SUCCESS)
         }
         AbCmd::Stop { name, promote } => {
-            let o = ab::stop(lab, &name, promote.as_deref())?;
-            say(json, o.text(), &o)
+            let o = ab::stop(lab, &name, promote.as_deref(), bars)?;
+            say(json, o.text(), &o)?;
+            if o.deployed.as_ref().is_some_and(|d| !d.passed) {
+                eprintln!(
+                    "lab: the A/B test is concluded, but its arm was not deployed: a gate failed"
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -162,13 +181,24 @@ pub(super) fn deploy_cmd(
                 emit(&deploy::history_text(&rows))?;
             }
         }
-        Some(DeployCmd::Rollback { model, env }) => {
-            let o = deploy::rollback(lab, &env, model.as_deref())?;
-            let text = format!(
-                "rolled back {} in {}: version {} → {}",
-                o.model, o.env, o.from_version, o.to_version
-            );
-            say(json, text, &o)?;
+        Some(DeployCmd::Rollback { model, task, env }) => {
+            let task = match task.as_deref() {
+                Some(t) => Some(
+                    crate::deploy::Task::parse(t)
+                        .ok_or_else(|| anyhow::anyhow!("--task `{t}`: use ocr, doc or other"))?,
+                ),
+                None => None,
+            };
+            let o = deploy::rollback(lab, &env, model.as_deref(), task)?;
+            say(json, o.text(), &o)?;
+        }
+        None if a.dry_run => {
+            let config = a.config.map(|c| here.join(c));
+            let o = deploy::dry_run(lab, &a.env, a.model.as_deref(), config.as_deref(), bars)?;
+            say(json, o.text(), &o)?;
+            if !o.passed {
+                return Ok(ExitCode::from(1));
+            }
         }
         None => {
             let model = a.model.expect("clap requires NAME@V without a subcommand");
@@ -177,8 +207,8 @@ pub(super) fn deploy_cmd(
             say(json, o.text(), &o)?;
             if !o.passed {
                 eprintln!(
-                    "lab: {}@{} was not deployed to {}: a gate failed (see the table; configs/deploy.toml)",
-                    o.model, o.version, o.env
+                    "lab: {}@{} was not deployed to {}: a gate failed (see the table; {})",
+                    o.model, o.version, o.env, o.config
                 );
                 return Ok(ExitCode::from(1));
             }

@@ -442,6 +442,14 @@ pub enum Event {
         name: String,
         alias: String,
     },
+    /// A model stopped being served in an environment: another model of its task replaced it
+    /// (`reason` names it) or a rollback went back past it.
+    Undeployed {
+        env: String,
+        model: String,
+        version: u32,
+        reason: String,
+    },
 }
 
 /// The kind names `lab log --kind` accepts, in enum order.
@@ -474,6 +482,7 @@ pub const KINDS: &[&str] = &[
     "registered-model",
     "model-version",
     "model-unaliased",
+    "undeployed",
 ];
 
 impl Event {
@@ -508,6 +517,7 @@ impl Event {
             Event::RegisteredModelSet { .. } => 25,
             Event::ModelVersionSet { .. } => 26,
             Event::ModelUnaliased { .. } => 27,
+            Event::Undeployed { .. } => 28,
         };
         KINDS[i]
     }

@@ -91,6 +91,12 @@ impl Event {
                 from_version,
                 to_version,
             } => format!("{env} rolled back {model}@{from_version} → @{to_version}"),
+            Event::Undeployed {
+                env,
+                model,
+                version,
+                reason,
+            } => format!("{model}@{version} no longer served in {env}: {reason}"),
             Event::AbStarted {
                 name, a, b, split, ..
             } => {

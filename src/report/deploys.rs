@@ -75,6 +75,12 @@ pub fn of(env: &Envelope) -> Option<DeployEvent> {
             "rolled back",
             format!("from version {from_version}"),
         ),
+        Event::Undeployed {
+            env: e,
+            model,
+            version,
+            reason,
+        } => ev(e, model, *version, "undeployed", reason.clone()),
         _ => return None,
     })
 }

@@ -14,6 +14,7 @@ use anyhow::{Result, anyhow, bail};
 use image::GrayImage;
 
 use crate::ab::{self, Arm};
+use crate::deploy::Task;
 use crate::event::Hash;
 use crate::lab::Lab;
 use crate::ml::doc::llama::Llama;
@@ -87,20 +88,16 @@ impl Planner {
             doc: self.doc_override.clone(),
             ab: None,
         };
-        let mut deps: Vec<_> = deps.into_iter().filter(|d| d.env == self.env).collect();
-        // The most recently deployed OCR and document model.
-        deps.sort_by_key(|d| std::cmp::Reverse(d.seq));
-        for d in deps {
-            let Some(row) = reg
-                .iter()
-                .find(|r| r.name == d.model && r.version == d.version)
-            else {
-                continue;
+        // What `lab deploy status` shows for the environment: one model per task.
+        let deps: Vec<_> = deps.into_iter().filter(|d| d.env == self.env).collect();
+        for s in models::serving_rows(&reg, &deps, |h| self.kind(store, *h))? {
+            let slot = match s.task {
+                Task::Ocr => &mut plan.ocr,
+                Task::Doc => &mut plan.doc,
+                Task::Other => continue,
             };
-            let doc = self.kind(store, row.model)?.starts_with("doc");
-            let slot = if doc { &mut plan.doc } else { &mut plan.ocr };
             if slot.is_none() {
-                *slot = Some(row.label());
+                *slot = Some(s.label());
             }
         }
         for t in tests.into_iter().filter(|t| t.running()) {

@@ -256,6 +256,9 @@ pub(super) fn fold(reg: &mut RegT, dep: &mut DepT, rec: &Record) -> Result<(), r
                 dep.insert((e.as_str(), model.as_str()), to_bytes(&row).as_slice())?;
             }
         }
+        Event::Undeployed { env: e, model, .. } => {
+            dep.remove((e.as_str(), model.as_str()))?;
+        }
         _ => {}
     }
     Ok(())

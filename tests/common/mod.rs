@@ -393,3 +393,27 @@ pub fn git_cmd(dir: &Path) -> Command {
     .env_remove("GIT_WORK_TREE");
     c
 }
+
+/// A document model small enough to train in seconds on `tt` (output `doc_base`).
+pub const TINY_DOC: &str = r#"
+[doc]
+hidden_size = 16
+intermediate_size = 32
+num_hidden_layers = 1
+num_attention_heads = 2
+num_key_value_heads = 1
+vocab_size = 300
+max_position_embeddings = 128
+
+[noise]
+rate = 0.1
+
+[train]
+dataset = "tt"
+epochs = 1
+batch_size = 16
+learning_rate = 0.003
+warmup_steps = 5
+val_lines = 20
+output = "doc_base"
+"#;

@@ -4,17 +4,18 @@
 //! routes requests by it; `stop` concludes it (`AbConcluded`) with the winner the statistics
 //! name and can promote the winner to production through the registry.
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 mod results;
 pub use results::{AbResults, analyse, results, results_text};
 
-use super::models::PromoteOut;
+use super::deploy::DeployOut;
 use crate::ab;
 use crate::event::Event;
 use crate::lab::Lab;
 use crate::models;
+use crate::progress::Reporter;
 use crate::store::views::Query;
 use crate::store::{AbRow, StoreError, VersionRow};
 
@@ -188,7 +189,8 @@ pub fn ls_text(rows: &[AbRow]) -> String {
 pub struct StopOut {
     pub name: String,
     pub winner: Option<String>,
-    pub promoted: Option<PromoteOut>,
+    /// `--promote`: the arm deployed to production through the gates (or refused by them).
+    pub deployed: Option<DeployOut>,
     pub results: AbResults,
 }
 
@@ -196,19 +198,22 @@ impl StopOut {
     pub fn text(&self) -> String {
         let mut s = results_text(&self.results);
         s.push_str(&format!("\nconcluded A/B test {}", self.name));
-        if let Some(p) = &self.promoted {
-            s.push_str(&format!(
-                "; promoted {}@{} to production (lab deploy {}@{} --env production to serve it)",
-                p.name, p.version, p.name, p.version
-            ));
+        if let Some(d) = &self.deployed {
+            s.push('\n');
+            s.push_str(&d.text());
         }
         s
     }
 }
 
-/// Concludes a running test; `promote` is `winner`, `a` or `b`: that arm's model goes to the
-/// production stage.
-pub fn stop(lab: &Lab, name: &str, promote: Option<&str>) -> Result<StopOut> {
+/// Concludes a running test; `promote` is `winner`, `a` or `b`: that arm's model is deployed to
+/// production through the gates of configs/deploy.toml (`lab deploy`), which may refuse it.
+pub fn stop(
+    lab: &Lab,
+    name: &str,
+    promote: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<StopOut> {
     let t = results::find(lab, name)?;
     if !t.running() {
         bail!("A/B test `{name}` is already concluded");
@@ -253,19 +258,17 @@ pub fn stop(lab: &Lab, name: &str, promote: Option<&str>) -> Result<StopOut> {
             (),
         ))
     })?;
-    let promoted = match target {
-        Some((n, v)) => Some(super::models::promote(
-            lab,
-            &n,
-            &v.to_string(),
-            "production",
-        )?),
+    let deployed = match target {
+        Some((n, v)) => Some(
+            super::deploy::deploy(lab, &format!("{n}@{v}"), "production", None, reporter)
+                .with_context(|| format!("A/B test {name} is concluded; deploying {n}@{v}"))?,
+        ),
         None => None,
     };
     Ok(StopOut {
         name: name.to_string(),
         winner,
-        promoted,
+        deployed,
         results: r,
     })
 }

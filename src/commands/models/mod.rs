@@ -206,6 +206,10 @@ pub struct PromoteOut {
     /// Versions moved to archived because this one became production.
     pub archived: Vec<u32>,
     pub changed: bool,
+    /// For the production stage: what the production environment serves for the version's
+    /// task (a stage is a label in the registry; a deployment is what serves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<String>,
 }
 
 /// Moves a version to a stage; promoting to production archives the previous production.
@@ -253,9 +257,28 @@ pub fn promote(lab: &Lab, name: &str, version: &str, to: &str) -> Result<Promote
                 stage: stage_name(stage),
                 archived,
                 changed,
+                serving: None,
             },
         ))
     })?;
+    let mut out = out;
+    if stage == Stage::Production {
+        let v = lab
+            .store
+            .read_views(|q| q.registry())?
+            .into_iter()
+            .find(|r| r.name == name && r.version == target);
+        if let Some(v) = v {
+            let task = super::deploy::task_of(lab, &v)?;
+            let slot = crate::models::serving::slot(task, name);
+            out.serving = Some(
+                crate::models::serving(&lab.store, Some("production"))?
+                    .into_iter()
+                    .find(|s| s.slot() == slot)
+                    .map_or_else(|| "nothing".to_string(), |s| s.label()),
+            );
+        }
+    }
     Ok(out)
 }
 

@@ -19,6 +19,9 @@ use crate::event::{Hash, RunStatus, Stage};
 use crate::store::views::Query;
 use crate::store::{BlobError, BlobStore, RunRow, Store, StoreError, VersionRow};
 
+pub mod serving;
+pub use serving::{Served, default_model, named_or_default, served, serving, serving_rows};
+
 const BUNDLE_FORMAT: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +43,8 @@ pub enum ModelsError {
     BadBundle { hash: String, detail: String },
     #[error("model {hash} has no file `{file}`")]
     MissingFile { hash: String, file: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The bundle of `files` and its hash, computed without storing anything.
