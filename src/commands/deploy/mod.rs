@@ -235,7 +235,7 @@ fn measure_extraction(
     env: &str,
     cfg: &DeployConfig,
     reporter: &dyn Reporter,
-) -> Result<std::result::Result<(BTreeMap<String, f64>, String), String>> {
+) -> Result<std::result::Result<BTreeMap<String, f64>, String>> {
     let e = cfg
         .extraction_gates()
         .expect("called only with [extraction] gates");
@@ -289,7 +289,7 @@ fn measure_extraction(
     ] {
         m.insert(k.to_string(), x);
     }
-    Ok(Ok((m, r.models)))
+    Ok(Ok(m))
 }
 
 /// What a candidate's gates say, measured but not recorded as a deployment.
@@ -395,7 +395,7 @@ pub(crate) fn judge(
     let mut notes = Vec::new();
     if task != Task::Other && cfg.extraction_gates().is_some() {
         match measure_extraction(lab, v, task, env, cfg, reporter)? {
-            Ok((m, _)) => {
+            Ok(m) => {
                 gates.extend(cfg.check_extraction(&m));
                 metrics.extend(m.into_iter().map(|(k, x)| (format!("extraction.{k}"), x)));
             }
