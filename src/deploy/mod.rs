@@ -75,12 +75,12 @@ impl Task {
 /// The table of gate / value / threshold / pass.
 pub fn table(gates: &[GateResult]) -> String {
     let mut s = format!(
-        "{:<22} {:<16} {:>12} {:>3} {:>10} {}\n",
+        "{:<28} {:<16} {:>12} {:>3} {:>10} {}\n",
         "GATE", "METRIC", "VALUE", "OP", "THRESHOLD", "PASS"
     );
     for g in gates {
         s.push_str(&format!(
-            "{:<22} {:<16} {:>12} {:>3} {:>10} {}\n",
+            "{:<28} {:<16} {:>12} {:>3} {:>10} {}\n",
             g.name,
             g.metric,
             g.value.map_or("not measured".into(), |v| format!("{v:.4}")),
