@@ -452,6 +452,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &here,
                 &args.deps,
                 &args.outs,
+                &args.envs,
                 &args.cmd,
             )?;
             let text = format!(

@@ -470,6 +470,10 @@ pub struct RunArgs {
     /// succeeds; missing, the run fails (repeatable).
     #[arg(long = "out", value_name = "PATH")]
     pub outs: Vec<PathBuf>,
+    /// An environment variable the command reads: its value is stored and recorded as an input
+    /// (`env:NAME`), and `lab replay` sets it again (repeatable; unset is an error).
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,

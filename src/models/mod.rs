@@ -79,6 +79,27 @@ pub fn save(
     Ok(blobs.put(&json)?)
 }
 
+/// Stores the bundle of files already in the blob store (`files`: relative path → blob);
+/// returns the bundle's hash. The kind of files lab does not load is `hf` (a `config.json`
+/// beside `*.safetensors`: the Hugging Face layout) or `opaque`.
+pub fn save_refs(
+    blobs: &BlobStore,
+    files: BTreeMap<String, Hash>,
+) -> Result<(Hash, String), ModelsError> {
+    let hf = files.contains_key("config.json") && files.keys().any(|f| f.ends_with(".safetensors"));
+    let kind = if hf { "hf" } else { "opaque" }.to_string();
+    let b = Bundle {
+        format: BUNDLE_FORMAT,
+        kind: kind.clone(),
+        files,
+        base: None,
+    };
+    let mut json = serde_json::to_vec_pretty(&b).expect("bundle serialises");
+    json.push(b'\n');
+    Ok((blobs.put(&json)?, kind))
+}
+
+/// The bundle stored as `hash`.
 pub fn bundle(blobs: &BlobStore, hash: &Hash) -> Result<Bundle, ModelsError> {
     let bytes = blobs.get(hash)?;
     let b: Bundle = serde_json::from_slice(&bytes).map_err(|e| ModelsError::BadBundle {

@@ -19,6 +19,7 @@ use crate::store::views::Query;
 use crate::store::{StoreError, VersionRow};
 
 mod export;
+mod files;
 mod show;
 pub use export::{ExportOut, export};
 pub use show::{EvalRow, ParentRow, ShowOut, show, show_text};
@@ -117,20 +118,31 @@ fn source_of(lab: &Lab, what: &str) -> Result<(Hash, Option<String>)> {
             run_err = Some(format!("{e:#}"));
         }
         if let Ok(r) = found {
-            let Some(o) = r.outputs.iter().find(|o| o.role == "model") else {
+            if let Some(o) = r.outputs.iter().find(|o| o.role == "model") {
+                return Ok((o.hash, Some(r.id.clone())));
+            }
+            // A `lab run`: what it wrote (its --out outputs, else its captured artifacts).
+            let Some((hash, _kind)) = files::bundle_of_run(lab, &r)? else {
                 bail!(
-                    "run {} ({}) produced no model: register a run of `lab train`, a model NAME@N or a bundle hash",
+                    "run {} ({}) wrote no model: declare what it writes with `lab run --out PATH`, or have \
+                     the command append {{\"artifact\": \"PATH\"}} to $LAB_METRICS; or register a \
+                     directory, a model NAME@N or a bundle hash",
                     r.id,
                     r.name
                 );
             };
-            return Ok((o.hash, Some(r.id.clone())));
+            return Ok((hash, Some(r.id.clone())));
         }
     }
     match models::resolve_in(&lab.store, what) {
         Ok(m) => Ok((m.hash, m.run)),
         Err(models::ResolveError::Store(e)) => Err(e.into()),
         Err(models::ResolveError::Unknown(msg)) => {
+            let dir = std::path::Path::new(what);
+            if dir.is_dir() {
+                let (hash, _kind, run) = files::bundle_of_dir(lab, dir)?;
+                return Ok((hash, run));
+            }
             if let Some(h) = Hash::from_hex(what) {
                 if lab.store.blobs.contains(&h) {
                     models::bundle(&lab.store.blobs, &h)
@@ -141,7 +153,9 @@ fn source_of(lab: &Lab, what: &str) -> Result<(Hash, Option<String>)> {
             match run_err {
                 // Several runs carry the name: say which, rather than "not a run".
                 Some(e) if e.contains(" runs — give a run id") => bail!("{e}"),
-                _ => bail!("`{what}` is neither a run (lab runs ls) nor a model: {msg}"),
+                _ => {
+                    bail!("`{what}` is neither a run (lab runs ls), a model nor a directory: {msg}")
+                }
             }
         }
     }

@@ -170,7 +170,23 @@ pub fn replay(lab: &Lab, row: &RunRow) -> CmdReplay {
         .join(row.params.get("cmd.cwd").map_or(".", String::as_str));
     let metrics = tmp.path().join(".lab-replay-metrics.jsonl");
     let _ = std::fs::write(&metrics, b"");
-    let ran = Command::new(&argv[0])
+    let mut command = Command::new(&argv[0]);
+    // Declared environment variables (`lab run --env NAME`) get their recorded values.
+    for e in row.inputs.iter().filter(|i| i.role == "env") {
+        match lab.store.blobs.get(&e.hash) {
+            Ok(v) => {
+                use std::os::unix::ffi::OsStrExt;
+                command.env(&e.name, std::ffi::OsStr::from_bytes(&v));
+            }
+            Err(err) => {
+                return cannot(
+                    expected,
+                    format!("env {}: its recorded value: {err}", e.name),
+                );
+            }
+        }
+    }
+    let ran = command
         .args(&argv[1..])
         .current_dir(&cwd)
         .env("LAB_RUN_ID", &row.id)

@@ -245,6 +245,53 @@ pub fn repo_relative(root: &Path, path: &Path) -> String {
     }
 }
 
+/// Appends what new lines of the metrics file said: metric points, params and tags
+/// (`RunUpdated`), and the artifacts they name, captured now. Returns the metric points.
+fn ingest(lab: &Lab, id: &str, tail: &mut Tail, cwd: &Path) -> Result<u64> {
+    let i = tail.read_new();
+    if i.is_empty() {
+        return Ok(0);
+    }
+    let mut events = Vec::new();
+    if !i.metrics.is_empty() {
+        events.push(Event::MetricsLogged {
+            run: id.to_string(),
+            metrics: i.metrics.clone(),
+        });
+    }
+    if !i.params.is_empty() || !i.tags.is_empty() {
+        events.push(Event::RunUpdated {
+            run: id.to_string(),
+            params: i.params.clone(),
+            tags: i.tags.clone(),
+            deleted_tags: Vec::new(),
+            attrs: BTreeMap::new(),
+        });
+    }
+    for (line, path) in &i.artifacts {
+        let p = cwd.join(path);
+        let stored = std::fs::metadata(&p)
+            .map_err(anyhow::Error::from)
+            .and_then(|m| Ok((store_path(lab, &p)?, m)));
+        match stored {
+            Ok((hash, m)) => events.push(Event::ArtifactLogged {
+                run: id.to_string(),
+                path: path.trim_start_matches("./").to_string(),
+                hash,
+                size: if m.is_file() { m.len() } else { 0 },
+            }),
+            Err(e) => tail.bad(
+                *line,
+                &format!("artifact {} not captured: {e:#}", p.display()),
+            ),
+        }
+    }
+    if !events.is_empty() {
+        lab.append(events)?;
+    }
+    Ok(i.points())
+}
+
 /// Runs `cmd` in `cwd` as a tracked run and waits for it. Besides the command line it records
 /// what `lab replay` needs to run it again: the exact argv (`cmd.argv`, JSON), the working
 /// directory and the project relative to the repository (`cmd.cwd`, `cmd.project`), which deps
@@ -258,6 +305,7 @@ pub fn run(
     cwd: &Path,
     deps: &[PathBuf],
     outs: &[PathBuf],
+    envs: &[String],
     cmd: &[String],
 ) -> Result<RunResult> {
     let abs = |p: &PathBuf| {
@@ -321,7 +369,23 @@ pub fn run(
     if !dirs.is_empty() {
         params.insert("cmd.dirs".into(), serde_json::to_string(&dirs)?);
     }
-    let inputs = refs(lab, "dep", deps)?;
+    let mut inputs = refs(lab, "dep", deps)?;
+    for name in envs {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            bail!("bad --env `{name}`: name one environment variable, e.g. --env BATCH_SIZE");
+        }
+        let value = std::env::var_os(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--env {name}: it is not set — set it (export {name}=…) or drop --env {name}"
+            )
+        })?;
+        use std::os::unix::ffi::OsStrExt;
+        inputs.push(DataRef {
+            role: "env".into(),
+            name: name.clone(),
+            hash: lab.store.blobs.put(value.as_bytes())?,
+        });
+    }
     let pid = std::process::id();
     lab.append(vec![Event::RunStarted {
         run: id.clone(),
@@ -374,24 +438,10 @@ pub fn run(
             owned.kill(child.id(), libc::SIGKILL);
         }
         let done = child.try_wait().context("waiting for the command")?;
-        let batch = tail.read_new();
-        if !batch.is_empty() {
-            points += batch.iter().map(|b| b.points.len() as u64).sum::<u64>();
-            lab.append(vec![Event::MetricsLogged {
-                run: id.clone(),
-                metrics: batch,
-            }])?;
-        }
+        points += ingest(lab, &id, &mut tail, cwd)?;
         if let Some(st) = done {
             // One more read: lines written just before exit.
-            let batch = tail.read_new();
-            if !batch.is_empty() {
-                points += batch.iter().map(|b| b.points.len() as u64).sum::<u64>();
-                lab.append(vec![Event::MetricsLogged {
-                    run: id.clone(),
-                    metrics: batch,
-                }])?;
-            }
+            points += ingest(lab, &id, &mut tail, cwd)?;
             if stopping.is_some() {
                 // What the command started is stopped with it.
                 owned.kill_rest(child.id());

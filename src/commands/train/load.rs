@@ -99,7 +99,9 @@ pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Re
     let (base_hash, base) = match (&b.kind[..], b.base) {
         ("ocr" | "doc", _) => (hash, b.clone()),
         ("ocr-lora" | "doc-lora", Some(bh)) => (bh, models::bundle(blobs, &bh)?),
-        (k, _) => bail!("model {name} is a `{k}` model, which lab cannot load"),
+        (k, _) => bail!(
+            "model {name} is of kind `{k}` (registered files), which lab cannot load to read or extract — it can be promoted, deployed behind [other] gates and exported"
+        ),
     };
     let adapter = if b.kind.ends_with("-lora") {
         Some((

@@ -328,6 +328,7 @@ impl<'a> Ctx<'a> {
                     root,
                     &deps,
                     &outs,
+                    &[],
                     &argv,
                 )?;
                 if r.status != RunStatus::Finished {
