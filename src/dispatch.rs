@@ -681,6 +681,7 @@ fn overrides(c: &crate::cli::CommonTrain) -> commands::train::Overrides {
         learning_rate: c.learning_rate,
         seed: c.seed,
         output: c.output.clone(),
+        reuse: !c.force,
         ..Default::default()
     }
 }

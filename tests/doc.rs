@@ -108,14 +108,14 @@ fn doc_models_train_deterministically_adapt_and_extract() {
     }
 
     // Same seed, same bytes; killed after epoch 1 and resumed, same bytes.
-    let d2 = p.ok(&["--json", "train", "doc-base"]).json();
+    let d2 = p.ok(&["--json", "train", "doc-base", "--force"]).json();
     assert_eq!(
         d2["model_hash"], d1["model_hash"],
         "doc training is not deterministic"
     );
     let killed = p.lab_env(
         &[("LAB_FAULT_KILL_AFTER_EPOCH", "1")],
-        &["train", "doc-base"],
+        &["train", "doc-base", "--force"],
     );
     assert!(!killed.ok(), "{killed}");
     let resumed = p.ok(&["--json", "train", "doc-base", "--resume"]).json();

@@ -70,8 +70,24 @@ fn train_distill_lora_eval_resume_and_sweep() {
     let files: Vec<&String> = b["files"].as_object().unwrap().keys().collect();
     assert_eq!(files, ["config.json", "model.safetensors", "vocab.json"]);
 
-    // The same seed and inputs: the same bytes.
-    let t2 = p.ok(&["--json", "train", "ocr-teacher"]).json();
+    // Identical inputs again: the finished run is reused — nothing trained, nothing recorded.
+    let n = p.events().len();
+    let again = p.ok(&["--json", "train", "ocr-teacher"]).json();
+    assert_eq!(
+        (
+            again["cached"].as_bool(),
+            again["run"].as_str(),
+            again["model"].as_str()
+        ),
+        (Some(true), t1["run"].as_str(), Some("ocr_teacher@1")),
+        "{again}"
+    );
+    assert_eq!(again["model_hash"], t1["model_hash"]);
+    assert_eq!(p.events().len(), n, "a cached train recorded something");
+    p.ok(&["train", "ocr-teacher"])
+        .stdout_has(&["cached", "--force trains again"]);
+    // The same seed and inputs: the same bytes (--force: train again, not reuse t1's run).
+    let t2 = p.ok(&["--json", "train", "ocr-teacher", "--force"]).json();
     assert_eq!(t2["model"], "ocr_teacher@2");
     assert_eq!(
         t1["model_hash"], t2["model_hash"],
@@ -81,7 +97,14 @@ fn train_distill_lora_eval_resume_and_sweep() {
     for threads in ["1", "4"] {
         let t = p.lab_env(
             &[("RAYON_NUM_THREADS", threads)],
-            &["--json", "train", "ocr-teacher", "--output", "threads"],
+            &[
+                "--json",
+                "train",
+                "ocr-teacher",
+                "--output",
+                "threads",
+                "--force",
+            ],
         );
         assert!(t.ok(), "{t}");
         assert_eq!(
@@ -107,7 +130,7 @@ fn train_distill_lora_eval_resume_and_sweep() {
     // Killed after the first epoch's checkpoint; --resume finishes with the same bytes.
     let killed = p.lab_env(
         &[("LAB_FAULT_KILL_AFTER_EPOCH", "1")],
-        &["train", "ocr-teacher"],
+        &["train", "ocr-teacher", "--force"],
     );
     assert!(!killed.ok(), "{killed}");
     let resumed = p.ok(&["--json", "train", "ocr-teacher", "--resume"]).json();

@@ -33,6 +33,9 @@ pub struct CommonTrain {
     /// Continue the newest interrupted run with the same inputs from its last epoch checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Train even when a finished run had the same inputs (by default its model is reused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Flags of the LoRA recipes (OCR and document model); each overrides its config key.

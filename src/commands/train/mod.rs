@@ -51,6 +51,9 @@ pub struct Overrides {
     pub init_from: Option<std::path::PathBuf>,
     /// Tags recorded as params (`sweep=…`).
     pub tags: BTreeMap<String, String>,
+    /// `lab train` without `--force`: a finished run with the same inputs, settings, seed and
+    /// lab version is reused instead of training again (`lab pipeline` has its own cache).
+    pub reuse: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +79,8 @@ pub struct TrainOut {
     pub resumed_from: Option<String>,
     /// Every validation metric of the last epoch by name (`accuracy`, `cer`, `field_f1`, …).
     pub val: BTreeMap<String, f64>,
+    /// Nothing was trained: `run` is the earlier finished run with identical inputs.
+    pub cached: bool,
 }
 
 impl TrainOut {
@@ -85,6 +90,17 @@ impl TrainOut {
             .iter()
             .map(|(k, v)| format!("val {} {v:.4}", k.replace('_', " ")))
             .collect();
+        if self.cached {
+            return format!(
+                "{} cached: run {} had the same dataset, config, settings, seed and lab version → {} \
+                 (model {}); nothing was trained (--force trains again)\n  {}",
+                self.recipe,
+                &self.run[..self.run.len().min(8)],
+                self.model,
+                self.model_hash.short(),
+                val.join(", ")
+            );
+        }
         let mut s = format!(
             "{} {} → {} (model {})\n  dataset {}, {} epochs, {} steps in {:.1}s ({:.0} samples/s)\n  \
              {}, val loss {:.4}\n  parameters {} ({} trainable, {:.2}%), weights file {}",
@@ -197,6 +213,11 @@ pub fn train(
     reporter: &dyn Reporter,
 ) -> Result<TrainOut> {
     super::run::mark_dead_runs(lab)?;
+    if ov.reuse && !resume && ov.init_from.is_none() {
+        if let Some(out) = reuse(lab, recipe, config_path, ov)? {
+            return Ok(out);
+        }
+    }
     let mut loaded = config::load(&lab.project, Some(recipe), config_path)?;
     apply(&mut loaded.config, ov);
     let shown = lab.project.display_path(&loaded.path);
@@ -375,7 +396,95 @@ pub fn train(
         val: last.map_or_else(BTreeMap::new, |l| {
             l.val.iter().map(|(k, v)| (k.to_string(), *v)).collect()
         }),
+        cached: false,
     })
+}
+
+/// The newest finished run of `recipe` with the inputs, settings, seed and lab version this
+/// one would have, as a [`TrainOut`] (`cached`).
+fn reuse(
+    lab: &Lab,
+    recipe: Recipe,
+    config_path: Option<&Path>,
+    ov: &Overrides,
+) -> Result<Option<TrainOut>> {
+    let inputs = planned_inputs(lab, recipe, config_path, ov)?;
+    let mut loaded = config::load(&lab.project, Some(recipe), config_path)?;
+    apply(&mut loaded.config, ov);
+    let cfg = &loaded.config;
+    let seed = cfg.train.seed.unwrap_or(lab.project.config.project.seed);
+    let mut params = flatten(cfg);
+    params.insert("seed".into(), seed.to_string());
+    params.extend(ov.tags.clone());
+    let version = crate::lab::version();
+    let runs = lab.store.read_views(|v| v.runs_all())?;
+    let key = |v: &[DataRef]| {
+        let mut k: Vec<(String, Hash)> = v.iter().map(|d| (d.role.clone(), d.hash)).collect();
+        k.sort();
+        k
+    };
+    let Some(r) = runs
+        .iter()
+        .filter(|r| {
+            r.recipe == recipe.id()
+                && r.status == crate::event::RunStatus::Finished
+                && r.seed == Some(seed)
+                && key(&r.inputs) == key(&inputs)
+                && params.iter().all(|(k, v)| r.params.get(k) == Some(v))
+                && !r.params.contains_key("resumed_from")
+                && r.outputs.iter().any(|o| o.role == "model")
+                && lab
+                    .store
+                    .get(r.started_seq)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|rec| rec.envelope.lab_version == version)
+        })
+        .max_by_key(|r| r.started_seq)
+    else {
+        return Ok(None);
+    };
+    let model = r
+        .outputs
+        .iter()
+        .find(|o| o.role == "model")
+        .expect("filtered on a model output");
+    let metric = |k: &str| r.latest.get(&format!("val_{k}")).map_or(0.0, |p| p.value);
+    Ok(Some(TrainOut {
+        run: r.id.clone(),
+        recipe: recipe.id().into(),
+        model: model.name.clone(),
+        model_hash: model.hash,
+        dataset: r
+            .inputs
+            .iter()
+            .find(|i| i.role == "dataset")
+            .map_or_else(String::new, |d| d.name.clone()),
+        params: 0,
+        trainable_params: 0,
+        trainable_fraction: 0.0,
+        weights_bytes: 0,
+        merged: r
+            .outputs
+            .iter()
+            .filter(|o| o.role == "model")
+            .nth(1)
+            .map(|o| o.name.clone()),
+        epochs: cfg.train.epochs,
+        steps: 0,
+        seconds: 0.0,
+        samples_per_s: 0.0,
+        val_accuracy: metric("accuracy"),
+        val_cer: metric("cer"),
+        val_loss: metric("loss"),
+        resumed_from: None,
+        val: r
+            .latest
+            .iter()
+            .filter_map(|(k, p)| k.strip_prefix("val_").map(|k| (k.to_string(), p.value)))
+            .collect(),
+        cached: true,
+    }))
 }
 
 /// The inputs a run of `recipe` would record — dataset snapshot, config, effective settings,
