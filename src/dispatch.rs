@@ -175,8 +175,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let here = cwd(&cli.dir)?;
     let bars = Bars::new();
     match cli.command {
-        Command::Init { path } => {
+        Command::Init { path, git } => {
             let mut r = crate::project::init(&here.join(path))?;
+            let git_note = crate::git::init_or_offer(&r.root, git)?;
             let project = crate::project::Project::open(&r.root)?;
             r.created
                 .extend(commands::train::config::write_defaults(&project)?);
@@ -195,6 +196,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 )
             };
             say(json, text, &r)?;
+            if let Some(n) = git_note {
+                eprintln!("lab: {n}");
+            }
         }
         Command::Pipeline(args) => {
             let force = if args.force.is_empty() {

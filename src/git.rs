@@ -62,12 +62,41 @@ pub fn hooks_dir(root: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)
     Some((dir, workdir))
 }
 
-/// The state of the repository containing `root`. `store_diff` is called with the diff's bytes
-/// when the tree is dirty and returns the blob hash. A repository git2 cannot read is reported
-/// as no repository rather than failing the command.
+/// `lab init`: when `root` is not inside a git repository, creates one (`create`) or says what
+/// replay needs. The note to print, if any.
+pub fn init_or_offer(root: &Path, create: bool) -> Result<Option<String>, git2::Error> {
+    if Repository::discover(root).is_ok() {
+        return Ok(None);
+    }
+    if create {
+        Repository::init(root)?;
+        return Ok(Some(format!(
+            "created a git repository in {} — commit your code and configs: `lab replay` \
+             rebuilds a run at the commit it was made from",
+            root.display()
+        )));
+    }
+    Ok(Some(format!(
+        "{} is not inside a git repository: `lab replay` rebuilds a run at the commit it was \
+         made from, so runs made here cannot be replayed — `git init` (or `lab init --git`) and \
+         commit your code",
+        root.display()
+    )))
+}
+
+/// Untracked files up to this size are recorded with their content (a blob each), so that a
+/// replay can put them back and a run is not blocked by files it may or may not have read.
+pub const UNTRACKED_FILE_MAX: u64 = 1 << 20;
+/// At most this many bytes of untracked files are recorded per state; beyond, names only.
+pub const UNTRACKED_TOTAL_MAX: u64 = 32 << 20;
+
+/// The state of the repository containing `root`. `store` is called with the diff's bytes
+/// when the tree is dirty (and with each small untracked file's content) and returns the blob
+/// hash. A repository git2 cannot read is reported as no repository rather than failing the
+/// command.
 pub fn state(
     root: &Path,
-    store_diff: impl FnOnce(&[u8]) -> Result<Hash, crate::store::BlobError>,
+    mut store: impl FnMut(&[u8]) -> Result<Hash, crate::store::BlobError>,
 ) -> Result<GitState, crate::store::BlobError> {
     let Ok(repo) = Repository::discover(root) else {
         return Ok(GitState::NoRepo);
@@ -111,8 +140,8 @@ pub fn state(
         .unwrap_or_default();
     let dirty = !untracked_and_changed.is_empty();
     let diff = if dirty {
-        let bytes = diff_bytes(&repo, &untracked_and_changed);
-        Some(store_diff(&bytes)?)
+        let bytes = diff_bytes(&repo, &untracked_and_changed, &mut store)?;
+        Some(store(&bytes)?)
     } else {
         None
     };
@@ -124,9 +153,14 @@ pub fn state(
     })
 }
 
-/// The patch of tracked changes (index and work tree against HEAD), followed by the names of
-/// untracked files (their content would make the record as large as the data).
-fn diff_bytes(repo: &Repository, entries: &[(String, bool)]) -> Vec<u8> {
+/// The patch of tracked changes (index and work tree against HEAD), followed by one line per
+/// untracked file: `untracked: PATH\tHASH` with its content stored (files up to
+/// [`UNTRACKED_FILE_MAX`], [`UNTRACKED_TOTAL_MAX`] in all), `untracked: PATH` otherwise.
+fn diff_bytes(
+    repo: &Repository,
+    entries: &[(String, bool)],
+    store: &mut dyn FnMut(&[u8]) -> Result<Hash, crate::store::BlobError>,
+) -> Result<Vec<u8>, crate::store::BlobError> {
     let mut out = Vec::new();
     let tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
     let mut opts = DiffOptions::new();
@@ -141,14 +175,28 @@ fn diff_bytes(repo: &Repository, entries: &[(String, bool)]) -> Vec<u8> {
             true
         });
     }
+    let workdir = repo.workdir().map(Path::to_path_buf);
+    let mut total = 0u64;
     for (path, untracked) in entries {
         if *untracked {
             out.extend_from_slice(b"untracked: ");
             out.extend_from_slice(path.as_bytes());
+            let content = workdir.as_ref().map(|w| w.join(path)).and_then(|p| {
+                let len = std::fs::metadata(&p).ok()?.len();
+                (len <= UNTRACKED_FILE_MAX && total + len <= UNTRACKED_TOTAL_MAX)
+                    .then(|| std::fs::read(&p).ok())
+                    .flatten()
+            });
+            if let Some(bytes) = content {
+                total += bytes.len() as u64;
+                let h = store(&bytes)?;
+                out.push(b'\t');
+                out.extend_from_slice(h.to_hex().as_bytes());
+            }
             out.push(b'\n');
         }
     }
-    out
+    Ok(out)
 }
 
 /// Why a recorded commit could not be checked out.
@@ -203,13 +251,24 @@ pub fn checkout_commit(
 }
 
 /// Splits a recorded dirty-tree diff (see [`state`]) into the patch of tracked changes and
-/// the names of untracked files.
-pub fn split_recorded_diff(bytes: &[u8]) -> (Vec<u8>, Vec<String>) {
+/// the untracked files: each name with the blob of its content when it was recorded.
+pub fn split_recorded_diff(bytes: &[u8]) -> (Vec<u8>, Vec<(String, Option<Hash>)>) {
     let mut patch = Vec::new();
     let mut untracked = Vec::new();
     for line in bytes.split_inclusive(|&b| b == b'\n') {
         match line.strip_prefix(b"untracked: ") {
-            Some(name) => untracked.push(String::from_utf8_lossy(name).trim_end().to_string()),
+            Some(rest) => {
+                let rest = String::from_utf8_lossy(rest)
+                    .trim_end_matches('\n')
+                    .to_string();
+                let entry = match rest.rsplit_once('\t') {
+                    Some((name, hex)) if Hash::from_hex(hex).is_some() => {
+                        (name.to_string(), Hash::from_hex(hex))
+                    }
+                    _ => (rest, None),
+                };
+                untracked.push(entry);
+            }
             None => patch.extend_from_slice(line),
         }
     }
@@ -247,7 +306,11 @@ mod tests {
             }
             _ => panic!(),
         }
-        assert!(String::from_utf8_lossy(&seen).contains("untracked: a.txt"));
+        // A small untracked file is recorded with its content, so a replay can restore it.
+        let (_, untracked) = split_recorded_diff(&seen);
+        assert_eq!(untracked, [("a.txt".to_string(), Some(Hash::of(b"hi")))]);
+        let old = b"untracked: big.bin\n";
+        assert_eq!(split_recorded_diff(old).1, [("big.bin".to_string(), None)]);
         drop(repo);
     }
 

@@ -119,3 +119,38 @@ fn a_vanished_commit_cannot_replay() {
     assert_eq!(out.code, 1, "{out}");
     out.stdout_has(&["cannot replay", "no longer exists"]);
 }
+
+#[test]
+fn an_untracked_script_is_recorded_with_its_content_and_replays() {
+    let p = Project::bare();
+    git(&p.root, &["init", "-q"]);
+    common::lab_in(&p.root, &["init"]);
+    let gi = fs::read_to_string(p.path(".gitignore")).unwrap();
+    fs::write(p.path(".gitignore"), gi + "/out.txt\n").unwrap();
+    git(&p.root, &["add", "-A"]);
+    git(&p.root, &["commit", "-qm", "init"]);
+    // Never committed: before, replay said "untracked files whose content lab did not record".
+    fs::write(p.path("gen.sh"), "#!/bin/sh\necho hello > out.txt\n").unwrap();
+    let r = p
+        .ok(&[
+            "--json", "run", "--name", "gen", "--out", "out.txt", "--", "sh", "gen.sh",
+        ])
+        .json();
+    let run = r["run"].as_str().unwrap().to_string();
+    fs::remove_file(p.path("gen.sh")).unwrap();
+    p.ok(&["replay", &run]).stdout_has(&["identical"]);
+}
+
+#[test]
+fn init_says_what_replay_needs_and_makes_a_repository_with_git() {
+    let p = Project::bare();
+    let out = common::lab_in(&p.root, &["init"]);
+    assert!(out.ok(), "{out}");
+    out.stderr_has(&["not inside a git repository", "lab init --git"]);
+    let out = common::lab_in(&p.root, &["init", "--git"]);
+    assert!(out.ok(), "{out}");
+    out.stderr_has(&["created a git repository"]);
+    assert!(p.path(".git").is_dir());
+    let out = common::lab_in(&p.root, &["init"]);
+    assert!(!out.stderr.contains("git repository"), "{out}");
+}

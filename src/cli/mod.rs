@@ -99,14 +99,19 @@ pub struct Cli {
 pub enum Command {
     /// Create a lab project: lab.toml (every key documented), datasets/, configs/, reports/, .lab/
     ///
-    /// Running it again changes nothing. Example:
+    /// Running it again changes nothing. Outside a git repository it says what replay needs
+    /// (--git creates one). Example:
     ///
-    ///   lab init my-project && cd my-project
+    ///   lab init my-project --git && cd my-project
     #[command(verbatim_doc_comment)]
     Init {
         /// The directory to make a project of (created if missing).
         #[arg(default_value = ".", value_name = "DIR")]
         path: PathBuf,
+        /// Also create a git repository there when it is not inside one (what `lab replay`
+        /// needs: a run is rebuilt at the commit it was made from).
+        #[arg(long)]
+        git: bool,
     },
     /// Run the stages of lab.toml (by default the whole flow on the embedded default)
     ///

@@ -84,6 +84,7 @@ pub fn replay(lab: &Lab, row: &RunRow) -> CmdReplay {
             .chain(outs.iter().copied())
             .any(|d| name == d.name || Path::new(name).starts_with(&d.name))
     };
+    let mut restore_untracked: Vec<(String, Hash)> = Vec::new();
     let patch = match diff {
         None => None,
         Some(h) => {
@@ -102,8 +103,16 @@ pub fn replay(lab: &Lab, row: &RunRow) -> CmdReplay {
             let (patch, untracked) = crate::git::split_recorded_diff(&bytes);
             // The project's paths relative to the repository, to match untracked names.
             let project = row.params.get("cmd.project").cloned().unwrap_or(".".into());
+            // Files recorded with their content come back with the checkout; only those
+            // recorded by name (too large) and not declared as deps block the replay.
+            restore_untracked = untracked
+                .iter()
+                .filter_map(|(u, h)| h.map(|h| (u.clone(), h)))
+                .collect();
             let unknown: Vec<String> = untracked
                 .into_iter()
+                .filter(|(_, h)| h.is_none())
+                .map(|(u, _)| u)
                 .filter(|u| {
                     let rel = Path::new(u)
                         .strip_prefix(&project)
@@ -133,6 +142,23 @@ pub fn replay(lab: &Lab, row: &RunRow) -> CmdReplay {
         crate::git::checkout_commit(&lab.project.root, &commit, patch.as_deref(), tmp.path())
     {
         return cannot(expected, format!("{e}"));
+    }
+    for (name, h) in &restore_untracked {
+        let dest = tmp.path().join(name);
+        let restored = lab
+            .store
+            .blobs
+            .get(h)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| {
+                if let Some(d) = dest.parent() {
+                    std::fs::create_dir_all(d)?;
+                }
+                Ok(std::fs::write(&dest, b)?)
+            });
+        if let Err(e) = restored {
+            return cannot(expected, format!("untracked file {name}: {e:#}"));
+        }
     }
     let project = tmp
         .path()
