@@ -248,4 +248,38 @@ fn report_pages_charts_links_and_escaping() {
         .stderr_has(&["ocr_teacher@9"]);
     let both = p.lab(&["report", "--all", &run]);
     assert_eq!(both.code, 2, "RUN and --all together: {both}");
+
+    // Issue 17: a second run of the recipe overlays its curve on the first; what production
+    // serves, A/B tests and drift/alerts have their sections.
+    p.ok(&["train", "ocr-teacher", "--seed", "9"]);
+    p.ok(&["--json", "report", "--all"]);
+    let index = fs::read_to_string(&index_path).unwrap();
+    let curve = p.path("reports/curves/ocr-teacher.png");
+    assert!(curve.is_file(), "no overlaid curves of ocr-teacher");
+    assert_eq!(png_size(&curve).0, 560);
+    assert!(
+        index.contains("src=\"curves/ocr-teacher.png\""),
+        "index lacks the curves"
+    );
+    for section in [
+        "Training curves by recipe",
+        "id=\"ab\">A/B tests",
+        "id=\"drift\">Drift and alerts",
+        "no alert raised",
+    ] {
+        assert!(index.contains(section), "index lacks {section}");
+    }
+    fs::write(
+        p.path("configs/deploy.toml"),
+        "[validation]\ndataset = \"tt\"\nlimit = 4\n[[ocr.gate]]\nmetric = \"accuracy\"\nop = \">=\"\nthreshold = 0.0\n",
+    )
+    .unwrap();
+    p.ok(&["deploy", "ocr_teacher@2"]);
+    p.ok(&["report", "--all"]);
+    let index = fs::read_to_string(&index_path).unwrap();
+    assert!(
+        index.contains("Served now") && index.contains("<td>ocr</td><td>ocr_teacher@2</td>"),
+        "the served model per task"
+    );
+    assert!(p.path("reports/deployments.png").is_file());
 }

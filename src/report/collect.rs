@@ -52,6 +52,7 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
     let mut latest: BTreeMap<(Hash, String, String), Evaluation> = BTreeMap::new();
     let mut replays = Vec::new();
     let mut deployments = Vec::new();
+    let mut drift = Vec::new();
     store.scan(1, |rec| {
         let env = &rec.envelope;
         if let Some(d) = super::deploys::of(env) {
@@ -115,6 +116,21 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
                 actual: *actual,
                 verdict: verdict.clone(),
             }),
+            Event::DriftChecked {
+                model,
+                metric,
+                score,
+                threshold,
+                drifted,
+            } => drift.push(super::ops::DriftCheck {
+                seq: env.seq,
+                time_ns: env.time_ns,
+                model: model.clone(),
+                metric: metric.clone(),
+                score: *score,
+                threshold: *threshold,
+                drifted: *drifted,
+            }),
             _ => {}
         }
         Ok(true)
@@ -162,6 +178,25 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
             pages.insert(r.id.clone());
         }
     }
+    // What serves now, and the task of every model deployed (from its bundle's kind).
+    let serving = crate::models::serving(store, None).unwrap_or_default();
+    let (registry, ab, alerts) =
+        store.read_views(|v| Ok((v.registry()?, v.ab_tests()?, v.alerts()?)))?;
+    let mut tasks = BTreeMap::new();
+    for d in &deployments {
+        let label = format!("{}@{}", d.model, d.version);
+        if tasks.contains_key(&label) {
+            continue;
+        }
+        if let Some(r) = registry
+            .iter()
+            .find(|r| r.name == d.model && r.version == d.version)
+        {
+            if let Ok(b) = crate::models::bundle(&store.blobs, &r.model) {
+                tasks.insert(label, crate::deploy::Task::of_kind(&b.kind));
+            }
+        }
+    }
     Ok(Report {
         project: req.project.to_string(),
         scope: req.scope,
@@ -174,6 +209,11 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
         deployments,
         producers,
         pages,
+        serving,
+        tasks,
+        ab,
+        drift,
+        alerts,
     })
 }
 

@@ -1,6 +1,6 @@
 //! The deployments section of the index: every deployment event from the log, one history per
-//! environment (gates validated, deployed, rolled back), and a chart of the version each
-//! environment ran over time, one line per model name.
+//! environment (gates validated, deployed, replaced, rolled back), what each serves now, and a
+//! chart of the model each environment served per task over time.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -91,7 +91,7 @@ pub fn chart(report: &Report) -> Option<LineChart> {
     let live: Vec<&DeployEvent> = report
         .deployments
         .iter()
-        .filter(|d| d.what == "deployed" || d.what == "rolled back")
+        .filter(|d| matches!(d.what.as_str(), "deployed" | "rolled back" | "undeployed"))
         .collect();
     let t0 = live.first()?.time_ns;
     let t_end = report.generated_ns.max(live.last()?.time_ns);
@@ -103,32 +103,58 @@ pub fn chart(report: &Report) -> Option<LineChart> {
         s if s < 172_800.0 => (3600.0, "hours"),
         _ => (86_400.0, "days"),
     };
-    let hours = |t: i64| (t - t0) as f64 / 1e9 / unit_s;
-    let mut series: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
+    let at = |t: i64| (t - t0) as f64 / 1e9 / unit_s;
+    // One line per (environment, task): y is the served model, numbered in the order each
+    // was first served there (the legend names them), so a switch of name shows as a step.
+    let task_of = |d: &DeployEvent| {
+        report
+            .tasks
+            .get(&format!("{}@{}", d.model, d.version))
+            .map_or("model", |t| t.as_str())
+            .to_string()
+    };
+    let mut lines: BTreeMap<(String, String), (Vec<String>, Vec<(f64, f64)>)> = BTreeMap::new();
     for d in &live {
-        let s = series.entry((d.env.clone(), d.model.clone())).or_default();
-        // A step: the previous version runs until this event.
-        if let Some(&(_, prev)) = s.last() {
-            s.push((hours(d.time_ns), prev));
+        if d.what == "undeployed" {
+            // The replacing or rolled-back-to model's own event follows at the same time.
+            continue;
         }
-        s.push((hours(d.time_ns), d.version as f64));
+        let (names, points) = lines.entry((d.env.clone(), task_of(d))).or_default();
+        let label = format!("{}@{}", d.model, d.version);
+        let y = match names.iter().position(|n| *n == label) {
+            Some(i) => i + 1,
+            None => {
+                names.push(label);
+                names.len()
+            }
+        } as f64;
+        // A step: the previous model serves until this event.
+        if let Some(&(_, prev)) = points.last() {
+            points.push((at(d.time_ns), prev));
+        }
+        points.push((at(d.time_ns), y));
     }
-    let series = series
+    let series = lines
         .into_iter()
-        .map(|((env, model), mut points)| {
+        .map(|((env, task), (names, mut points))| {
             let last = points.last().map_or(0.0, |p| p.1);
-            points.push((hours(t_end), last));
+            points.push((at(t_end), last));
+            let legend: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("{}={n}", i + 1))
+                .collect();
             Series {
-                label: format!("{model} in {env}"),
+                label: format!("{env} {task}: {}", legend.join(", ")),
                 points,
                 mark: Mark::Dots,
             }
         })
         .collect();
     Some(LineChart {
-        title: "Deployed version over time".into(),
+        title: "Served model per task over time".into(),
         x_desc: format!("{unit} since the first deployment"),
-        y_desc: "model version".into(),
+        y_desc: "served model (numbered in the legend)".into(),
         series,
         y_include: Some((0.0, 1.0)),
         log_y_above: None,
@@ -142,10 +168,24 @@ pub fn section(b: &mut String, report: &Report, chart: Option<&str>) {
         b.push_str("<p class=\"none\">none recorded — <code>lab deploy NAME@V --env production</code> deploys behind the gates of configs/deploy.toml.</p>\n");
         return;
     }
+    if !report.serving.is_empty() {
+        b.push_str("<h3>Served now</h3>\n<p class=\"sub\">One model per task and environment: what <code>lab deploy status</code> lists and <code>lab serve</code> loads.</p>\n<table>\n<tr><th>Environment</th><th>Task</th><th>Model</th><th>Since (UTC)</th></tr>\n");
+        for s in &report.serving {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&s.env),
+                s.task.as_str(),
+                escape(&s.label()),
+                fmt_time(s.time_ns)
+            );
+        }
+        b.push_str("</table>\n");
+    }
     if let Some(c) = chart {
         let _ = writeln!(
             b,
-            "<div class=\"charts\"><img src=\"{0}\" alt=\"deployed versions over time\" loading=\"lazy\"></div>",
+            "<div class=\"charts\"><img src=\"{0}\" alt=\"served model per task over time\" loading=\"lazy\"></div>",
             escape(c)
         );
     }

@@ -139,6 +139,7 @@ fn model_link(report: &Report, name: &str, root: &str) -> String {
 pub fn index(
     report: &Report,
     comparisons: &[(usize, Vec<String>)],
+    curves: &[String],
     deploy_chart: Option<&str>,
 ) -> String {
     let mut b = String::new();
@@ -154,7 +155,7 @@ pub fn index(
         report.replays.len(),
         plural(report.replays.len()),
     );
-    b.push_str("<p class=\"sub\">Sections: <a href=\"#runs\">Runs</a> · <a href=\"#comparison\">Model comparison</a> · <a href=\"#replay\">Replay verdicts</a> · <a href=\"#deployments\">Deployments</a></p>\n");
+    b.push_str("<p class=\"sub\">Sections: <a href=\"#runs\">Runs</a> · <a href=\"#curves\">Training curves</a> · <a href=\"#comparison\">Model comparison</a> · <a href=\"#replay\">Replay verdicts</a> · <a href=\"#deployments\">Deployments</a> · <a href=\"#ab\">A/B tests</a> · <a href=\"#drift\">Drift and alerts</a></p>\n");
 
     b.push_str("<h2 id=\"runs\">Runs</h2>\n");
     if report.runs.is_empty() {
@@ -195,6 +196,8 @@ pub fn index(
         b.push_str("</table>\n");
     }
 
+    super::ops::curves_section(&mut b, curves);
+
     b.push_str("<h2 id=\"comparison\">Model comparison</h2>\n");
     if report.groups.is_empty() {
         b.push_str("<p class=\"none\">No evaluations recorded yet — run <code>lab eval MODEL</code> or <code>lab compare MODEL…</code>.</p>\n");
@@ -229,6 +232,8 @@ pub fn index(
     }
     replays(&mut b, report, &report.replays, "");
     super::deploys::section(&mut b, report, deploy_chart);
+    super::ops::ab_section(&mut b, report);
+    super::ops::drift_section(&mut b, report);
     page(report, &format!("{} — lab report", report.project), "", &b)
 }
 

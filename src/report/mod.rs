@@ -4,6 +4,8 @@
 //! ```text
 //! reports/index.html             runs table, model comparisons, replay verdicts
 //! reports/compare/NN-….png       one bar chart per (snapshot, split) and metric
+//! reports/curves/RECIPE.png      validation curves of a recipe's runs overlaid
+//! reports/deployments.png        what each environment served per task over time
 //! reports/runs/<run-id>.html     one page per run: params, inputs/outputs, metrics, charts
 //! reports/runs/<run-id>/*.png    its training curves
 //! ```
@@ -19,6 +21,7 @@ pub mod charts;
 mod collect;
 mod deploys;
 pub mod html;
+mod ops;
 mod plan;
 
 pub use collect::collect;
@@ -137,6 +140,16 @@ pub struct Report {
     pub producers: BTreeMap<String, RunId>,
     /// Runs whose page this report writes or an earlier one wrote.
     pub pages: BTreeSet<RunId>,
+    /// What each environment serves now (one model per task).
+    pub serving: Vec<crate::models::Served>,
+    /// The task of each deployed `NAME@N`.
+    pub tasks: BTreeMap<String, crate::deploy::Task>,
+    /// Every A/B test.
+    pub ab: Vec<crate::store::AbRow>,
+    /// Every drift check, oldest first.
+    pub drift: Vec<ops::DriftCheck>,
+    /// Every alert, open and resolved.
+    pub alerts: Vec<crate::store::AlertRow>,
 }
 
 impl Report {
@@ -308,6 +321,20 @@ pub fn write(dir: &Path, report: &Report) -> Result<Written, ReportError> {
         comparisons.push((i, rel));
         files.extend(f);
     }
+    let curves_dir = dir.join("curves");
+    let mut curves = Vec::new();
+    for (name, chart) in ops::recipe_charts(&report.runs) {
+        mkdir(&curves_dir)?;
+        let path = curves_dir.join(&name);
+        let png =
+            charts::line_chart(&chart, charts::LINE_SIZE).map_err(|source| ReportError::Chart {
+                path: path.clone(),
+                source,
+            })?;
+        write_atomic(&path, &png)?;
+        curves.push(format!("curves/{name}"));
+        files.push(path);
+    }
     let deploy_chart = match deploys::chart(report) {
         Some(chart) => {
             let path = dir.join("deployments.png");
@@ -325,7 +352,7 @@ pub fn write(dir: &Path, report: &Report) -> Result<Written, ReportError> {
     };
     let charts = files.len() - run_pages;
     let index = dir.join("index.html");
-    let page = html::index(report, &comparisons, deploy_chart.as_deref());
+    let page = html::index(report, &comparisons, &curves, deploy_chart.as_deref());
     write_atomic(&index, page.as_bytes())?;
     files.push(index.clone());
     Ok(Written {
