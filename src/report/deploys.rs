@@ -87,6 +87,9 @@ pub fn of(env: &Envelope) -> Option<DeployEvent> {
 
 /// The chart of deployed versions over time (since the first deployment event), one
 /// series per environment and model; `None` when nothing was deployed.
+/// One (environment, task) line: the models it served, in order first served, and the steps.
+type Served = (Vec<String>, Vec<(f64, f64)>);
+
 pub fn chart(report: &Report) -> Option<LineChart> {
     let live: Vec<&DeployEvent> = report
         .deployments
@@ -113,7 +116,7 @@ pub fn chart(report: &Report) -> Option<LineChart> {
             .map_or("model", |t| t.as_str())
             .to_string()
     };
-    let mut lines: BTreeMap<(String, String), (Vec<String>, Vec<(f64, f64)>)> = BTreeMap::new();
+    let mut lines: BTreeMap<(String, String), Served> = BTreeMap::new();
     for d in &live {
         if d.what == "undeployed" {
             // The replacing or rolled-back-to model's own event follows at the same time.
