@@ -82,3 +82,44 @@ fn quick_table_says_the_comparison_was_skipped() {
         assert!(text.contains(want), "missing `{want}` in:\n{text}");
     }
 }
+
+/// `lab bench store` measures a peer's figure with its own tool when installed and says
+/// "quoted" otherwise (issue 17): a stand-in `dvc` on the PATH is measured, MLflow without a
+/// Python that has it is quoted.
+#[test]
+fn store_bench_measures_installed_baselines_and_quotes_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let dvc = bin.join("dvc");
+    std::fs::write(&dvc, "#!/bin/sh\nexit 0\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dvc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["--json", "bench", "store", "--scale-down", "100"])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("LAB_MLFLOW_PYTHON", dir.path().join("no-python"))
+        .output()
+        .expect("spawn lab");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let source = |m: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["measurement"].as_str().unwrap().starts_with(m))
+            .map(|r| r["baseline_source"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(source("re-snapshot"), "dvc add, measured here", "{v}");
+    assert_eq!(source("points out"), "MLflow 3.17 + SQLite, quoted", "{v}");
+    // A missed target is exit 1, every target met exit 0: either way the code says which.
+    assert_eq!(out.status.success(), v["pass"] == true);
+}

@@ -37,8 +37,8 @@ use dataset::{Shape, TempDir, create_cost, prepare_data, sha256sum, warm};
 
 mod dataset;
 pub mod ops;
-mod torch;
 mod peers;
+mod torch;
 pub mod train;
 mod train_spec;
 mod train_table;
@@ -193,7 +193,11 @@ pub fn store(dir: Option<&Path>, scale_down: u32, json: bool) -> Result<bool> {
         }
         None => {
             note("no Python with mlflow (set LAB_MLFLOW_PYTHON): its figures are quoted");
-            (4_054.0, 11_800.0, "MLflow 3.17 + SQLite, quoted".to_string())
+            (
+                4_054.0,
+                11_800.0,
+                "MLflow 3.17 + SQLite, quoted".to_string(),
+            )
         }
     };
 

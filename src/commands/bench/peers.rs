@@ -69,6 +69,8 @@ print(n / t_in, len(h) / t_out)
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().filter_map(|w| w.parse::<f64>().ok());
+    let mut it = text
+        .split_whitespace()
+        .filter_map(|w| w.parse::<f64>().ok());
     Some((it.next()?, it.next()?))
 }
