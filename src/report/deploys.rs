@@ -50,7 +50,7 @@ pub fn of(env: &Envelope) -> Option<DeployEvent> {
                         g.metric,
                         g.value.map_or("-".into(), |v| format!("{v:.4}")),
                         g.op,
-                        g.threshold,
+                        super::html::fmt_value(g.threshold),
                         if g.passed { "pass" } else { "FAIL" }
                     )
                 })

@@ -111,7 +111,7 @@ pub fn history(lab: &Lab, env: Option<&str>) -> Result<Vec<HistoryRow>> {
                             g.name,
                             g.value.map_or("?".into(), |v| format!("{v:.4}")),
                             g.op,
-                            g.threshold,
+                            crate::report::html::fmt_value(g.threshold),
                             if g.passed { "ok" } else { "FAIL" }
                         )
                     })
