@@ -47,7 +47,7 @@ pub fn of(env: &Envelope) -> Option<DeployEvent> {
                 .map(|g| {
                     format!(
                         "{} {} {} {}: {}",
-                        g.metric,
+                        g.name,
                         g.value.map_or("-".into(), |v| format!("{v:.4}")),
                         g.op,
                         super::html::fmt_value(g.threshold),
