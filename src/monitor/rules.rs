@@ -129,7 +129,13 @@ impl MonitoringConfig {
     pub fn parse(path: &Path, text: &str) -> Result<MonitoringConfig, ProjectError> {
         let c: MonitoringConfig = crate::project::parse_toml(path, text)?;
         let bad = |key: String, message: String| {
-            let (line, column) = locate(text, &key);
+            use crate::project::spans::{Seg, locate};
+            // `rules.NAME.KEY` (NAME may hold dots) or `drift.KEY`.
+            let segs: Vec<Seg> = match key.strip_prefix("rules.").and_then(|r| r.rsplit_once('.')) {
+                Some((name, leaf)) => vec![Seg::Key("rules"), Seg::Key(name), Seg::Key(leaf)],
+                None => key.split('.').map(Seg::Key).collect(),
+            };
+            let (line, column) = locate(text, &segs).unwrap_or((1, 1));
             ProjectError::Config {
                 path: path.to_path_buf(),
                 line,
@@ -172,25 +178,6 @@ impl MonitoringConfig {
     pub fn longest_window_ms(&self) -> i64 {
         self.rules.values().map(Rule::window_ms).max().unwrap_or(0)
     }
-}
-
-/// The 1-based (line, column) where `key` (`rules.NAME.window`) is set, else (1, 1).
-fn locate(text: &str, key: &str) -> (usize, usize) {
-    let (section, leaf) = key.rsplit_once('.').unwrap_or(("", key));
-    let mut current = String::new();
-    for (i, l) in text.lines().enumerate() {
-        let t = l.trim();
-        if t.starts_with('[') {
-            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-            continue;
-        }
-        if let Some((k, _)) = t.split_once('=') {
-            if current == section && k.trim() == leaf {
-                return (i + 1, l.len() - l.trim_start().len() + 1);
-            }
-        }
-    }
-    (1, 1)
 }
 
 #[cfg(test)]
@@ -244,18 +231,32 @@ mod tests {
         );
         let e = parse(&rule("").replace("\"1h\"", "\"soon\"")).unwrap_err();
         assert!(
-            e.contains(":5:") && e.contains("rules.r.window") && e.contains("soon"),
+            e.contains("monitoring.toml:5:1:")
+                && e.contains("rules.r.window")
+                && e.contains("soon"),
             "{e}"
         );
         let e = parse(&rule("").replace("\"drift\"", "\"drfit\"")).unwrap_err();
         assert!(
-            e.contains(":2:") && e.contains("drfit") && e.contains("latency_p95"),
+            e.contains("monitoring.toml:2:1:") && e.contains("drfit") && e.contains("latency_p95"),
             "{e}"
         );
         let e = parse(&rule("").replace("\"above\"", "\"over\"")).unwrap_err();
-        assert!(e.contains(":3:") && e.contains("over"), "{e}");
-        let e = parse(&rule("on_alert = \" \"\n")).unwrap_err();
-        assert!(e.contains("on_alert"), "{e}");
+        assert!(e.contains(":3:13:") && e.contains("over"), "{e}");
+        let e = parse(&rule("  on_alert = \" \"\n")).unwrap_err();
+        assert!(
+            e.contains("monitoring.toml:6:3:") && e.contains("on_alert"),
+            "{e}"
+        );
+        // A rule name with a dot, an inline table: located by the parser, not by scanning.
+        let e = parse(
+            "[rules]\n\"a.b\" = { metric = \"drift\", condition = \"above\", threshold = 0.1, window = \"x\" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("monitoring.toml:2:67:") && e.contains("rules.a.b.window"),
+            "{e}"
+        );
         assert!(parse(&rule("").replace("\"1h\"", "\"0s\"")).is_err());
     }
 

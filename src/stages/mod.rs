@@ -28,13 +28,26 @@ pub const USES: &[&str] = &[
 
 /// A mistake in the stages of `lab.toml`, naming the file, line, stage and key.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: stage `{stage}`: {key}: {message}")]
+#[error("{}: stage `{stage}`: {key}: {message}", self.place())]
 pub struct StageError {
     pub file: String,
+    /// 1-based, from the parser's spans; 0 for the default stages (no file to point into).
     pub line: usize,
+    pub column: usize,
     pub stage: String,
     pub key: String,
     pub message: String,
+}
+
+impl StageError {
+    /// `lab.toml:12:1`, or the file alone when there is no line to name.
+    fn place(&self) -> String {
+        if self.line == 0 {
+            self.file.clone()
+        } else {
+            format!("{}:{}:{}", self.file, self.line, self.column)
+        }
+    }
 }
 
 /// What a stage does.
@@ -156,20 +169,26 @@ impl Dag {
         } else {
             "the default stages (lab.toml declares none)".to_string()
         };
-        let line_of = |name: &str| {
-            text.lines()
-                .position(|l| {
-                    let l = l.replace(' ', "");
-                    l == format!("name=\"{name}\"") || l == format!("name='{name}'")
-                })
-                .map_or(0, |i| i + 1)
+        // Where the stage's key is, from the parser's spans: `stages[i].with.dataset`.
+        let place = |stage: &str, key: &str| -> (usize, usize) {
+            use crate::project::spans::{Seg, locate};
+            let Some(i) = decls.iter().position(|d| d.name == stage) else {
+                return (0, 0);
+            };
+            let mut path = vec![Seg::Key("stages"), Seg::Index(i)];
+            path.extend(key.split('.').map(Seg::Key));
+            locate(text, &path).unwrap_or((0, 0))
         };
-        let err = |stage: &str, key: &str, message: String| StageError {
-            file: file.clone(),
-            line: line_of(stage),
-            stage: stage.to_string(),
-            key: key.to_string(),
-            message,
+        let err = |stage: &str, key: &str, message: String| {
+            let (line, column) = place(stage, key);
+            StageError {
+                file: file.clone(),
+                line,
+                column,
+                stage: stage.to_string(),
+                key: key.to_string(),
+                message,
+            }
         };
         let mut seen = BTreeSet::new();
         for d in &decls {

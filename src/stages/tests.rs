@@ -37,28 +37,42 @@ fn default_stages_order_the_old_flow() {
 #[test]
 fn mistakes_name_stage_key_and_line() {
     let e = parse("[[stages]]\nname = \"a\"\nuses = \"train.nope\"\n").unwrap_err();
-    assert_eq!(e.line, 2);
+    assert_eq!(
+        (e.line, e.column),
+        (3, 1),
+        "the key itself, from the parser's spans"
+    );
     assert!(
-        e.to_string().starts_with("lab.toml:2: stage `a`: uses:"),
+        e.to_string().starts_with("lab.toml:3:1: stage `a`: uses:"),
         "{e}"
     );
     let e = parse("[[stages]]\nname = \"a\"\ncmd = \"true\"\ndeps = [\"stage:b\"]\n").unwrap_err();
     assert!(
-        e.to_string().contains("deps: `stage:b` names no stage"),
+        e.to_string()
+            .starts_with("lab.toml:4:1: stage `a`: deps: `stage:b` names no stage"),
         "{e}"
     );
     let cyc = "[[stages]]\nname = \"a\"\ncmd = \"x\"\ndeps = [\"stage:b\"]\n\
                [[stages]]\nname = \"b\"\ncmd = \"y\"\ndeps = [\"stage:a\"]\n";
     let e = parse(cyc).unwrap_err().to_string();
-    assert!(e.contains("cycle") && e.contains("a, b"), "{e}");
+    assert!(
+        e.contains("cycle") && e.contains("a, b") && e.starts_with("lab.toml:4:1:"),
+        "{e}"
+    );
     let e = parse("[[stages]]\nname = \"e\"\nuses = \"eval\"\nwith = { modl = \"m\" }\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("with.modl: unknown setting"), "{e}");
+    assert!(
+        e.starts_with("lab.toml:4:10:") && e.contains("with.modl: unknown setting"),
+        "{e}"
+    );
     let e = parse("[[stages]]\nname = \"e\"\nuses = \"eval\"\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("with.model: missing"), "{e}");
+    assert!(
+        e.starts_with("lab.toml:1:1:") && e.contains("with.model: missing"),
+        "a missing key: the [[stages]] entry it is missing from — {e}"
+    );
 }
 
 #[test]

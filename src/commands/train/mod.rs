@@ -213,11 +213,6 @@ pub fn train(
     reporter: &dyn Reporter,
 ) -> Result<TrainOut> {
     super::run::mark_dead_runs(lab)?;
-    if ov.reuse && !resume && ov.init_from.is_none() {
-        if let Some(out) = reuse(lab, recipe, config_path, ov)? {
-            return Ok(out);
-        }
-    }
     let mut loaded = config::load(&lab.project, Some(recipe), config_path)?;
     apply(&mut loaded.config, ov);
     let shown = lab.project.display_path(&loaded.path);
@@ -225,6 +220,11 @@ pub fn train(
         &loaded.config,
         &format!("{shown} (after the command-line overrides)"),
     )?;
+    if ov.reuse && !resume && ov.init_from.is_none() {
+        if let Some(out) = reuse(lab, recipe, config_path, ov)? {
+            return Ok(out);
+        }
+    }
     let cfg = loaded.config.clone();
     let seed = cfg.train.seed.unwrap_or(lab.project.config.project.seed);
 

@@ -3,6 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub mod spans;
+
 use serde::Deserialize;
 
 /// The file that marks a lab project.
@@ -159,7 +161,7 @@ default = "timetables"
 
 /// The `[[stages]]` of the default pipeline for dataset `dataset`, as `lab init` writes them.
 pub fn default_stages_toml(dataset: &str) -> String {
-    include_str!("stages/default.toml").replace("{dataset}", dataset)
+    include_str!("../stages/default.toml").replace("{dataset}", dataset)
 }
 
 /// An opened project: its root and settings.
@@ -238,9 +240,12 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     text: &str,
 ) -> Result<T, ProjectError> {
     toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let (line, column) = e
+            .span()
+            .map(|s| spans::line_col(text, s.start))
+            .unwrap_or((1, 1));
         let mut message = e.message().trim().to_string();
-        if let Some(key) = key_at(text, line) {
+        if let Some(key) = e.span().and_then(|s| spans::key_at(text, s.start)) {
             if !message.contains(&format!("`{key}`")) {
                 message = format!("key `{key}`: {message}");
             }
@@ -252,34 +257,6 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
             message,
         }
     })
-}
-
-/// The dotted key (`section.key`) assigned on 1-based `line`, if that line assigns one.
-fn key_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let l = lines.get(line.checked_sub(1)?)?;
-    let (k, _) = l.split_once('=')?;
-    let k = k.trim();
-    if k.is_empty() || k.starts_with('#') || k.starts_with('[') {
-        return None;
-    }
-    let section = lines[..line - 1]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    Some(match section {
-        Some(s) => format!("{s}.{k}"),
-        None => k.to_string(),
-    })
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 /// What `init` did.
