@@ -355,6 +355,39 @@ fn images_without_a_timetable_fail_per_file_and_the_batch_goes_on() {
     // An OCR model where a document model is needed, and the reverse.
     p.fails(&["extract", "in", "--model", "ocr_student"])
         .stderr_has(&["is an OCR model"]);
+
+    // `lab serve` reads PDFs on /v1/extract as `lab extract` does: a page per entry of
+    // `pages`; a broken PDF is a 422 that says why (issue 15).
+    let srv = common::server::Server::start(
+        &p,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--ocr",
+            "ocr_student@1",
+            "--model",
+            "doc_base@1",
+        ],
+    );
+    let (code, v) = srv.req("POST", "/v1/extract", &[], &text_pdf(false));
+    assert_eq!(code, 200, "{v}");
+    let page = &v["pages"][0];
+    assert_eq!(
+        (page["page"].as_u64(), page["rows"].as_u64()),
+        (Some(1), Some(3)),
+        "{v}"
+    );
+    assert_eq!(
+        page["entries"].as_array().map(Vec::len),
+        week["entries"].as_array().map(Vec::len)
+    );
+    assert!(v["request_id"].is_string(), "{v}");
+    let (code, v) = srv.req("POST", "/v1/extract", &[], b"%PDF-1.4\nnot really a PDF");
+    assert_eq!(code, 422, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("not a readable PDF"),
+        "{v}"
+    );
 }
 
 /// A one-page PDF with a text layer: a title, a timetable (days across, 12-hour times without

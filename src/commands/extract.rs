@@ -20,7 +20,7 @@ use crate::ml::doc::train::{Example, evaluate};
 use crate::ml::extract::{self, Extracted, Models};
 use crate::progress::Reporter;
 use crate::timetable::export::{self, Date, Row};
-use crate::timetable::{grid, pdf};
+use crate::timetable::pdf;
 
 /// The models extraction uses by default: the newest `ocr_student` (fast) and `doc_base`.
 pub const DEFAULT_OCR: &str = "ocr_student";
@@ -274,33 +274,18 @@ fn extract_file(
             .and_then(|img| extract::extract(&img, m).map_err(|e| e.to_string()));
         return vec![(name.to_string(), r, t.elapsed().as_secs_f64() * 1e3)];
     }
-    let pages = match pdf::pages(bytes) {
-        Ok(p) => p,
-        Err(e) => {
-            return vec![(
-                name.to_string(),
-                Err(e.to_string()),
-                t.elapsed().as_secs_f64() * 1e3,
-            )];
-        }
-    };
-    let mut out = Vec::new();
-    for (i, page) in pages.into_iter().enumerate() {
-        let t = Instant::now();
-        let r = match page {
-            pdf::Page::Text { runs, .. } => grid::from_runs(&runs)
-                .map_err(|e| format!("no timetable found: {e}"))
-                .and_then(|g| extract::extract_text(&g, m.doc, m.tok).map_err(|e| e.to_string())),
-            pdf::Page::Scan(img) => extract::extract(&img, m).map_err(|e| e.to_string()),
-            pdf::Page::Unreadable(why) => Err(why),
-        };
-        out.push((
-            format!("{name}#{}", i + 1),
-            r,
+    match extract::extract_pdf(bytes, m) {
+        Ok(pages) => pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, (r, ms))| (format!("{name}#{}", i + 1), r, ms))
+            .collect(),
+        Err(e) => vec![(
+            name.to_string(),
+            Err(e.to_string()),
             t.elapsed().as_secs_f64() * 1e3,
-        ));
+        )],
     }
-    out
 }
 
 /// Extracts the entries of every image; failures are reported per image and counted.

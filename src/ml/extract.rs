@@ -55,6 +55,29 @@ struct Site {
     slots: (usize, usize),
 }
 
+/// Every page of a PDF read as `lab extract` reads it: a page with a text layer from its text
+/// and positions (no OCR), a scanned page as an image; each page's result (or why it gave
+/// none) with its milliseconds. `Err` when the file is not a readable PDF at all.
+pub fn extract_pdf(
+    bytes: &[u8],
+    m: &Models,
+) -> Result<Vec<(Result<Extracted, String>, f64)>, crate::timetable::pdf::PdfError> {
+    use crate::timetable::{grid, pdf};
+    let mut out = Vec::new();
+    for page in pdf::pages(bytes)? {
+        let t = Instant::now();
+        let r = match page {
+            pdf::Page::Text { runs, .. } => grid::from_runs(&runs)
+                .map_err(|e| format!("no timetable found: {e}"))
+                .and_then(|g| extract_text(&g, m.doc, m.tok).map_err(|e| e.to_string())),
+            pdf::Page::Scan(img) => extract(&img, m).map_err(|e| e.to_string()),
+            pdf::Page::Unreadable(why) => Err(why),
+        };
+        out.push((r, t.elapsed().as_secs_f64() * 1e3));
+    }
+    Ok(out)
+}
+
 /// What one image gave.
 #[derive(Clone, Debug, Serialize)]
 pub struct Extracted {

@@ -449,16 +449,19 @@ async fn extract_h(
                 "extraction needs a trained OCR model, not tesseract",
             ));
         };
-        let img = decode(&bytes, EXTRACT_MAX_PIXELS, "/v1/extract")?;
-        let features = image_features(&img.to_luma8());
         let m = extract::Models {
             ocr: model,
             vocab,
             doc: &d2.model,
             tok: &d2.tok,
         };
+        if crate::timetable::pdf::is_pdf(&bytes) {
+            return extract_pdf_body(&bytes, &m);
+        }
+        let img = decode(&bytes, EXTRACT_MAX_PIXELS, "/v1/extract")?;
+        let features = image_features(&img.to_luma8());
         match extract::extract(&img, &m) {
-            Ok(x) => Ok((x, features)),
+            Ok(x) => Ok((serde_json::to_value(&x).map_err(internal)?, features)),
             Err(ExtractError::NoTimetable(why)) => Err(err(StatusCode::UNPROCESSABLE_ENTITY, why)),
             Err(e) => Err(internal(e)),
         }
@@ -475,7 +478,7 @@ async fn extract_h(
         features,
         confidence: None,
     }));
-    let mut v = serde_json::to_value(&x).map_err(internal)?;
+    let mut v = x;
     if let Value::Object(m) = &mut v {
         m.insert("request_id".into(), json!(id));
         m.insert(
@@ -487,6 +490,64 @@ async fn extract_h(
         m.insert("latency_ms".into(), json!(latency.as_secs_f64() * 1e3));
     }
     Ok(Json(v))
+}
+
+/// The most pages one `/v1/extract` PDF may have.
+const EXTRACT_MAX_PAGES: usize = 50;
+
+/// A PDF body: `{"pages": [{"page": 1, "entries": …} | {"page": 2, "error": "…"}]}` — each page
+/// as `lab extract` reads it (the text layer, else the scan). 422 when no page gave entries.
+fn extract_pdf_body(
+    bytes: &[u8],
+    m: &extract::Models,
+) -> Result<(Value, std::collections::BTreeMap<String, f64>), ApiError> {
+    let n = crate::timetable::pdf::pages(bytes)
+        .map_err(|e| {
+            err(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("/v1/extract: {e}"),
+            )
+        })?
+        .len();
+    if n > EXTRACT_MAX_PAGES {
+        return Err(err(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "/v1/extract: the PDF has {n} pages; at most {EXTRACT_MAX_PAGES} per request — split it"
+            ),
+        ));
+    }
+    let pages = extract::extract_pdf(bytes, m).map_err(|e| {
+        err(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("/v1/extract: {e}"),
+        )
+    })?;
+    if pages.iter().all(|(r, _)| r.is_err()) {
+        let why: Vec<String> = pages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (r, _))| r.as_ref().err().map(|e| format!("page {}: {e}", i + 1)))
+            .collect();
+        return Err(err(StatusCode::UNPROCESSABLE_ENTITY, why.join("; ")));
+    }
+    let list: Vec<Value> = pages
+        .into_iter()
+        .enumerate()
+        .map(|(i, (r, ms))| match r {
+            Ok(x) => {
+                let mut v = serde_json::to_value(&x).unwrap_or(Value::Null);
+                if let Value::Object(o) = &mut v {
+                    o.insert("page".into(), json!(i + 1));
+                    o.insert("ms".into(), json!(ms));
+                }
+                v
+            }
+            Err(e) => json!({"page": i + 1, "error": e, "ms": ms}),
+        })
+        .collect();
+    // No image features for a text PDF: drift is measured on images.
+    Ok((json!({ "pages": list }), std::collections::BTreeMap::new()))
 }
 
 #[derive(Deserialize)]
