@@ -55,13 +55,16 @@ struct Site {
     slots: (usize, usize),
 }
 
+/// One PDF page's result (or why it gave none) and its milliseconds.
+pub type PageResult = (Result<Extracted, String>, f64);
+
 /// Every page of a PDF read as `lab extract` reads it: a page with a text layer from its text
 /// and positions (no OCR), a scanned page as an image; each page's result (or why it gave
 /// none) with its milliseconds. `Err` when the file is not a readable PDF at all.
 pub fn extract_pdf(
     bytes: &[u8],
     m: &Models,
-) -> Result<Vec<(Result<Extracted, String>, f64)>, crate::timetable::pdf::PdfError> {
+) -> Result<Vec<PageResult>, crate::timetable::pdf::PdfError> {
     use crate::timetable::{grid, pdf};
     let mut out = Vec::new();
     for page in pdf::pages(bytes)? {
