@@ -4,7 +4,8 @@
 //! verb) → feature modules (`dataset`, `git`, `report`, `timetable` (reading a timetable's
 //! axes, days, times and PDFs, no ML), `tracking` (MLflow's model of experiments, runs and
 //! registry over lab's events), `serve` (inference and `lab ui`)) → `store` (log, views,
-//! blobs) → `event` (plain data). `ml` holds every model and is the only user of candle.
+//! blobs) → `event` (plain data). `ml` holds every model and is the only user of candle;
+//! `stats` is the one quantile/median.
 
 pub mod ab;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod project;
 pub mod report;
 pub mod serve;
 pub mod stages;
+pub mod stats;
 pub mod store;
 pub mod timetable;
 pub mod tracking;

@@ -110,26 +110,7 @@ pub fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     Some(MannWhitney { u: u1, p_value })
 }
 
-/// The `q` quantile (0..=1) of sorted values, interpolated linearly (numpy's default).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
-fn sorted(v: &[f64]) -> Vec<f64> {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s
-}
-
-/// The median of unsorted values.
-pub fn median(v: &[f64]) -> f64 {
-    quantile(&sorted(v), 0.5)
-}
+pub use crate::stats::{median, quantile, sorted};
 
 /// The difference of medians median(b) − median(a) and its bootstrap 95% interval
 /// (percentile method, `iters` resamples of both arms drawn from a ChaCha8 stream of `seed`).

@@ -412,8 +412,7 @@ fn bench_metrics(lab: &Lab) -> Result<(f64, f64)> {
 }
 
 fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    crate::stats::median(v)
 }
 
 /// An integer with thousands separators.

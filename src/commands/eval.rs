@@ -158,12 +158,10 @@ impl EvalOut {
     }
 }
 
+/// A latency quantile of sorted values (0 for none, as the reports print it).
 fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
+    let v = crate::stats::quantile(sorted, q);
+    if v.is_nan() { 0.0 } else { v }
 }
 
 pub(crate) fn snapshot_of(lab: &Lab, on: &On) -> Result<data::Snapshot> {

@@ -363,11 +363,10 @@ pub fn extract_images(
     })
 }
 
+/// A latency quantile of sorted values (0 for none, as the reports print it).
 fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    let v = crate::stats::quantile(sorted, q);
+    if v.is_nan() { 0.0 } else { v }
 }
 
 #[derive(Debug, Serialize)]

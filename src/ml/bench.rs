@@ -261,6 +261,5 @@ pub fn ops(reps: usize) -> anyhow::Result<Vec<OpTiming>> {
 }
 
 fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    crate::stats::median(v)
 }

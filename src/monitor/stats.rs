@@ -48,27 +48,7 @@ impl Level {
     }
 }
 
-/// The `q` quantile of sorted values, linearly interpolated between order statistics (numpy's
-/// default, "type 7"). NaN for no values.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    match sorted.len() {
-        0 => f64::NAN,
-        1 => sorted[0],
-        n => {
-            let h = (n - 1) as f64 * q.clamp(0.0, 1.0);
-            let lo = h.floor() as usize;
-            let hi = (lo + 1).min(n - 1);
-            sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
-        }
-    }
-}
-
-/// Sorts a copy (NaN last, as `total_cmp` orders them).
-pub fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v
-}
+pub use crate::stats::{quantile, sorted};
 
 /// PSI bins: the reference's deciles, duplicates removed (a feature with few distinct values
 /// has fewer bins). A value `x` falls in bin `i` = the number of edges below `x`, so bin 0 is
@@ -204,10 +184,7 @@ pub fn ks(a: &[f64], b: &[f64]) -> Ks {
     }
 }
 
-/// The `q` quantile of unsorted values (sorts a copy).
-pub fn percentile(values: &[f64], q: f64) -> f64 {
-    quantile(&sorted(values), q)
-}
+pub use crate::stats::percentile;
 
 #[cfg(test)]
 mod tests {
