@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{ArtifactsCmd, BenchCmd, Cli, Command, DataCmd, HooksCmd, RunsCmd, SynthDomain};
+use crate::cli::{
+    ArtifactsCmd, BenchCmd, CiCmd, Cli, Command, DataCmd, HooksCmd, RunsCmd, SynthDomain,
+};
 use crate::commands::{self, log::Filter};
 use crate::lab::Lab;
 use crate::progress::Reporter;
@@ -496,17 +498,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     experiment,
                     filter,
                     sort,
+                    columns,
                 } => {
+                    let cols = columns
+                        .as_deref()
+                        .map(commands::runs::parse_columns)
+                        .transpose()?;
                     let runs = commands::runs::list(
                         &lab,
                         experiment.as_deref(),
                         filter.as_deref(),
                         sort.as_deref(),
+                        cols.as_deref().unwrap_or_default(),
                     )?;
-                    if json {
-                        print_lines(&runs)?;
-                    } else {
-                        emit(&commands::runs::list_text(&runs))?;
+                    match (&cols, json) {
+                        (Some(c), true) => print_lines(&commands::runs::columns_json(&runs, c))?,
+                        (Some(c), false) => emit(&commands::runs::columns_text(&runs, c))?,
+                        (None, true) => print_lines(&runs)?,
+                        (None, false) => emit(&commands::runs::list_text(&runs))?,
                     }
                 }
                 RunsCmd::Show { run } => {
@@ -586,10 +595,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 emit(&commands::log::show_text(&r))?;
             }
         }
-        Command::Gc { dry_run, grace } => {
+        Command::Gc {
+            dry_run,
+            grace,
+            keep_checkpoints,
+        } => {
             let lab = open(&here, "gc")?;
             let grace = std::time::Duration::from_secs(grace.saturating_mul(60));
-            let out = commands::gc::gc(&lab, dry_run, grace)?;
+            let keep = keep_checkpoints.unwrap_or(lab.project.config.gc.keep_checkpoints);
+            let out = commands::gc::gc(&lab, dry_run, grace, keep)?;
             say(json, out.text(), &out)?;
         }
         Command::Verify => {
@@ -627,6 +641,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
+        }
+        Command::Ci(CiCmd::Init {
+            provider: crate::cli::CiProvider::Github,
+            force,
+            lab_git,
+        }) => {
+            let project = crate::project::Project::discover(&here)?;
+            let out = commands::ci::init_github(&project, force, lab_git.as_deref())?;
+            say(json, out.text(), &out)?;
         }
         Command::Reindex => {
             let lab = open(&here, "reindex")?;

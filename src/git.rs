@@ -45,6 +45,12 @@ pub fn head_is_root(root: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// The work tree of the git repository containing `root`, if any.
+pub fn workdir(root: &Path) -> Option<std::path::PathBuf> {
+    let repo = Repository::discover(root).ok()?;
+    repo.workdir().map(Path::to_path_buf)
+}
+
 /// The hooks directory of the repository containing `root` (honours `core.hooksPath`), and the
 /// repository's work tree.
 pub fn hooks_dir(root: &Path) -> Option<(std::path::PathBuf, std::path::PathBuf)> {

@@ -42,6 +42,7 @@ Registry and deployment:
   models        Register versions, list, show lineage, promote to a stage, alias, export
   deploy        Deploy a version behind validation gates; status, history, rollback
   monitor       Input drift (PSI, KS), alert rules and alerts; track offline batches
+  ci            Write a CI workflow: pipeline, verify, deploy --dry-run, reports kept
 
 Serving:
   serve         Serve the deployed models over HTTP (OCR, extraction, feedback, metrics)
@@ -63,7 +64,7 @@ The log:
   hooks         Install git hooks: record commits, verify before a push
   watch         Rerun what a change under datasets/ or configs/ affects
   reindex       Rebuild the views from the log
-  gc            Remove the blobs nothing refers to
+  gc            Remove the blobs nothing refers to and old epoch checkpoints
 
 Tools:
   bench         Measure lab's speed against baselines in the same run
@@ -209,21 +210,31 @@ pub enum Command {
     ///   lab verify
     #[command(verbatim_doc_comment)]
     Verify,
-    /// Remove the blobs nothing refers to (what killed runs leave in .lab/objects)
+    /// Remove the blobs nothing refers to and old epoch checkpoints of finished training runs
     ///
     /// A blob is kept when the log names it, or a kept manifest or model bundle does; blobs
     /// younger than --grace are kept too (a running command writes its blobs before the event
-    /// that names them). Example:
+    /// that names them). Of each finished training run, the newest --keep-checkpoints epoch
+    /// checkpoints are kept (lab.toml [gc] keep_checkpoints, default 1) and the older ones
+    /// dropped (recorded as deleted artifacts). lab replay needs none of them (it retrains
+    /// from the recorded inputs); --resume needs only those of killed or failed runs, which
+    /// are never dropped. Examples:
     ///
-    ///   lab gc --dry-run
+    ///   lab gc --dry-run                     (what would go, and what replay and --resume lose)
+    ///
+    ///   lab gc --keep-checkpoints 0 --grace 0
     #[command(verbatim_doc_comment)]
     Gc {
-        /// Only count what would be removed.
+        /// Only say what would be removed; remove and record nothing.
         #[arg(long)]
         dry_run: bool,
         /// Minutes an unreferenced blob is kept after it was written.
         #[arg(long, value_name = "MINUTES", default_value_t = 60)]
         grace: u64,
+        /// Epoch checkpoints kept of each finished training run, the newest ones (default:
+        /// lab.toml's [gc] keep_checkpoints, else 1).
+        #[arg(long, value_name = "N")]
+        keep_checkpoints: Option<u32>,
     },
     /// Drop every view (runs, metrics, datasets…) and rebuild it from the log
     ///
@@ -274,6 +285,8 @@ pub enum Command {
     },
     #[command(subcommand)]
     Hooks(HooksCmd),
+    #[command(subcommand)]
+    Ci(CiCmd),
     #[command(subcommand)]
     Bench(BenchCmd),
     /// Watch datasets/ and configs/ and keep the models up to date (Ctrl-C stops)
@@ -498,6 +511,7 @@ pub enum RunsCmd {
     ///
     ///   lab runs ls --experiment timetable-extraction
     ///   lab runs ls --filter "metrics.val_accuracy > 0.8" --sort "metrics.val_accuracy DESC"
+    ///   lab runs ls --columns name,status,params.train.learning_rate,metrics.val_accuracy
     #[command(verbatim_doc_comment)]
     Ls {
         /// Only runs of this experiment.
@@ -510,6 +524,11 @@ pub enum RunsCmd {
         /// Order by one clause: `metrics.val_loss ASC`, `attributes.start_time DESC`.
         #[arg(long, value_name = "CLAUSE")]
         sort: Option<String>,
+        /// Show these columns, in this order (text and --json): keys as --filter writes them,
+        /// comma-separated — `params.KEY`, `metrics.KEY`, `tags.KEY` and the attributes id,
+        /// name, experiment, recipe, status, start_time, end_time, duration.
+        #[arg(long, value_name = "KEYS")]
+        columns: Option<String>,
     },
     /// Show one run: params, latest metrics, inputs, outputs, status, duration, git state
     ///
@@ -533,6 +552,49 @@ pub enum RunsCmd {
         /// The second run.
         b: String,
     },
+}
+
+/// CI: write a workflow that runs the pipeline, verifies the log and checks the gates
+///
+/// Example:
+///
+///   lab ci init github
+#[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
+pub enum CiCmd {
+    /// Write .github/workflows/lab.yml: on a push that changes configs/ or datasets/, build
+    /// lab, run the pipeline, verify the log, check production against the gates, keep reports/
+    ///
+    /// The workflow (GitHub Actions) runs on pushes touching the configs and datasets folders
+    /// of lab.toml [paths] (and lab.toml itself): it builds lab (cargo build --release when the
+    /// repository is lab's own source, else cargo install --git URL from --lab-git), then
+    /// `lab pipeline`, `lab verify`, `lab deploy --dry-run --env production` (what production
+    /// serves against configs/deploy.toml; nothing is deployed) and uploads the reports folder
+    /// as an artifact (actions/upload-artifact), also when a step failed. It is written at the
+    /// root of the git repository holding the project; an existing file is kept unless
+    /// --force. Examples:
+    ///
+    ///   lab ci init github
+    ///
+    ///   lab ci init github --lab-git https://example.com/you/lab.git --force
+    #[command(verbatim_doc_comment)]
+    Init {
+        /// The CI service (github: GitHub Actions).
+        provider: CiProvider,
+        /// Overwrite an existing workflow file.
+        #[arg(long)]
+        force: bool,
+        /// Where CI installs lab from (`cargo install --locked --git URL lab`); needed unless the
+        /// repository is lab's own source tree.
+        #[arg(long, value_name = "URL")]
+        lab_git: Option<String>,
+    },
+}
+
+/// The CI services `lab ci init` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CiProvider {
+    Github,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 pub mod ab;
 pub mod bench;
+pub mod ci;
 pub mod data;
 pub mod deploy;
 pub mod eval;

@@ -45,7 +45,7 @@ impl ReportOut {
 /// name (as `lab runs show` takes it), or of the run that made a model (`NAME@N`, `NAME`).
 pub fn report(lab: &Lab, what: Option<&str>) -> Result<ReportOut> {
     let all_rows = lab.store.read_views(|v| v.runs_all())?;
-    let listed = super::runs::list(lab, None, None, None)?;
+    let listed = super::runs::list(lab, None, None, None, &[])?;
     let (keep, scope) = match what {
         None => (None, "all runs".to_string()),
         Some(w) => {

@@ -90,6 +90,16 @@ impl Loader for LabLoader {
             Err(e) => eprintln!("lab serve: monitor check failed: {e:#}"),
         }
     }
+
+    /// `/metrics`' monitoring figures: `lab monitor`'s code over the rules' windows; a failure
+    /// (configs/monitoring.toml broken, the log unreadable) becomes a note in the scrape.
+    fn window_gauges(&self, lab: &Lab) -> serve::metrics::WindowGauges {
+        let now = crate::store::now_ns() / 1_000_000;
+        super::monitor::window_gauges(lab, now).unwrap_or_else(|e| serve::metrics::WindowGauges {
+            notes: vec![format!("no monitoring figures: {e:#}")],
+            ..Default::default()
+        })
+    }
 }
 
 /// How often the server runs the monitor's rules while inferences arrive (milliseconds).

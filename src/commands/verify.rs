@@ -94,6 +94,9 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
     // directory dependencies and outputs are manifests.
     let mut bundles: Vec<(u64, Hash)> = Vec::new();
     let mut maybe_manifests: Vec<(u64, Hash)> = Vec::new();
+    // Artifacts deleted since they were logged (`lab gc` dropping old checkpoints) need not
+    // keep their blobs: only live ones are checked.
+    let mut artifacts = super::gc::ArtifactLedger::default();
     let walk = lab.store.scan_raw(1, |seq, bytes| {
         let fail = |problems: &mut Vec<String>, msg: String| {
             problems.push(format!("event #{seq}: {msg}"));
@@ -159,7 +162,9 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
             }
             _ => {}
         }
-        refs.extend(rec.envelope.body.blobs());
+        if !artifacts.apply(&rec.envelope.body) {
+            refs.extend(rec.envelope.body.blobs());
+        }
         prev = stored;
         expected_seq += 1;
         events += 1;
@@ -174,6 +179,7 @@ fn run(lab: &Lab, reporter: &dyn Reporter) -> Result<VerifyOut> {
             other => problems.push(format!("reading the log failed: {other}")),
         }
     }
+    refs.extend(artifacts.live());
     // The views, once the chain they are folded from is known to be intact.
     let views_ok = if bad_event.is_none() && problems.is_empty() {
         let view_problems = lab.store.check_views()?;

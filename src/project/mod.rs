@@ -54,6 +54,8 @@ pub struct Config {
     pub project: ProjectSection,
     pub paths: PathsSection,
     pub data: DataSection,
+    /// What `lab gc` keeps.
+    pub gc: GcSection,
     /// The pipeline as stages (`[[stages]]`); empty means the default flow
     /// (`stages::default_decls`).
     pub stages: Vec<StageDecl>,
@@ -99,6 +101,24 @@ pub struct PathsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
     pub default: String,
+}
+
+/// `[gc]`: what `lab gc` keeps besides every blob the log refers to.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcSection {
+    /// Epoch checkpoints kept of each finished training run: the newest N (`--keep-checkpoints`
+    /// overrides it). Replay needs none; `--resume` only those of killed or failed runs, which
+    /// `lab gc` never removes.
+    pub keep_checkpoints: u32,
+}
+
+impl Default for GcSection {
+    fn default() -> Self {
+        GcSection {
+            keep_checkpoints: 1,
+        }
+    }
 }
 
 impl Default for ProjectSection {
@@ -155,6 +175,13 @@ reports = "reports"
 [data]
 # The dataset `lab pipeline` works on: a directory under `paths.datasets`.
 default = "timetables"
+
+[gc]
+# How many epoch checkpoints `lab gc` keeps of each finished training run (the newest ones;
+# `lab gc --keep-checkpoints N` overrides it). `lab replay` needs none of them (it retrains
+# from the recorded dataset, settings and parent model); `--resume` needs only those of
+# killed or failed runs, which `lab gc` never removes.
+keep_checkpoints = 1
 "#
     ) + &default_stages_toml("timetables")
 }
@@ -352,6 +379,7 @@ mod tests {
         assert_eq!(c.project.name, "x");
         assert_eq!(c.paths, PathsSection::default());
         assert_eq!(c.project.seed, 42);
+        assert_eq!(c.gc, GcSection::default());
     }
 
     #[test]

@@ -162,12 +162,21 @@ async fn metrics(S(st): S<Arc<State>>) -> Response {
             String::new(),
         ));
     }
+    // The window's figures read the log: off the async workers (not behind the inference
+    // semaphore, so a scrape is not queued behind inferences).
+    let st2 = st.clone();
+    let window = tokio::task::spawn_blocking(move || st2.window_gauges())
+        .await
+        .unwrap_or_else(|e| super::metrics::WindowGauges {
+            notes: vec![format!("the monitoring figures failed: {e}")],
+            ..Default::default()
+        });
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(&rows),
+        st.metrics.render(&rows, &window),
     )
         .into_response()
 }
@@ -401,6 +410,10 @@ async fn ocr(
     if !fresh {
         // Another request with this id was answered meanwhile.
         return Err(id_taken(&id));
+    }
+    if let Some((test, letter)) = arm.as_deref().and_then(|a| a.rsplit_once('/')) {
+        st.metrics
+            .arm_request(test, letter, &slot.name, slot.version);
     }
     st.record(Msg::Inference(InferenceRecord {
         request_id: id.clone(),

@@ -126,6 +126,12 @@ impl State {
         self.loader.after_flush(&self.lab);
     }
 
+    /// The monitoring window's figures for `/metrics` (reads the log: call off the async
+    /// workers).
+    pub fn window_gauges(&self) -> metrics::WindowGauges {
+        self.loader.window_gauges(&self.lab)
+    }
+
     /// The models served now.
     pub fn served(&self) -> Arc<Served> {
         self.served.read().unwrap().clone()

@@ -202,6 +202,10 @@ pub trait Loader: Send + Sync {
     /// Called by the recorder after each batch of inferences is in the log (on a blocking
     /// thread, outside any transaction): the place for drift and alert rules. Default: nothing.
     fn after_flush(&self, _lab: &Lab) {}
+    /// The monitoring window's figures for `/metrics` (on a blocking thread). Default: none.
+    fn window_gauges(&self, _lab: &Lab) -> super::metrics::WindowGauges {
+        super::metrics::WindowGauges::default()
+    }
 }
 
 /// A running A/B test with its two loaded arms.

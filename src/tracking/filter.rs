@@ -452,6 +452,48 @@ pub fn parse_order(s: &str) -> Result<Order, String> {
     Ok(Order { entity, key, asc })
 }
 
+/// Parses a comma-separated list of keys in the syntax of a filter's left-hand side
+/// (`name,status,params.lr,metrics.val_accuracy,tags."my tag"`): the columns of a listing.
+/// Each comes back with its entity, its key and the text it was written as.
+pub fn parse_keys(list: &str) -> Result<Vec<(Entity, String, String)>, String> {
+    let toks = tokenize(list)?;
+    let mut out = Vec::new();
+    let mut want_key = true;
+    for t in toks {
+        match (t, want_key) {
+            (Tok::Ident(id), true) => {
+                let (entity, key) = entity_key(&id)?;
+                let shown = match entity {
+                    Entity::Metric => format!("metrics.{key}"),
+                    Entity::Param => format!("params.{key}"),
+                    Entity::Tag => format!("tags.{key}"),
+                    Entity::Dataset => format!("datasets.{key}"),
+                    Entity::Attr => key.clone(),
+                };
+                out.push((entity, key, shown));
+                want_key = false;
+            }
+            (Tok::Comma, false) => want_key = true,
+            _ => {
+                return Err(format!(
+                    "invalid key list `{list}`: give keys separated by commas, like name,status,params.lr,metrics.val_accuracy"
+                ));
+            }
+        }
+    }
+    if want_key {
+        return Err(format!(
+            "invalid key list `{list}`: {}",
+            if out.is_empty() {
+                "it names no key"
+            } else {
+                "it ends with a comma"
+            }
+        ));
+    }
+    Ok(out)
+}
+
 /// The rows that satisfy every clause of `conds` (by `matches`, given what `field` says a row
 /// holds under an entity's key), ordered by `orders` in turn and then by `tie`: the one
 /// filter-and-sort of every search (runs, registered models, versions, `lab runs ls`).
@@ -551,6 +593,36 @@ mod tests {
         assert!(!like("A%", "abc", false));
         assert!(like("A%", "abc", true));
         assert!(!like("a", "ab", false));
+    }
+
+    #[test]
+    fn key_lists() {
+        let k = parse_keys("name, status,params.lr,metrics.`val acc`,tags.x,attributes.run_id")
+            .unwrap();
+        let shown: Vec<&str> = k.iter().map(|c| c.2.as_str()).collect();
+        assert_eq!(
+            shown,
+            [
+                "name",
+                "status",
+                "params.lr",
+                "metrics.val acc",
+                "tags.x",
+                "run_id"
+            ]
+        );
+        assert_eq!((k[3].0, k[3].1.as_str()), (Entity::Metric, "val acc"));
+        for bad in [
+            "",
+            "name,",
+            ",name",
+            "name status",
+            "metric.",
+            "foo.bar",
+            "name,,status",
+        ] {
+            assert!(parse_keys(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -21,11 +21,13 @@ use crate::store::VersionRow;
 
 mod check;
 mod drift;
+mod gauges;
 mod reference;
 mod track;
 
 pub use check::{AlertsOut, CheckOut, FIRING_EXIT, HookRun, RuleState, alerts, alerts_text, check};
 pub use drift::{DriftOut, ModelDrift, drift};
+pub use gauges::window_gauges;
 pub use reference::reference;
 pub use track::{TrackOut, track};
 

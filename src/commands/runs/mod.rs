@@ -4,8 +4,12 @@ pub mod artifacts;
 mod diff;
 pub use diff::{DiffOut, diff, diff_text};
 
+use std::collections::BTreeMap;
+
 use anyhow::{Result, bail};
 use serde::Serialize;
+
+use crate::tracking::filter::{Entity, Field};
 
 use crate::event::{MetricPoint, RunStatus};
 use crate::lab::{Lab, run_process_dead};
@@ -30,6 +34,10 @@ pub struct RunOut {
     pub row: RunRow,
     pub effective_status: RunStatus,
     pub duration_s: Option<f64>,
+    /// The run's tags (MLflow's, and those lab derives: `mlflow.runName`, `lab.recipe`, …),
+    /// read only when a filter, sort or column names one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 fn out(row: RunRow) -> RunOut {
@@ -45,7 +53,173 @@ fn out(row: RunRow) -> RunOut {
         row,
         effective_status: status,
         duration_s,
+        tags: BTreeMap::new(),
     }
+}
+
+/// One column of `lab runs ls --columns`: an attribute (`name`, `status`…), `params.KEY`,
+/// `metrics.KEY` or `tags.KEY`, in the syntax of `--filter`.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub entity: Entity,
+    pub key: String,
+    /// The header: the key as `--filter` spells it (`params.lr`, `status`).
+    pub label: String,
+}
+
+/// The attributes a column may show, as `--columns` takes them.
+const ATTRS: &[&str] = &[
+    "id",
+    "run_id",
+    "name",
+    "run_name",
+    "experiment",
+    "recipe",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+];
+
+/// Parses `--columns name,status,params.lr,metrics.val_accuracy,tags.x`.
+pub fn parse_columns(list: &str) -> Result<Vec<Column>> {
+    let keys =
+        crate::tracking::filter::parse_keys(list).map_err(|e| anyhow::anyhow!("--columns: {e}"))?;
+    let mut out = Vec::new();
+    for (entity, key, label) in keys {
+        match entity {
+            Entity::Dataset => bail!(
+                "--columns: `{label}`: datasets are not a column — use an attribute ({}), params.KEY, metrics.KEY or tags.KEY",
+                ATTRS.join(", ")
+            ),
+            Entity::Attr if !ATTRS.contains(&key.as_str()) => bail!(
+                "--columns: `{label}` is not an attribute of a run — attributes: {}; or give params.KEY, metrics.KEY, tags.KEY",
+                ATTRS.join(", ")
+            ),
+            _ => {}
+        }
+        out.push(Column { entity, key, label });
+    }
+    Ok(out)
+}
+
+/// What run `r` holds in column `c`, as JSON (null when it has nothing there): numbers for
+/// metrics, times (ms since the epoch) and the duration (seconds), strings otherwise.
+pub fn column_value(r: &RunOut, c: &Column) -> serde_json::Value {
+    use serde_json::Value;
+    let row = &r.row;
+    let s = |v: &str| Value::String(v.to_string());
+    match c.entity {
+        Entity::Metric => row
+            .latest
+            .get(&c.key)
+            .map_or(Value::Null, |p| serde_json::json!(p.value)),
+        Entity::Param => row.params.get(&c.key).map_or(Value::Null, |v| s(v)),
+        Entity::Tag => r.tags.get(&c.key).map_or(Value::Null, |v| s(v)),
+        Entity::Dataset => Value::Null,
+        Entity::Attr => match c.key.as_str() {
+            "id" | "run_id" => s(&row.id),
+            "name" | "run_name" => s(&row.name),
+            "experiment" => s(&row.experiment),
+            "recipe" => s(&row.recipe),
+            "status" => s(r.effective_status.as_str()),
+            "start_time" => serde_json::json!(row.started_ns / 1_000_000),
+            "end_time" => row
+                .finished_ns
+                .map_or(Value::Null, |t| serde_json::json!(t / 1_000_000)),
+            "duration" => r.duration_s.map_or(Value::Null, |d| serde_json::json!(d)),
+            _ => Value::Null,
+        },
+    }
+}
+
+/// One run's chosen columns: a JSON object whose keys keep the order asked for.
+#[derive(Debug)]
+pub struct ColumnsRow(pub Vec<(String, serde_json::Value)>);
+
+impl Serialize for ColumnsRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// The chosen columns of each run, one JSON object per run keyed by the columns' headers.
+pub fn columns_json(runs: &[RunOut], cols: &[Column]) -> Vec<ColumnsRow> {
+    runs.iter()
+        .map(|r| {
+            ColumnsRow(
+                cols.iter()
+                    .map(|c| (c.label.clone(), column_value(r, c)))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The chosen columns as a table: a header of the keys, `-` where a run has nothing.
+pub fn columns_text(runs: &[RunOut], cols: &[Column]) -> String {
+    if runs.is_empty() {
+        return "no runs yet".into();
+    }
+    let cell = |r: &RunOut, c: &Column| -> String {
+        match (c.entity, c.key.as_str()) {
+            (Entity::Attr, "id" | "run_id") => r.row.id[..8.min(r.row.id.len())].to_string(),
+            (Entity::Attr, "start_time") => fmt_time(r.row.started_ns),
+            (Entity::Attr, "end_time") => r.row.finished_ns.map_or("-".into(), fmt_time),
+            (Entity::Attr, "duration") => r.duration_s.map_or("-".into(), |d| format!("{d:.1}s")),
+            _ => match column_value(r, c) {
+                serde_json::Value::Null => "-".into(),
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => fmt_value(n.as_f64().unwrap_or(f64::NAN)),
+                v => v.to_string(),
+            },
+        }
+    };
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| cols.iter().map(|c| cell(r, c)).collect())
+        .collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.label.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| -> String {
+        let n = cells.len();
+        let mut l = String::new();
+        for (i, (c, w)) in cells.into_iter().zip(&widths).enumerate() {
+            let pad = w.saturating_sub(c.chars().count());
+            l.push_str(&c);
+            if i + 1 < n {
+                l.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        l
+    };
+    let mut out = vec![line(cols.iter().map(|c| c.label.to_uppercase()).collect())];
+    out.extend(rows.into_iter().map(line));
+    out.join("\n")
+}
+
+/// Every run's tags, as the MLflow view of the log has them (one pass over the log).
+fn run_tags(lab: &Lab) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let mut st = crate::tracking::state::State::new();
+    lab.store.scan(1, |rec| {
+        st.apply(&rec);
+        Ok(true)
+    })?;
+    Ok(st.runs.into_iter().map(|(id, r)| (id, r.tags)).collect())
 }
 
 /// Runs, newest first, optionally of one experiment, kept by `filter` and ordered by `sort`
@@ -56,6 +230,7 @@ pub fn list(
     experiment: Option<&str>,
     filter: Option<&str>,
     sort: Option<&str>,
+    columns: &[Column],
 ) -> Result<Vec<RunOut>> {
     use crate::tracking::filter as f;
     let conds = match filter {
@@ -71,9 +246,25 @@ pub fn list(
         rows.retain(|r| r.experiment == e);
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.started_seq));
+    // Tags live in the MLflow view of the log: read only when something names one.
+    let tags = if conds.iter().any(|c| c.entity == Entity::Tag)
+        || order.as_ref().is_some_and(|o| o.entity == Entity::Tag)
+        || columns.iter().any(|c| c.entity == Entity::Tag)
+    {
+        run_tags(lab)?
+    } else {
+        BTreeMap::new()
+    };
+    let with_tags = |row: RunRow| {
+        let mut o = out(row);
+        if let Some(t) = tags.get(&o.row.id) {
+            o.tags = t.clone();
+        }
+        o
+    };
     // Ties keep newest first.
     Ok(f::select(
-        rows.into_iter().map(out),
+        rows.into_iter().map(with_tags),
         &conds,
         order.as_slice(),
         field,
@@ -83,14 +274,9 @@ pub fn list(
 }
 
 /// What a run holds under `entity.key` for filtering and sorting: its last metric value, a
-/// param, or an attribute (`status` as MLflow spells it, `run_name`/`name`, `run_id`,
+/// param, a tag (read when one is named), or an attribute (`status` as MLflow spells it, `run_name`/`name`, `run_id`,
 /// `experiment`, `start_time` and `end_time` in ms).
-fn field(
-    r: &RunOut,
-    entity: crate::tracking::filter::Entity,
-    key: &str,
-) -> Option<crate::tracking::filter::Field> {
-    use crate::tracking::filter::{Entity, Field};
+fn field(r: &RunOut, entity: Entity, key: &str) -> Option<Field> {
     let row = &r.row;
     match entity {
         Entity::Metric => row.latest.get(key).map(|p| Field::Num(p.value)),
@@ -104,7 +290,8 @@ fn field(
             "end_time" => row.finished_ns.map(|t| Field::Num((t / 1_000_000) as f64)),
             _ => None,
         },
-        Entity::Tag | Entity::Dataset => None,
+        Entity::Tag => r.tags.get(key).map(|v| Field::Str(v.clone())),
+        Entity::Dataset => None,
     }
 }
 
