@@ -3,12 +3,12 @@
 //! background, pre-push blocks a push when a production model fails its deployment gates or
 //! `lab verify` fails, uninstall puts the old hook back.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::Project;
 
@@ -28,10 +28,7 @@ fn git_ok(dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
-    if Command::new("git").arg("--version").output().is_err() {
-        eprintln!("git is not installed: skipped");
-        return;
-    }
+    common::require_git();
     let p = Project::bare();
     git_ok(&p.root, &["init", "-q"]);
     common::lab_in(&p.root, &["init"]);
@@ -201,10 +198,7 @@ fn hooks_record_commits_chain_old_hooks_and_guard_pushes() {
 
 #[test]
 fn a_hook_finds_lab_on_the_path_when_its_binary_moved_and_says_what_to_do_otherwise() {
-    if Command::new("git").arg("--version").output().is_err() {
-        eprintln!("git is not installed: skipped");
-        return;
-    }
+    common::require_git();
     let p = Project::bare();
     git_ok(&p.root, &["init", "-q"]);
     common::lab_in(&p.root, &["init"]);

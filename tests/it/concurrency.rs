@@ -1,7 +1,7 @@
 //! Many real `lab` processes on one log at once, and SIGKILL at random moments: the chain stays
 //! linear and verifies, nothing that was reported done is lost, no half-written blob shows.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,16 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-fn lab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lab"))
+/// `lab` in `dir` through the harness (its environment cleaned of fault hooks).
+fn lab(dir: &Path) -> Command {
+    common::lab_cmd(dir)
 }
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    lab()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("spawn lab")
+    lab(dir).args(args).output().expect("spawn lab")
 }
 
 fn ok_in(dir: &Path, args: &[&str]) -> String {
@@ -120,18 +117,16 @@ fn four_snapshots_and_a_log_loop_at_once() {
     let mut children: Vec<(String, Child)> = Vec::new();
     for k in 0..4 {
         let d = format!("d{k}");
-        let c = lab()
+        let c = lab(dir)
             .args(["data", "snapshot", &d])
-            .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         children.push((d, c));
         let s = format!("s{k}");
-        let c = lab()
+        let c = lab(dir)
             .args(["data", "snapshot", &s, "--name", "shared"])
-            .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -172,9 +167,8 @@ fn parallel_runs_logging_metrics_lose_nothing() {
     let script = "for i in $(seq 1 40); do echo \"{\\\"key\\\":\\\"loss\\\",\\\"value\\\":$i,\\\"step\\\":$i}\" >> \"$LAB_METRICS\"; sleep 0.01; done";
     let children: Vec<Child> = (0..3)
         .map(|k| {
-            lab()
+            lab(dir)
                 .args(["run", "--name", &format!("r{k}"), "--", "sh", "-c", script])
-                .current_dir(dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -227,7 +221,7 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
         let mut victim = if i % 3 == 2 {
             // An appender: a run ingesting metric lines as fast as they come.
             let script = "true crash-victim-marker; i=0; while [ $i -lt 100000 ]; do echo \"{\\\"key\\\":\\\"m\\\",\\\"value\\\":$i}\" >> \"$LAB_METRICS\"; i=$((i+1)); done";
-            lab()
+            lab(dir)
                 .args([
                     "run",
                     "--name",
@@ -237,13 +231,12 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
                     "-c",
                     script,
                 ])
-                .current_dir(dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap()
         } else {
-            lab()
+            lab(dir)
                 .args([
                     "data",
                     "snapshot",
@@ -251,7 +244,6 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
                     "--name",
                     "crash",
                 ])
-                .current_dir(dir)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -269,7 +261,7 @@ fn sigkill_at_random_moments_never_breaks_the_log() {
             }
         }
         // An appender's shell dies with its lab (`lab run` owns its command: own process group,
-        // parent-death signal — tests/runs.rs checks that no orphan is left), so nothing is
+        // parent-death signal — tests/it/runs.rs checks that no orphan is left), so nothing is
         // killed here by name.
 
         let v = run_in(dir, &["verify"]);

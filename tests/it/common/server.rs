@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::Project;
+pub use super::wait_for;
 
 /// Deployment gates every tiny model passes.
 pub const EASY_GATES: &str = r#"
@@ -135,7 +136,12 @@ impl Server {
 
     /// The value of the Prometheus sample `name` (a full sample name with labels) on /metrics.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        let (_, m) = self.req("GET", "/metrics", &[], b"");
+        self.metric_with(name, &[])
+    }
+
+    /// [`Server::metric`] with request headers (a server with a token wants one).
+    pub fn metric_with(&self, name: &str, headers: &[(&str, &str)]) -> Option<f64> {
+        let (_, m) = self.req("GET", "/metrics", headers, b"");
         let text = m.as_str()?.to_string();
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -175,19 +181,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Waits until `cond` holds, polling every 50 ms; panics with `what` after `within`.
-#[track_caller]
-pub fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < within,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -1,43 +1,36 @@
 //! The git state in every envelope: commit, branch, dirty and the diff's blob when dirty,
 //! with a real repository made by the git CLI; no repository outside one.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use common::Project;
 
-/// Runs git in `dir` with a fixed identity; None when git is not installed.
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = common::git_cmd(dir).args(args).output().ok()?;
+/// Runs git in `dir` with a fixed identity (the tests that call it first make sure git runs).
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = common::git_cmd(dir).args(args).output().expect("git runs");
     assert!(
         out.status.success(),
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(String::from_utf8(out.stdout).unwrap())
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn envelopes_carry_commit_branch_dirty_and_the_diff() {
     let p = Project::bare();
-    if git(&p.root, &["--version"]).is_none() {
-        eprintln!("skipping: the git CLI is not installed");
-        return;
-    }
-    git(&p.root, &["init", "-q"]).unwrap();
+    common::require_git();
+    git(&p.root, &["init", "-q"]);
     p.ok(&["init"]);
     fs::write(p.path("train.py"), "print('v1')\n").unwrap();
-    git(&p.root, &["add", "-A"]).unwrap();
-    git(&p.root, &["commit", "-q", "-m", "first"]).unwrap();
-    let head = git(&p.root, &["rev-parse", "HEAD"])
-        .unwrap()
-        .trim()
-        .to_string();
+    git(&p.root, &["add", "-A"]);
+    git(&p.root, &["commit", "-q", "-m", "first"]);
+    let head = git(&p.root, &["rev-parse", "HEAD"]).trim().to_string();
     assert_eq!(
-        git(&p.root, &["status", "--porcelain"]).unwrap(),
+        git(&p.root, &["status", "--porcelain"]),
         "",
         "clean after commit"
     );
@@ -84,8 +77,8 @@ fn envelopes_carry_commit_branch_dirty_and_the_diff() {
     p.ok(&["verify"]);
 
     // A detached HEAD has no branch.
-    git(&p.root, &["stash", "-u", "-q"]).unwrap();
-    git(&p.root, &["checkout", "-q", "--detach"]).unwrap();
+    git(&p.root, &["stash", "-u", "-q"]);
+    git(&p.root, &["checkout", "-q", "--detach"]);
     p.write_tree("datasets/d", &[("c", b"c")]);
     p.ok(&["data", "snapshot", "datasets/d"]);
     let g = p.events().pop().unwrap()["git"]["Repo"].clone();
@@ -97,11 +90,8 @@ fn envelopes_carry_commit_branch_dirty_and_the_diff() {
 #[test]
 fn a_repository_without_commits_records_its_branch() {
     let p = Project::bare();
-    if git(&p.root, &["--version"]).is_none() {
-        eprintln!("skipping: the git CLI is not installed");
-        return;
-    }
-    git(&p.root, &["init", "-q"]).unwrap();
+    common::require_git();
+    git(&p.root, &["init", "-q"]);
     p.ok(&["init"]);
     p.write_tree("datasets/d", &[("a", b"a")]);
     p.ok(&["data", "snapshot", "datasets/d"]);
@@ -114,18 +104,16 @@ fn a_repository_without_commits_records_its_branch() {
 #[test]
 fn outside_a_repository_no_repo_is_recorded() {
     let p = Project::new();
-    let inside = Command::new("git")
+    let inside = common::git_cmd(&p.root)
         .args(["rev-parse", "--git-dir"])
-        .current_dir(&p.root)
         .output()
         .is_ok_and(|o| o.status.success());
-    if inside {
-        eprintln!(
-            "skipping: the temp directory {} is inside a git repository",
-            p.root.display()
-        );
-        return;
-    }
+    assert!(
+        !inside,
+        "the temp directory {} is inside a git repository, so this test cannot check a \
+         project outside one: set TMPDIR to a folder outside any repository",
+        p.root.display()
+    );
     p.write_tree("datasets/d", &[("a", b"a")]);
     p.ok(&["data", "snapshot", "datasets/d"]);
     let e = p.events().pop().unwrap();

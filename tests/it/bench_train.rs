@@ -1,28 +1,19 @@
 //! `lab bench train --quick`: the benchmark runs end to end on tiny configs (a debug build, in
 //! seconds) and reports the PyTorch comparison as skipped when torch is turned off.
 
-use std::process::Command;
+use crate::common::{self, Out};
 
-fn bench(args: &[&str]) -> std::process::Output {
+/// `lab ARGS` in a fresh directory with PyTorch turned off.
+fn bench(args: &[&str]) -> Out {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(args)
-        .current_dir(dir.path())
-        .env("LAB_BENCH_NO_TORCH", "1")
-        .env_remove("LAB_BENCH_PYTHON")
-        .output()
-        .expect("spawn lab")
+    common::lab_env(dir.path(), &[("LAB_BENCH_NO_TORCH", "1")], args)
 }
 
 #[test]
 fn quick_json_reports_every_config_and_the_skipped_comparison() {
     let out = bench(&["--json", "bench", "train", "--quick"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.ok(), "{out}");
+    let v = out.json();
     assert_eq!(v["comparison"], "skipped");
     assert!(
         v["torch_note"]
@@ -65,12 +56,8 @@ fn quick_json_reports_every_config_and_the_skipped_comparison() {
 #[test]
 fn quick_table_says_the_comparison_was_skipped() {
     let out = bench(&["bench", "train", "--quick", "--no-torch"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.ok(), "{out}");
+    let text = &out.stdout;
     for want in [
         "LAB TRAIN",
         "TORCH TRAIN",

@@ -3,7 +3,7 @@
 //! relative links that resolve, escape user strings, load nothing from the network, and
 //! writing them leaves the log as it was.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! under the server and freed again (B6), thousands of half-sent requests (B7), SIGTERM while a
 //! client still sends its headers (B8), and large or repeated feedback (B9).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -4,7 +4,7 @@
 //! dataset are refused; NaN, infinite and absurd training values are config errors naming the
 //! file and key; a killed `lab run` takes its command with it.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::time::{Duration, Instant};
@@ -168,25 +168,15 @@ fn alive(pid: u32) -> bool {
     lab::lab::process_start(pid).is_some()
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_killed_run_takes_its_command_with_it() {
     let p = Project::new();
-    let script = r#"echo $$ > cmd.pid; i=0; while :; do i=$((i+1)); echo "{\"key\":\"n\",\"value\":$i}" >> "$LAB_METRICS"; sleep 0.05; done"#;
+    let script = r#"echo $$ > cmd.pid; i=0; while :; do i=$((i+1)); echo "{\"key\":\"n\",\"value\":$i}" >> "$LAB_METRICS"; echo $i > n.txt; sleep 0.05; done"#;
     for sig in [libc::SIGKILL, libc::SIGTERM] {
         let _ = fs::remove_file(p.path("cmd.pid"));
+        let _ = fs::remove_file(p.path("n.txt"));
         let mut lab = p.spawn(&["run", "--name", "loop", "--", "sh", "-c", script]);
-        wait_for("the command to start", || {
+        common::wait_for("the command to start", Duration::from_secs(20), || {
             fs::read_to_string(p.path("cmd.pid")).is_ok_and(|s| s.ends_with('\n'))
         });
         let pid: u32 = fs::read_to_string(p.path("cmd.pid"))
@@ -195,13 +185,25 @@ fn a_killed_run_takes_its_command_with_it() {
             .parse()
             .unwrap();
         assert!(alive(pid));
-        std::thread::sleep(Duration::from_millis(500));
+        // A few metric lines written before the signal.
+        common::wait_for(
+            "the command to log metrics",
+            Duration::from_secs(20),
+            || {
+                fs::read_to_string(p.path("n.txt"))
+                    .is_ok_and(|n| n.trim().parse::<u32>().is_ok_and(|n| n >= 3))
+            },
+        );
         // SAFETY: kill(2) on our own child.
         unsafe {
             libc::kill(lab.id() as libc::pid_t, sig);
         }
         lab.wait().unwrap();
-        wait_for("the command to die with lab", || !alive(pid));
+        common::wait_for(
+            "the command to die with lab",
+            Duration::from_secs(20),
+            || !alive(pid),
+        );
     }
     // SIGTERM: lab stopped the command, took its metrics and recorded how it ended. The run
     // SIGKILL left behind is marked killed by the next `lab run`.

@@ -2,7 +2,7 @@
 //! start, reruns the stage a changed config feeds (a new run, a new report), and on SIGINT in
 //! the middle of a run stops cleanly with that run marked killed in the log.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
@@ -30,6 +30,45 @@ fn wait_for(what: &str, log: &Path, f: impl Fn() -> bool) {
         "timed out waiting for {what}; watch said:\n{}",
         fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+/// Whether a descendant of process `root` runs the command line `argv` (read from /proc).
+fn runs_under(root: u32, argv: &[&str]) -> bool {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let mut parent = std::collections::HashMap::new();
+    let mut matching = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        // /proc/PID/stat: "PID (COMM) STATE PPID ..."; COMM may hold spaces and parentheses.
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        parent.insert(pid, ppid);
+        if fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want) {
+            matching.push(pid);
+        }
+    }
+    matching.into_iter().any(|mut pid| {
+        while let Some(&pp) = parent.get(&pid) {
+            if pp == root {
+                return true;
+            }
+            pid = pp;
+        }
+        false
+    })
 }
 
 fn finished(p: &Project) -> Vec<serde_json::Value> {
@@ -94,7 +133,11 @@ fn watch_reruns_on_change_and_stops_cleanly() {
             .len()
             >= 3
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // In the middle of it: the stage's `sleep 60` runs under watch.
+    let watch_pid = child.id();
+    wait_for("the slow stage's command to run", &log, || {
+        runs_under(watch_pid, &["sleep", "60"])
+    });
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);

@@ -3,9 +3,11 @@
 //! resume after a kill giving the same bytes, distillation, LoRA (base untouched, adapter
 //! alone), and bad input refused clearly.
 
-mod common;
+use crate::common;
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 
 use common::Project;
 
@@ -32,6 +34,43 @@ fn project() -> Project {
 
 fn bundle(p: &Project, hash: &str) -> serde_json::Value {
     serde_json::from_slice(&p.blob(hash)).unwrap()
+}
+
+fn file_name(path: impl AsRef<Path>) -> String {
+    path.as_ref()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `lab ocr --model MODEL DIR`: each image's file name and the text read.
+fn read_folder(p: &Project, model: &str, dir: &Path) -> BTreeMap<String, String> {
+    p.ok(&["--json", "ocr", "--model", model, dir.to_str().unwrap()])
+        .json_lines()
+        .iter()
+        .map(|l| {
+            (
+                file_name(l["image"].as_str().unwrap()),
+                l["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The true text of each val line of the tiny dataset, by file name (`lines/val.jsonl`).
+fn val_texts(p: &Project) -> BTreeMap<String, String> {
+    fs::read_to_string(p.path("datasets/tt/lines/val.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                file_name(r["image"].as_str().unwrap()),
+                r["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -185,9 +224,17 @@ fn train_distill_lora_eval_resume_and_sweep() {
             "val",
         ])
         .json();
-    assert!(
-        (a["cer"].as_f64().unwrap() - m["cer"].as_f64().unwrap()).abs() < 0.02,
+    assert_eq!(
+        (&a["lines"], &a["accuracy"], &a["cer"]),
+        (&m["lines"], &m["accuracy"], &m["cer"]),
         "{a} {m}"
+    );
+    // Line by line, not only on average.
+    let val = p.path("datasets/tt/lines/val");
+    assert_eq!(
+        read_folder(&p, "ocr_lora", &val),
+        read_folder(&p, "ocr_lora_merged", &val),
+        "the merged model reads some line differently from base + adapter"
     );
 
     // eval records an Evaluated event; compare prints one table; ocr reads files.
@@ -245,10 +292,9 @@ fn train_distill_lora_eval_resume_and_sweep() {
         ])
         .json_lines();
     assert_eq!(o.len(), 1);
-    assert!(o[0]["text"].is_string());
+    let one = o[0]["text"].as_str().unwrap().to_string();
     // A folder is walked (images in path order); an unreadable image is named, the others
     // read, exit 1.
-    let val = p.path("datasets/tt/lines/val");
     let n_val = fs::read_dir(&val).unwrap().count();
     let o = p
         .ok(&[
@@ -262,6 +308,29 @@ fn train_distill_lora_eval_resume_and_sweep() {
     assert_eq!(o.len(), n_val);
     let names: Vec<&str> = o.iter().map(|l| l["image"].as_str().unwrap()).collect();
     assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    // What ocr reads is what eval scored: scored against the dataset's own texts, the folder's
+    // lines give eval's accuracy and CER, and the one file alone reads as it does in the folder.
+    let read = read_folder(&p, "ocr_teacher@1", &val);
+    assert_eq!(
+        read[&file_name(&line)],
+        one,
+        "one file read alone and in its folder"
+    );
+    let truth = val_texts(&p);
+    let mut score = lab::ml::textmetrics::TextScore::default();
+    for (image, text) in &read {
+        score.add(text, &truth[image]);
+    }
+    let ocr_score = score.metrics();
+    assert_eq!(
+        (ocr_score.lines as u64, ocr_score.accuracy, ocr_score.cer),
+        (
+            e["lines"].as_u64().unwrap(),
+            e["accuracy"].as_f64().unwrap(),
+            e["cer"].as_f64().unwrap()
+        ),
+        "lab ocr and lab eval read the val lines differently: {e}"
+    );
     fs::create_dir_all(p.path("mixed")).unwrap();
     fs::copy(&line, p.path("mixed/a.png")).unwrap();
     fs::write(p.path("mixed/b.png"), b"not an image").unwrap();

@@ -3,7 +3,7 @@
 //! reruns that stage and what is downstream only, `--force` reruns, a cached command's
 //! missing output comes back from the blob store, and mistakes name the stage and key.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

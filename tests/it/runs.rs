@@ -1,7 +1,7 @@
 //! Tracked runs through the real binary: `lab run -- CMD` with params and metrics, `lab runs
 //! ls|show`, `lab metrics`, a failing command, and a run whose process was SIGKILLed.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::time::{Duration, Instant};
@@ -258,16 +258,6 @@ fn a_failing_command_is_a_failed_run_and_lab_exits_with_its_code() {
     assert_eq!(r["status"], "Failed");
 }
 
-/// Polls `f` until it returns true; fails after a generous deadline (a stuck test, not a timing
-/// assertion).
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_sigkilled_run_shows_as_killed_and_the_next_run_records_it() {
     let p = Project::new();
@@ -281,10 +271,10 @@ fn a_sigkilled_run_shows_as_killed_and_the_next_run_records_it() {
         "-c",
         &format!("echo $$ > {}; exec sleep 30", pid_file.display()),
     ]);
-    wait_for("the run to start", || {
+    common::wait_for("the run to start", Duration::from_secs(60), || {
         fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n'))
     });
-    wait_for("the run in the view", || {
+    common::wait_for("the run in the view", Duration::from_secs(60), || {
         let rows = p.ok(&["runs", "ls", "--json"]).json_lines();
         rows.len() == 1 && rows[0]["effective_status"] == "Running"
     });

@@ -3,7 +3,7 @@
 //! log in a project with history is an error, never "0 events"; `lab verify` finds damaged
 //! views and names `lab reindex`; a snapshot restores blobs the store lost.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

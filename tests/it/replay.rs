@@ -3,7 +3,7 @@
 //! outside a git repository cannot replay; `--all` prints its time against the originals';
 //! every verdict is a ReplayVerified event.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

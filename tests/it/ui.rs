@@ -5,7 +5,7 @@
 //! checked again through `lab runs` / `lab metrics` / `lab models` / `lab verify`. The last test
 //! drives the official `mlflow` Python client (skipped loudly when it is not installed).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

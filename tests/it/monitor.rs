@@ -5,7 +5,7 @@
 //! alert is resolved exactly once. Time is set with LAB_MONITOR_NOW so the windows move
 //! without waiting. Bad input is refused with the log untouched.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

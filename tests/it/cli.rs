@@ -1,7 +1,7 @@
 //! The command line as a user meets it: `lab init`, project discovery, `lab.toml` errors,
 //! `--help` and shell completions.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -3,7 +3,7 @@
 //! are removed once older than the grace period, and every blob the log, its manifests and its
 //! model bundles refer to is kept.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::process::Command;

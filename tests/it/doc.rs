@@ -4,7 +4,7 @@
 //! replayed bit for bit), `lab eval` of a document model, `lab extract` and `lab eval-extract`,
 //! and bad input: images without a timetable counted per file, bad checkpoints named.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -3,7 +3,7 @@
 //! in `lab eval` and in training, export in the Hugging Face layout, deployment passing and
 //! failing its gates, rollback, and bad input refused with the log untouched.
 
-mod common;
+use crate::common;
 
 use std::fs;
 
@@ -499,7 +499,7 @@ fn bad_input_is_refused_clearly_with_the_log_untouched() {
         .stderr_has(&["validation snapshot", "nope"]);
 }
 
-/// A tiny document model (as tests/doc.rs trains it).
+/// A tiny document model (as tests/it/doc.rs trains it).
 const TINY_DOC: &str = r#"
 [doc]
 hidden_size = 16

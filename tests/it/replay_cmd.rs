@@ -3,7 +3,7 @@
 //! moved on; a nondeterministic one differs; a missing dep blob or a vanished commit is
 //! "cannot replay", named.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
@@ -22,14 +22,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 #[test]
 fn commands_replay_at_their_commit() {
-    if std::process::Command::new("git")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("git is not installed: skipped");
-        return;
-    }
+    common::require_git();
     let p = Project::bare();
     git(&p.root, &["init", "-q"]);
     common::lab_in(&p.root, &["init"]);
@@ -97,13 +90,7 @@ fn commands_replay_at_their_commit() {
 
 #[test]
 fn a_vanished_commit_cannot_replay() {
-    if std::process::Command::new("git")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return;
-    }
+    common::require_git();
     let p = Project::bare();
     git(&p.root, &["init", "-q"]);
     common::lab_in(&p.root, &["init"]);

@@ -1,11 +1,16 @@
 //! The one harness of the integration tests: a temporary lab project made by the real
 //! `lab init`, and the real `lab` binary run in it with its stdout, stderr and exit code.
 //!
-//! Every test file does `mod common;` and uses [`Project`] (or [`lab_in`] for a directory that
-//! is not a project). The environment of a child is cleaned of lab's fault hooks, so one test's
-//! settings never leak into another.
+//! Every module of the one test binary (`tests/it/main.rs`) does `use crate::common;` and
+//! runs `lab` only through here: [`Project`] (or [`lab_in`] for a directory that is not a
+//! project), [`lab_cmd`] for a child it drives itself. The environment of a child is cleaned
+//! of what lab reads ([`LAB_ENV`]), so one test's settings never leak into another; nothing
+//! here changes the test process's own environment or working directory (the tests run in
+//! parallel threads of one process). Waiting is polling an observable state ([`wait_for`]);
+//! a test that needs git says so loudly ([`require_git`]); permission failures are shown as
+//! root too ([`lab_unprivileged`]).
 
-#![allow(dead_code)] // each test file uses a different part of the harness
+#![allow(dead_code)] // each module uses a different part of the harness
 
 pub mod server;
 
@@ -13,6 +18,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// What one `lab` process did.
 #[derive(Debug)]
@@ -89,27 +95,77 @@ impl std::fmt::Display for Out {
     }
 }
 
-/// A `lab` command with a clean environment, not yet run.
+/// Every environment variable `lab` reads that would change what a test sees: its fault
+/// hooks, the serve token, the monitor's clock, the benchmark's PyTorch settings. A child gets
+/// none of them unless its test passes one ([`lab_env`]).
+pub const LAB_ENV: &[&str] = &[
+    "LAB_FAULT_ENOSPC_AFTER",
+    "LAB_FAULT_KILL_AFTER_EPOCH",
+    "LAB_FAULT_LOG_FULL",
+    "LAB_SERVE_TOKEN",
+    "LAB_MONITOR_NOW",
+    "LAB_BENCH_NO_TORCH",
+    "LAB_BENCH_PYTHON",
+    "RUST_BACKTRACE",
+];
+
+/// A `lab` command in `dir` with a clean environment (no [`LAB_ENV`]), not yet run.
 pub fn lab_cmd(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lab"));
-    c.current_dir(dir)
-        .env_remove("LAB_FAULT_ENOSPC_AFTER")
-        .env_remove("LAB_FAULT_KILL_AFTER_EPOCH")
-        .env_remove("LAB_FAULT_LOG_FULL")
-        .env_remove("LAB_SERVE_TOKEN")
-        .env_remove("RUST_BACKTRACE")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
+    c.current_dir(dir);
+    for var in LAB_ENV {
+        c.env_remove(var);
+    }
+    c.env("NO_COLOR", "1").stdin(Stdio::null());
     c
 }
 
 /// Runs `lab ARGS` in `dir` with extra environment variables.
 pub fn lab_env<S: AsRef<OsStr>>(dir: &Path, env: &[(&str, &str)], args: &[S]) -> Out {
     let mut c = lab_cmd(dir);
-    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
+    output(c, args)
+}
+
+/// Runs `lab ARGS` in `dir` bound by file permission bits even when the tests run as root
+/// (as CI does): the child runs without the capabilities that let root read and write past
+/// them (`CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`), so a mode-000 file is unreadable to it
+/// and a mode-555 folder unwritable. As another user it runs as is.
+pub fn lab_unprivileged<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Out {
+    output(unprivileged(lab_cmd(dir)), args)
+}
+
+/// `c` with root's permission-bypassing capabilities dropped from its bounding set before
+/// exec, so the exec'd program does not get them back. Spawning fails (and the test with it)
+/// where they cannot be dropped.
+fn unprivileged(mut c: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return c;
+    }
+    const CAP_DAC_OVERRIDE: libc::c_ulong = 1;
+    const CAP_DAC_READ_SEARCH: libc::c_ulong = 2;
+    // SAFETY: the closure runs in the forked child before exec and only makes the prctl
+    // system call (async-signal-safe); it allocates nothing.
+    unsafe {
+        c.pre_exec(|| {
+            for cap in [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH] {
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    c
+}
+
+/// Runs `c` with `args`: what it did, and how it was invoked for failure messages.
+fn output<S: AsRef<OsStr>>(mut c: Command, args: &[S]) -> Out {
+    c.args(args);
     let cmd = format!(
         "lab {}",
         args.iter()
@@ -117,9 +173,9 @@ pub fn lab_env<S: AsRef<OsStr>>(dir: &Path, env: &[(&str, &str)], args: &[S]) ->
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let o = c
-        .output()
-        .unwrap_or_else(|e| panic!("cannot spawn {cmd}: {e}"));
+    let o = c.output().unwrap_or_else(|e| {
+        panic!("cannot spawn {cmd}: {e} (a test run as root needs CAP_SETPCAP to drop privileges)")
+    });
     Out {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -132,6 +188,19 @@ pub fn lab_env<S: AsRef<OsStr>>(dir: &Path, env: &[(&str, &str)], args: &[S]) ->
 /// Runs `lab ARGS` in `dir`.
 pub fn lab_in<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Out {
     lab_env(dir, &[], args)
+}
+
+/// Waits until `cond` holds, polling every 50 ms; panics with `what` after `within`.
+#[track_caller]
+pub fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A temporary lab project, removed when dropped.
@@ -192,8 +261,20 @@ impl Project {
     /// [`Project::fails`] with extra environment variables.
     #[track_caller]
     pub fn fails_env<S: AsRef<OsStr>>(&self, env: &[(&str, &str)], args: &[S]) -> Out {
+        self.fails_as(|| self.lab_env(env, args))
+    }
+
+    /// [`Project::fails`] for `lab` bound by permission bits even as root
+    /// ([`lab_unprivileged`]): for unreadable files and unwritable folders.
+    #[track_caller]
+    pub fn fails_unprivileged<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        self.fails_as(|| lab_unprivileged(&self.root, args))
+    }
+
+    #[track_caller]
+    fn fails_as(&self, run: impl FnOnce() -> Out) -> Out {
         let before = self.log_json();
-        let out = self.lab_env(env, args);
+        let out = run();
         assert!(!out.ok(), "expected failure:\n{out}");
         assert!(
             out.stderr.contains("lab: error:"),
@@ -292,11 +373,6 @@ pub fn blobs(project: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// Whether this process can read a file whose mode is 000 (true as root).
-pub fn can_read_unreadable(path: &Path) -> bool {
-    fs::File::open(path).is_ok()
-}
-
 /// A tiny OCR teacher config on the `tt` dataset of [`Project::with_tiny_dataset`]: trains in
 /// about a second, so tests can train, distil, adapt and replay for real.
 pub const TINY_OCR: &str = r#"
@@ -370,6 +446,20 @@ pub fn overwrite(path: &Path, bytes: &[u8]) {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Panics unless the git CLI runs: a test that needs git fails loudly without it, never
+/// passes having checked nothing.
+#[track_caller]
+pub fn require_git() {
+    let ok = Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "this test needs the git CLI, which does not run here: install git"
+    );
 }
 
 /// `git` in `dir` with a fixed identity and settings, the environment's repository variables

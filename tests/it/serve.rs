@@ -4,12 +4,12 @@
 //! and honouring the split (started from another process while the server runs), and every
 //! inference in the log after SIGTERM — and after a SIGKILL that follows a quiet second.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use common::Project;
-use common::server::{Server, inferences, line_png, project, records, train_and_deploy};
+use common::server::{Server, inferences, line_png, project, records, train_and_deploy, wait_for};
 use serde_json::json;
 
 #[test]
@@ -128,14 +128,20 @@ fn serve_ocr_bad_uploads_feedback_token_and_no_record_lost() {
         b"",
     );
     assert_eq!(st, 401);
-    srv.ocr(&png, &[("Authorization", "Bearer s3cret")]);
-    // SIGKILL after a quiet second and a half: the recorder had appended everything.
-    std::thread::sleep(Duration::from_millis(2500));
+    let auth = [("Authorization", "Bearer s3cret")];
+    srv.ocr(&png, &auth);
+    // SIGKILL once the server says it has appended everything (its recorder appends within a
+    // second of a quiet spell): nothing it counted as recorded is lost.
+    wait_for(
+        "the server to report no pending records",
+        Duration::from_secs(30),
+        || srv.metric_with("lab_records_pending", &auth) == Some(0.0),
+    );
     srv.signal(libc::SIGKILL);
     assert_eq!(
         inferences(&p).len(),
         ok + 1,
-        "nothing lost to a SIGKILL after a quiet second"
+        "nothing lost to a SIGKILL after the records were appended"
     );
 }
 
