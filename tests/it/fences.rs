@@ -7,7 +7,7 @@
 use crate::common;
 
 use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Project, TINY_OCR};
 
