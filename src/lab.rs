@@ -140,9 +140,17 @@ mod tests {
         );
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
-        // Not reaped yet: the child is a zombie once it exits.
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        assert_eq!(process_start(pid), None);
+        // Not reaped yet: the child is a zombie once it exits, and a zombie is not running.
+        // Polled: `true` exits at once, but when is up to the scheduler.
+        let t0 = std::time::Instant::now();
+        while process_start(pid).is_some() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(30),
+                "process_start still sees child {pid} 30 s after it ran `true`: \
+                 a zombie must count as not running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         child.wait().unwrap();
         assert!(
             !run_process_dead("another-host", pid, 0),

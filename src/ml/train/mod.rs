@@ -276,6 +276,10 @@ pub fn in_parallel<T: Sync, R: Send>(
 /// candle splits every matmul over `RAYON_NUM_THREADS` threads; for these small matrices that
 /// costs more than it gains (measured: one thread per process ran faster than two). Shards
 /// give the parallelism instead.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one process-wide setting lab makes, once, before its threads start"
+)]
 pub fn single_threaded_matmuls() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
