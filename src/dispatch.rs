@@ -677,6 +677,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCmd::Ops { reps }) => {
             commands::bench::ops::ops(reps, json)?;
         }
+        Command::Bench(BenchCmd::Layout { count }) => {
+            commands::bench::layout::layout(count, json)?;
+        }
         Command::Watch => {
             commands::watch::watch(&here)?;
         }

@@ -67,4 +67,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 30)]
         reps: usize,
     },
+    /// The table finder: each stage's time on a 1500×1000 JPEG timetable, and how many
+    /// synthetic timetables of both domains it finds the exact grid of
+    ///
+    /// A report (no target). Example:
+    ///
+    ///   cargo run --release -- bench layout --count 40
+    #[command(verbatim_doc_comment)]
+    Layout {
+        /// Synthetic timetables per domain in the grid survey.
+        #[arg(long, default_value_t = 20)]
+        count: u32,
+    },
 }

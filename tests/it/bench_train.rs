@@ -111,3 +111,29 @@ fn store_bench_measures_installed_baselines_and_quotes_the_others() {
     // A missed target is exit 1, every target met exit 0: either way the code says which.
     assert_eq!(out.ok(), v["pass"] == true, "{out}");
 }
+
+/// `lab bench layout` (the table finder's stage timings and grid survey; once an `#[ignore]`
+/// probe in the layout tests) runs and reports every stage and both domains.
+#[test]
+fn layout_bench_reports_stages_and_the_grid_survey() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::lab_env(
+        dir.path(),
+        &[],
+        &["--json", "bench", "layout", "--count", "1"],
+    );
+    assert!(out.ok(), "{out}");
+    let v = out.json();
+    for k in ["grey_ms", "skew_ms", "rotate_ms", "rules_ms", "spans_ms"] {
+        assert!(v["stages"][k].as_f64().is_some_and(|x| x > 0.0), "{k}: {v}");
+    }
+    assert!(v["stages"]["cells"].as_u64().unwrap() > 0, "{v}");
+    let domains: Vec<&str> = v["survey"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["default", "shifted"]);
+    assert_eq!(v["survey"][0]["exact_grid"], 1, "{v}");
+}

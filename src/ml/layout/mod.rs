@@ -82,6 +82,66 @@ pub enum LayoutError {
     NoTimetable(String),
 }
 
+/// Milliseconds of each stage of [`find_table`] on one image, and what each found: what
+/// `lab bench layout` prints.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Probe {
+    pub grey_ms: f64,
+    pub skew_ms: f64,
+    pub rotate_ms: f64,
+    pub rules_ms: f64,
+    pub spans_ms: f64,
+    pub h_rules: usize,
+    pub v_rules: usize,
+    pub cells: usize,
+    /// Stacked sub-cells over every cell.
+    pub parts: usize,
+}
+
+/// Times the stages of [`find_table`] on `img` one by one (rotation always applied).
+pub fn probe(img: &DynamicImage) -> Probe {
+    let ms = |t0: std::time::Instant| t0.elapsed().as_secs_f64() * 1000.0;
+    let t0 = std::time::Instant::now();
+    let g = deskew::grey(img);
+    let grey_ms = ms(t0);
+    let t0 = std::time::Instant::now();
+    let sigma = deskew::noise_sigma(&g);
+    let a = deskew::skew_deg(&g, sigma);
+    let skew_ms = ms(t0);
+    let t0 = std::time::Instant::now();
+    let level = deskew::Rotation::new(a, g.width(), g.height()).apply(&g);
+    let rotate_ms = ms(t0);
+    let t0 = std::time::Instant::now();
+    let hr = rules::find(&level, Axis::Horizontal, sigma);
+    let vr = rules::find(&level, Axis::Vertical, sigma);
+    let rules_ms = ms(t0);
+    let t0 = std::time::Instant::now();
+    let cells = spans::cells(&level, sigma, &hr, &vr);
+    let parts: usize = cells
+        .iter()
+        .map(|c| {
+            let b = [
+                vr[c.c0].end + 2,
+                hr[c.r0].end + 2,
+                vr[c.c1 + 1].start - 2,
+                hr[c.r1 + 1].start - 2,
+            ];
+            spans::split(&level, b, sigma).len()
+        })
+        .sum();
+    Probe {
+        grey_ms,
+        skew_ms,
+        rotate_ms,
+        rules_ms,
+        spans_ms: ms(t0),
+        h_rules: hr.len(),
+        v_rules: vr.len(),
+        cells: cells.len(),
+        parts,
+    }
+}
+
 /// The smallest image worth looking at.
 const MIN_SIDE: u32 = 32;
 

@@ -43,8 +43,8 @@ pub struct Rule {
 pub const SOLID: f32 = 0.85;
 
 /// The rules along `axis`, top to bottom (left to right); `sigma` is the pixel noise.
-/// (`find_table` takes the candidates apart itself, to take back rules broken by merged cells.)
-#[cfg(test)]
+/// (`find_table` takes the candidates apart itself, to take back rules broken by merged cells;
+/// `probe` and the tests use this.)
 pub fn find(g: &GrayImage, axis: Axis, sigma: f32) -> Vec<Rule> {
     candidates(g, axis)
         .into_iter()
