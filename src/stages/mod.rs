@@ -379,74 +379,134 @@ fn names(decls: &[StageDecl]) -> String {
         .join(", ")
 }
 
+/// The `with` settings of each step, as types: an unknown key, a missing one or a wrong type
+/// is the parser's error, named `with.KEY`; adding a setting is a field here.
+mod with {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Synth {
+        pub dataset: String,
+        #[serde(default = "count")]
+        pub count: u32,
+        #[serde(default = "text_lines")]
+        pub text_lines: u32,
+        #[serde(default)]
+        pub domain: Domain,
+        #[serde(default)]
+        pub seed: Option<u64>,
+    }
+
+    #[derive(Deserialize, Default, PartialEq)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Domain {
+        #[default]
+        Default,
+        Shifted,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Eval {
+        pub model: String,
+        #[serde(default)]
+        pub dataset: Option<String>,
+        #[serde(default = "splits")]
+        pub splits: Vec<String>,
+        #[serde(default = "noise")]
+        pub noise: f64,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Extract {
+        pub ocr: String,
+        pub doc: String,
+        #[serde(default)]
+        pub dataset: Option<String>,
+        #[serde(default = "splits")]
+        pub splits: Vec<String>,
+    }
+
+    /// The overrides of `lab train` a training stage takes (passed on as they are written).
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read for its checks; the table itself goes to the recipe
+    pub struct Train {
+        pub dataset: Option<String>,
+        pub teacher: Option<String>,
+        pub base: Option<String>,
+        pub epochs: Option<u32>,
+        pub batch_size: Option<usize>,
+        pub learning_rate: Option<f64>,
+        pub seed: Option<u64>,
+        pub output: Option<String>,
+    }
+
+    /// Steps that take no settings.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct None {}
+
+    fn count() -> u32 {
+        400
+    }
+    fn text_lines() -> u32 {
+        crate::dataset::synth::write::TEXT_LINES_PER_TIMETABLE
+    }
+    fn splits() -> Vec<String> {
+        vec!["test".into()]
+    }
+    fn noise() -> f64 {
+        0.1
+    }
+
+    /// What a missing setting is, for its message.
+    pub const WHAT: &[(&str, &str)] = &[
+        ("dataset", "the dataset name"),
+        ("model", "a model (NAME, NAME@N or stage:NAME)"),
+        ("ocr", "the OCR model (NAME, NAME@N or stage:NAME)"),
+        ("doc", "the document model (NAME, NAME@N or stage:NAME)"),
+    ];
+}
+
 type KeyErr = (String, String);
 
-fn get_str(w: &toml::Table, key: &str) -> Result<Option<String>, KeyErr> {
-    match w.get(key) {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err((
-            format!("with.{key}"),
-            format!("expected a string, found `{v}`"),
-        )),
-    }
-}
-
-fn need_str(w: &toml::Table, key: &str, what: &str) -> Result<String, KeyErr> {
-    get_str(w, key)?.ok_or_else(|| (format!("with.{key}"), format!("missing: give {what}")))
-}
-
-fn splits(w: &toml::Table) -> Result<Vec<String>, KeyErr> {
-    match w.get("splits") {
-        None => Ok(vec!["test".into()]),
-        Some(toml::Value::Array(a)) if !a.is_empty() => a
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_string).ok_or_else(|| {
-                    (
-                        "with.splits".to_string(),
-                        format!("expected split names, found `{v}`"),
-                    )
-                })
-            })
-            .collect(),
-        Some(v) => Err((
-            "with.splits".into(),
-            format!("expected a list of split names like [\"test\"], found `{v}`"),
-        )),
-    }
-}
-
-fn only_keys(w: &toml::Table, allowed: &[&str]) -> Result<(), KeyErr> {
-    for k in w.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err((
+/// `w` as the settings type `T`, the parser's errors named `with.KEY`.
+fn settings<T: serde::de::DeserializeOwned>(w: &toml::Table) -> Result<T, KeyErr> {
+    toml::Value::Table(w.clone()).try_into::<T>().map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.trim();
+        let quoted = |after: &str| {
+            msg.split(after)
+                .nth(1)
+                .and_then(|r| r.split('`').next())
+                .map(str::to_string)
+        };
+        if let Some(k) = quoted("unknown field `") {
+            let takes = msg
+                .split("expected one of ")
+                .nth(1)
+                .map_or_else(|| "none".to_string(), |r| r.replace('`', ""));
+            return (
                 format!("with.{k}"),
-                format!(
-                    "unknown setting for this step — it takes {}",
-                    if allowed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        allowed.join(", ")
-                    }
-                ),
-            ));
+                format!("unknown setting for this step — it takes {takes}"),
+            );
         }
-    }
-    Ok(())
+        if let Some(k) = quoted("missing field `") {
+            let what = with::WHAT
+                .iter()
+                .find(|(f, _)| *f == k)
+                .map_or("it", |(_, d)| *d);
+            return (format!("with.{k}"), format!("missing: give {what}"));
+        }
+        match msg.rsplit_once("\nin `") {
+            Some((m, k)) => (format!("with.{}", k.trim_end_matches('`')), m.to_string()),
+            None => ("with".into(), msg.to_string()),
+        }
+    })
 }
-
-/// The keys of `with` a training stage takes (the `lab train` overrides).
-pub const TRAIN_KEYS: &[&str] = &[
-    "dataset",
-    "teacher",
-    "base",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "seed",
-    "output",
-];
 
 fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
     let w = &d.with;
@@ -467,7 +527,7 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
             ));
         }
         (None, Some(cmd)) => {
-            only_keys(w, &[])?;
+            settings::<with::None>(w)?;
             if cmd.trim().is_empty() {
                 return Err(("cmd".into(), "the command is empty".into()));
             }
@@ -483,54 +543,29 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
     }
     Ok(match uses {
         "data.synth" => {
-            only_keys(w, &["dataset", "count", "text_lines", "domain", "seed"])?;
-            let count = match w.get("count") {
-                None => 400,
-                Some(toml::Value::Integer(n)) if *n > 0 => *n as u32,
-                Some(v) => {
-                    return Err((
-                        "with.count".into(),
-                        format!("expected a positive number, found `{v}`"),
-                    ));
-                }
-            };
-            let text_lines = match w.get("text_lines") {
-                None => crate::dataset::synth::write::TEXT_LINES_PER_TIMETABLE,
-                Some(toml::Value::Integer(n)) if (0..=1000).contains(n) => *n as u32,
-                Some(v) => {
-                    return Err((
-                        "with.text_lines".into(),
-                        format!("expected a number from 0 to 1000, found `{v}`"),
-                    ));
-                }
-            };
-            let shifted = match get_str(w, "domain")?.as_deref() {
-                None | Some("default") => false,
-                Some("shifted") => true,
-                Some(o) => {
-                    return Err((
-                        "with.domain".into(),
-                        format!("`{o}` is not a domain — use \"default\" or \"shifted\""),
-                    ));
-                }
-            };
-            let seed = match w.get("seed") {
-                None => None,
-                Some(toml::Value::Integer(n)) if *n >= 0 => Some(*n as u64),
-                Some(v) => {
-                    return Err(("with.seed".into(), format!("expected a seed, found `{v}`")));
-                }
-            };
+            let s: with::Synth = settings(w)?;
+            if s.count == 0 {
+                return Err((
+                    "with.count".into(),
+                    "expected a positive number, found `0`".into(),
+                ));
+            }
+            if s.text_lines > 1000 {
+                return Err((
+                    "with.text_lines".into(),
+                    format!("expected a number from 0 to 1000, found `{}`", s.text_lines),
+                ));
+            }
             Step::Synth {
-                dataset: need_str(w, "dataset", "the dataset name")?,
-                count,
-                text_lines,
-                shifted,
-                seed,
+                dataset: s.dataset,
+                count: s.count,
+                text_lines: s.text_lines,
+                shifted: s.domain == with::Domain::Shifted,
+                seed: s.seed,
             }
         }
         "data.snapshot" => {
-            only_keys(w, &[])?;
+            settings::<with::None>(w)?;
             let dirs: Vec<String> = d
                 .deps
                 .iter()
@@ -549,7 +584,7 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
             if !crate::ml::recipe::Recipe::ALL.iter().any(|r| r.id() == u) {
                 return Err(unknown_uses(u));
             }
-            only_keys(w, TRAIN_KEYS)?;
+            settings::<with::Train>(w)?;
             Step::Train {
                 uses: u.to_string(),
                 config: d.config.clone(),
@@ -557,39 +592,47 @@ fn step_of(d: &StageDecl) -> Result<Step, KeyErr> {
             }
         }
         "eval" => {
-            only_keys(w, &["model", "dataset", "splits", "noise"])?;
-            let noise = match w.get("noise") {
-                None => 0.1,
-                Some(toml::Value::Float(f)) if (0.0..=1.0).contains(f) => *f,
-                Some(v) => {
-                    return Err((
-                        "with.noise".into(),
-                        format!("expected a number between 0 and 1, found `{v}`"),
-                    ));
-                }
-            };
+            let e: with::Eval = settings(w)?;
+            if !(0.0..=1.0).contains(&e.noise) {
+                return Err((
+                    "with.noise".into(),
+                    format!("expected a number between 0 and 1, found `{}`", e.noise),
+                ));
+            }
+            if e.splits.is_empty() {
+                return Err((
+                    "with.splits".into(),
+                    "expected a list of split names like [\"test\"], found `[]`".into(),
+                ));
+            }
             Step::Eval {
-                model: need_str(w, "model", "a model (NAME, NAME@N or stage:NAME)")?,
-                dataset: get_str(w, "dataset")?,
-                splits: splits(w)?,
-                noise,
+                model: e.model,
+                dataset: e.dataset,
+                splits: e.splits,
+                noise: e.noise,
             }
         }
         "eval.extract" => {
-            only_keys(w, &["ocr", "doc", "dataset", "splits"])?;
+            let e: with::Extract = settings(w)?;
+            if e.splits.is_empty() {
+                return Err((
+                    "with.splits".into(),
+                    "expected a list of split names like [\"test\"], found `[]`".into(),
+                ));
+            }
             Step::Extract {
-                ocr: need_str(w, "ocr", "the OCR model (NAME, NAME@N or stage:NAME)")?,
-                doc: need_str(w, "doc", "the document model (NAME, NAME@N or stage:NAME)")?,
-                dataset: get_str(w, "dataset")?,
-                splits: splits(w)?,
+                ocr: e.ocr,
+                doc: e.doc,
+                dataset: e.dataset,
+                splits: e.splits,
             }
         }
         "report" => {
-            only_keys(w, &[])?;
+            settings::<with::None>(w)?;
             Step::Report
         }
         "verify" => {
-            only_keys(w, &[])?;
+            settings::<with::None>(w)?;
             Step::Verify
         }
         other => return Err(unknown_uses(other)),

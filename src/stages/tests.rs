@@ -76,6 +76,52 @@ fn mistakes_name_stage_key_and_line() {
 }
 
 #[test]
+fn settings_are_typed_and_their_errors_name_the_key_where_it_stands() {
+    let e = parse(
+        "[[stages]]\nname = \"s\"\nuses = \"data.synth\"\nwith = { dataset = \"d\", count = \"many\" }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("lab.toml:4:25: stage `s`: with.count: invalid type: string \"many\""),
+        "{e}"
+    );
+    let e = parse(
+        "[[stages]]\nname = \"s\"\nuses = \"data.synth\"\n[stages.with]\ndataset = \"d\"\ndomain = \"sideways\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("lab.toml:6:1: stage `s`: with.domain: unknown variant `sideways`"),
+        "{e}"
+    );
+    let e = parse(
+        "[[stages]]\nname = \"t\"\nuses = \"train.ocr-teacher\"\nwith = { epochs = \"two\" }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("with.epochs: invalid type") && e.starts_with("lab.toml:4:10:"), "{e}");
+    let e = parse("[[stages]]\nname = \"r\"\nuses = \"report\"\nwith = { x = 1 }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("with.x: unknown setting for this step — it takes none"), "{e}");
+    let ok = parse(
+        "[[stages]]\nname = \"s\"\nuses = \"data.synth\"\nwith = { dataset = \"d\", domain = \"shifted\", count = 5 }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.stages[0].step,
+        Step::Synth {
+            dataset: "d".into(),
+            count: 5,
+            text_lines: crate::dataset::synth::write::TEXT_LINES_PER_TIMETABLE,
+            shifted: true,
+            seed: None
+        }
+    );
+}
+
+#[test]
 fn outs_make_implicit_edges() {
     let text = "[[stages]]\nname = \"use\"\ncmd = \"wc out/a\"\ndeps = [\"out/a\"]\n\
                 [[stages]]\nname = \"make\"\ncmd = \"mkdir -p out && date > out/a\"\nouts = [\"out\"]\n";
