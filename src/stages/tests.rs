@@ -100,11 +100,17 @@ fn settings_are_typed_and_their_errors_name_the_key_where_it_stands() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("with.epochs: invalid type") && e.starts_with("lab.toml:4:10:"), "{e}");
+    assert!(
+        e.contains("with.epochs: invalid type") && e.starts_with("lab.toml:4:10:"),
+        "{e}"
+    );
     let e = parse("[[stages]]\nname = \"r\"\nuses = \"report\"\nwith = { x = 1 }\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("with.x: unknown setting for this step — it takes none"), "{e}");
+    assert!(
+        e.contains("with.x: unknown setting for this step — it takes none"),
+        "{e}"
+    );
     let ok = parse(
         "[[stages]]\nname = \"s\"\nuses = \"data.synth\"\nwith = { dataset = \"d\", domain = \"shifted\", count = 5 }\n",
     )
