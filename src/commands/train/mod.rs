@@ -400,6 +400,26 @@ pub fn train(
     })
 }
 
+/// Whether `r` is a finished run of `recipe` that read `inputs` (the same roles with the same
+/// hashes; names may differ: `timetables@3` then, a label now) under this lab version: what the
+/// pipeline's stage cache and `lab train`'s reuse both ask.
+pub(crate) fn same_run(lab: &Lab, r: &RunRow, recipe: &str, inputs: &[DataRef]) -> bool {
+    let key = |v: &[DataRef]| {
+        let mut k: Vec<(String, Hash)> = v.iter().map(|d| (d.role.clone(), d.hash)).collect();
+        k.sort();
+        k
+    };
+    r.recipe == recipe
+        && r.status == crate::event::RunStatus::Finished
+        && key(&r.inputs) == key(inputs)
+        && lab
+            .store
+            .get(r.started_seq)
+            .ok()
+            .flatten()
+            .is_some_and(|rec| rec.envelope.lab_version == crate::lab::version())
+}
+
 /// The newest finished run of `recipe` with the inputs, settings, seed and lab version this
 /// one would have, as a [`TrainOut`] (`cached`).
 fn reuse(
@@ -416,29 +436,15 @@ fn reuse(
     let mut params = flatten(cfg);
     params.insert("seed".into(), seed.to_string());
     params.extend(ov.tags.clone());
-    let version = crate::lab::version();
     let runs = lab.store.read_views(|v| v.runs_all())?;
-    let key = |v: &[DataRef]| {
-        let mut k: Vec<(String, Hash)> = v.iter().map(|d| (d.role.clone(), d.hash)).collect();
-        k.sort();
-        k
-    };
     let Some(r) = runs
         .iter()
         .filter(|r| {
-            r.recipe == recipe.id()
-                && r.status == crate::event::RunStatus::Finished
+            same_run(lab, r, recipe.id(), &inputs)
                 && r.seed == Some(seed)
-                && key(&r.inputs) == key(&inputs)
                 && params.iter().all(|(k, v)| r.params.get(k) == Some(v))
                 && !r.params.contains_key("resumed_from")
                 && r.outputs.iter().any(|o| o.role == "model")
-                && lab
-                    .store
-                    .get(r.started_seq)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|rec| rec.envelope.lab_version == version)
         })
         .max_by_key(|r| r.started_seq)
     else {

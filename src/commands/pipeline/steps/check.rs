@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use super::{Cache, Ctx, SNAPSHOTS, StageOutput};
 use crate::commands::{run, synth, train};
 use crate::dataset::synth::Domain;
-use crate::event::{DataRef, Hash, RunStatus};
+use crate::event::{Hash, RunStatus};
 use crate::stages::{Stage, Step};
 use crate::store::RunRow;
 
@@ -75,18 +75,7 @@ impl Ctx<'_> {
                 let inputs = train::planned_inputs(self.lab, recipe, path.as_deref(), &ov)?;
                 let runs = self.runs()?;
                 let version = crate::lab::version();
-                let same = |r: &RunRow| {
-                    r.recipe == *uses
-                        && r.status == RunStatus::Finished
-                        && same_inputs(&r.inputs, &inputs)
-                        && self
-                            .lab
-                            .store
-                            .get(r.started_seq)
-                            .ok()
-                            .flatten()
-                            .is_some_and(|rec| rec.envelope.lab_version == version)
-                };
+                let same = |r: &RunRow| train::same_run(self.lab, r, uses, &inputs);
                 if let Some(r) = runs
                     .iter()
                     .filter(|r| same(r))
@@ -317,14 +306,4 @@ impl Ctx<'_> {
 /// The `command` param `lab run` records for a stage's `sh -c CMD`.
 fn cmd_line(cmd: &str) -> String {
     format!("sh -c {cmd}")
-}
-
-/// The same roles with the same hashes (names may differ: `timetables@3` then, a label now).
-fn same_inputs(recorded: &[DataRef], planned: &[DataRef]) -> bool {
-    let key = |v: &[DataRef]| {
-        let mut k: Vec<(String, Hash)> = v.iter().map(|d| (d.role.clone(), d.hash)).collect();
-        k.sort();
-        k
-    };
-    key(recorded) == key(planned)
 }
