@@ -1,11 +1,17 @@
-//! lab: an offline-first, event-sourced ML lab. See DESIGN.md for the map.
+//! lab: an offline-first, event-sourced ML lab. `ARCHITECTURE.md` is the map (layers, and
+//! where to add a verb, a model, an event kind, a stage kind, an HTTP route); DESIGN.md the
+//! long form.
 //!
-//! Layers, top to bottom: `cli` (clap structs) and `dispatch` → `commands` (one use case per
-//! verb) → feature modules (`dataset`, `git`, `report`, `timetable` (reading a timetable's
-//! axes, days, times and PDFs, no ML), `tracking` (MLflow's model of experiments, runs and
-//! registry over lab's events), `serve` (inference and `lab ui`)) → `store` (log, views,
-//! blobs) → `event` (plain data). `ml` holds every model and is the only user of candle;
-//! `stats` is the one quantile/median.
+//! Layers, top to bottom: `cli` (clap structs) and `dispatch` (routing; every verb answers
+//! with a `dispatch::Answer`) → `commands` (one use case per verb) → feature modules
+//! (`dataset`, `ml` — every model and the only user of candle —, `timetable` (a timetable's
+//! axes, days, times and PDFs, no ML), `models` (bundles, references, what is served, the
+//! built-in bases), `deploy`, `ab`, `monitor`, `stages` (the declared pipeline, pure),
+//! `report`, `serve` (inference and `lab ui`), `tracking` (MLflow's model of runs and the
+//! registry over lab's events), `git`, `watch`) → `store` (log, views, blobs) → `event`
+//! (plain data). Beside `commands`: `lab` (the open project), `project` (lab.toml, paths,
+//! config spans), `progress` (the reporter trait), `fence` (no write into the project root or `.lab/`), `stats`
+//! (the one quantile/median).
 
 pub mod ab;
 pub mod cli;

@@ -30,6 +30,11 @@ pub struct CommonTrain {
     /// The model's name; versions count up per name (train.output).
     #[arg(long)]
     pub output: Option<String>,
+    /// Start from this model's weights: NAME, NAME@N, a run id, a hash prefix or a built-in
+    /// base (`ocr_base`, `ocr_student_base`); `none` starts from a seeded initialisation
+    /// (train.init).
+    #[arg(long, value_name = "MODEL")]
+    pub init: Option<String>,
     /// Continue the newest interrupted run with the same inputs from its last epoch checkpoint.
     #[arg(long)]
     pub resume: bool,

@@ -171,6 +171,15 @@ pub(crate) fn snapshot_of(lab: &Lab, on: &On) -> Result<data::Snapshot> {
     data::snapshot(lab, row)
 }
 
+/// Whether `reference` names a document model — read from its bundle, no weights loaded
+/// (`lab eval` scores either family). `false` when it names nothing: the OCR path says why.
+pub fn is_doc_model(lab: &Lab, reference: &str) -> bool {
+    crate::models::resolve_in(&lab.store, reference)
+        .ok()
+        .and_then(|m| crate::models::bundle(&lab.store.blobs, &m.hash).ok())
+        .is_some_and(|b| b.kind.starts_with("doc"))
+}
+
 /// Evaluates one model and records the result.
 pub fn eval(lab: &Lab, model: &str, on: &On, reporter: &dyn Reporter) -> Result<EvalOut> {
     let snap = snapshot_of(lab, on)?;

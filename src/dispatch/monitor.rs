@@ -1,30 +1,19 @@
 //! `lab monitor …`: from parsed arguments to the use cases of `commands::monitor`.
 
-use std::path::Path;
-use std::process::ExitCode;
-
 use anyhow::Result;
 
-use super::{Bars, emit, print_lines, say};
+use super::{Answer, Ctx};
 use crate::cli::MonitorCmd;
 use crate::commands::monitor;
-use crate::lab::Lab;
 
-pub(super) fn run(
-    lab: &Lab,
-    cmd: MonitorCmd,
-    here: &Path,
-    json: bool,
-    bars: &Bars,
-) -> Result<ExitCode> {
+pub fn monitor(c: &Ctx, cmd: MonitorCmd) -> Result<Answer> {
+    let lab = &c.lab("monitor")?;
     match cmd {
         MonitorCmd::Track { inputs, model, env } => {
-            let inputs: Vec<_> = inputs.iter().map(|p| here.join(p)).collect();
-            let o = monitor::track(lab, &inputs, model.as_deref(), &env, bars)?;
-            say(json, o.text(), &o)?;
-            if !o.failed.is_empty() || o.check.has_errors() {
-                return Ok(ExitCode::from(1));
-            }
+            let inputs: Vec<_> = inputs.iter().map(|p| c.path(p)).collect();
+            let o = monitor::track(lab, &inputs, model.as_deref(), &env, &c.bars)?;
+            let failed = !o.failed.is_empty() || o.check.has_errors();
+            Ok(Answer::one(c.json, &o, || o.text())?.failed_if(failed))
         }
         MonitorCmd::Drift {
             reference,
@@ -32,26 +21,22 @@ pub(super) fn run(
             window,
         } => {
             let o = monitor::drift(lab, reference.as_deref(), model.as_deref(), &window)?;
-            say(json, o.text(), &o)?;
+            Answer::one(c.json, &o, || o.text())
         }
         MonitorCmd::Check => {
             let o = monitor::check(lab, monitor::now_ms()?)?;
-            say(json, o.text(), &o)?;
-            if o.has_errors() {
-                return Ok(ExitCode::from(1));
-            }
-            if o.firing() {
-                return Ok(ExitCode::from(monitor::FIRING_EXIT));
-            }
+            let a = Answer::one(c.json, &o, || o.text())?;
+            Ok(if o.has_errors() {
+                a.code(1)
+            } else if o.firing() {
+                a.code(monitor::FIRING_EXIT)
+            } else {
+                a
+            })
         }
         MonitorCmd::Alerts { all } => {
             let o = monitor::alerts(lab, all)?;
-            if json {
-                print_lines(&o.rows)?;
-            } else {
-                emit(&monitor::alerts_text(&o, all))?;
-            }
+            Answer::lines(c.json, &o.rows, || monitor::alerts_text(&o, all))
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

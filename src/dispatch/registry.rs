@@ -1,18 +1,16 @@
 //! `lab models …`, `lab deploy …` and `lab ab …`: from parsed arguments to the use cases of the
 //! registry, deployment and A/B commands.
 
-use std::path::Path;
-use std::process::ExitCode;
-
 use anyhow::Result;
 
-use super::{Bars, emit, print_lines, say};
+use super::{Answer, Ctx};
 use crate::cli::{AbCmd, DeployArgs, DeployCmd, ModelsCmd};
 use crate::commands;
-use crate::lab::Lab;
 
-pub(super) fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> Result<()> {
+pub fn models(c: &Ctx, cmd: ModelsCmd) -> Result<Answer> {
     use commands::models;
+    let lab = &c.lab("models")?;
+    let json = c.json;
     match cmd {
         ModelsCmd::Register {
             what,
@@ -32,19 +30,15 @@ pub(super) fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> 
                     .map(|r| format!(", run {}", &r[..r.len().min(8)]))
                     .unwrap_or_default()
             );
-            say(json, text, &v)
+            Answer::one(json, &v, || text)
         }
         ModelsCmd::Ls { name } => {
             let rows = models::list(lab, name.as_deref())?;
-            if json {
-                print_lines(&rows)
-            } else {
-                emit(&models::list_text(&rows))
-            }
+            Answer::lines(json, &rows, || models::list_text(&rows))
         }
         ModelsCmd::Show { model } => {
             let s = models::show(lab, &model)?;
-            say(json, models::show_text(&s), &s)
+            Answer::one(json, &s, || models::show_text(&s))
         }
         ModelsCmd::Promote { name, version, to } => {
             let o = models::promote(lab, &name, &version, &to)?;
@@ -68,7 +62,7 @@ pub(super) fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> 
                     ));
                 }
             }
-            say(json, text, &o)
+            Answer::one(json, &o, || text)
         }
         ModelsCmd::Alias {
             name,
@@ -87,27 +81,29 @@ pub(super) fn models_cmd(lab: &Lab, cmd: ModelsCmd, here: &Path, json: bool) -> 
                 ),
                 (true, None) => format!("{}@{} now names version {}", o.name, o.alias, o.version),
             };
-            say(json, text, &o)
+            Answer::one(json, &o, || text)
         }
         ModelsCmd::Export {
             model,
             target,
             force,
         } => {
-            let o = models::export(lab, &model, &here.join(target), force)?;
+            let o = models::export(lab, &model, &c.path(target), force)?;
             let text = format!(
                 "exported {} into {}: {}",
                 o.model,
                 o.dir.display(),
                 o.files.join(", ")
             );
-            say(json, text, &o)
+            Answer::one(json, &o, || text)
         }
     }
 }
 
-pub(super) fn ab_cmd(lab: &Lab, cmd: AbCmd, json: bool, bars: &Bars) -> Result<ExitCode> {
+pub fn ab(c: &Ctx, cmd: AbCmd) -> Result<Answer> {
     use commands::ab;
+    let lab = &c.lab("ab")?;
+    let json = c.json;
     match cmd {
         AbCmd::Start {
             name,
@@ -117,69 +113,50 @@ pub(super) fn ab_cmd(lab: &Lab, cmd: AbCmd, json: bool, bars: &Bars) -> Result<E
             metrics,
         } => {
             let o = ab::start(lab, &name, &a, &b, split, &metrics)?;
-            let text = format!(
-                "started A/B test {}: a = {}, b = {} ({:.0}% to b; metrics {}) — lab serve routes /v1/ocr by it",
-                o.name,
-                o.a,
-                o.b,
-                o.split * 100.0,
-                o.metrics.join(",")
-            );
-            say(json, text, &o)?;
-            Ok(ExitCode::SUCCESS)
+            Answer::one(json, &o, || {
+                format!(
+                    "started A/B test {}: a = {}, b = {} ({:.0}% to b; metrics {}) — lab serve routes /v1/ocr by it",
+                    o.name,
+                    o.a,
+                    o.b,
+                    o.split * 100.0,
+                    o.metrics.join(",")
+                )
+            })
         }
         AbCmd::Ls => {
             let rows = ab::ls(lab)?;
-            if json {
-                print_lines(&rows)?;
-            } else {
-                emit(&ab::ls_text(&rows))?;
-            }
-            Ok(ExitCode::SUCCESS)
+            Answer::lines(json, &rows, || ab::ls_text(&rows))
         }
         AbCmd::Results { name } => {
             let r = ab::results(lab, &name)?;
-            say(json, ab::results_text(&r), &r)?;
-            Ok(ExitCode::SUCCESS)
+            Answer::one(json, &r, || ab::results_text(&r))
         }
         AbCmd::Stop { name, promote } => {
-            let o = ab::stop(lab, &name, promote.as_deref(), bars)?;
-            say(json, o.text(), &o)?;
+            let o = ab::stop(lab, &name, promote.as_deref(), &c.bars)?;
+            let a = Answer::one(json, &o, || o.text())?;
             if o.deployed.as_ref().is_some_and(|d| !d.passed) {
-                eprintln!(
-                    "lab: the A/B test is concluded, but its arm was not deployed: a gate failed"
-                );
-                return Ok(ExitCode::from(1));
+                return Ok(a
+                    .note("lab: the A/B test is concluded, but its arm was not deployed: a gate failed")
+                    .code(1));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(a)
         }
     }
 }
 
-pub(super) fn deploy_cmd(
-    lab: &Lab,
-    a: DeployArgs,
-    here: &Path,
-    json: bool,
-    bars: &Bars,
-) -> Result<ExitCode> {
+pub fn deploy(c: &Ctx, a: DeployArgs) -> Result<Answer> {
     use commands::deploy;
+    let lab = &c.lab("deploy")?;
+    let json = c.json;
     match a.cmd {
         Some(DeployCmd::Status { env }) => {
             let rows = deploy::status(lab, env.as_deref())?;
-            if json {
-                print_lines(&rows)?;
-            } else {
-                emit(&deploy::status_text(&rows))?;
-            }
+            Answer::lines(json, &rows, || deploy::status_text(&rows))
         }
         Some(DeployCmd::History { env }) => {
             let rows = deploy::history(lab, env.as_deref())?;
-            if json {
-                print_lines(&rows)?;
-            } else {
-                emit(&deploy::history_text(&rows))?;
-            }
+            Answer::lines(json, &rows, || deploy::history_text(&rows))
         }
         Some(DeployCmd::Rollback { model, task, env }) => {
             let task = match task.as_deref() {
@@ -190,29 +167,27 @@ pub(super) fn deploy_cmd(
                 None => None,
             };
             let o = deploy::rollback(lab, &env, model.as_deref(), task)?;
-            say(json, o.text(), &o)?;
+            Answer::one(json, &o, || o.text())
         }
         None if a.dry_run => {
-            let config = a.config.map(|c| here.join(c));
-            let o = deploy::dry_run(lab, &a.env, a.model.as_deref(), config.as_deref(), bars)?;
-            say(json, o.text(), &o)?;
-            if !o.passed {
-                return Ok(ExitCode::from(1));
-            }
+            let config = a.config.map(|p| c.path(p));
+            let o = deploy::dry_run(lab, &a.env, a.model.as_deref(), config.as_deref(), &c.bars)?;
+            Ok(Answer::one(json, &o, || o.text())?.failed_if(!o.passed))
         }
         None => {
             let model = a.model.expect("clap requires NAME@V without a subcommand");
-            let config = a.config.map(|c| here.join(c));
-            let o = deploy::deploy(lab, &model, &a.env, config.as_deref(), bars)?;
-            say(json, o.text(), &o)?;
-            if !o.passed {
-                eprintln!(
+            let config = a.config.map(|p| c.path(p));
+            let o = deploy::deploy(lab, &model, &a.env, config.as_deref(), &c.bars)?;
+            let ans = Answer::one(json, &o, || o.text())?;
+            if o.passed {
+                return Ok(ans);
+            }
+            Ok(ans
+                .note(format!(
                     "lab: {}@{} was not deployed to {}: a gate failed (see the table; {})",
                     o.model, o.version, o.env, o.config
-                );
-                return Ok(ExitCode::from(1));
-            }
+                ))
+                .code(1))
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

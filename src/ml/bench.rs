@@ -45,7 +45,7 @@ impl OcrBench {
         weight_decay: f64,
         seed: u64,
     ) -> anyhow::Result<OcrBench> {
-        let built = ocr_train::build(config, &Mode::Full, seed, &Device::Cpu)?;
+        let built = ocr_train::build(config, &Mode::Full { init: None }, seed, &Device::Cpu)?;
         let opt = AdamW::new(named_vars(&built.vars), weight_decay as f32);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut set = LineSet::default();
@@ -72,7 +72,7 @@ impl Bench for OcrBench {
         let idx: Vec<usize> = (0..self.set.len()).collect();
         let step = OcrShards {
             model: &self.built.model,
-            mode: &Mode::Full,
+            mode: &Mode::Full { init: None },
             soft: None,
             config: &self.config,
             train: &self.set,

@@ -19,6 +19,7 @@ use crate::event::{Hash, RunStatus, Stage};
 use crate::store::views::Query;
 use crate::store::{BlobError, BlobStore, RunRow, Store, StoreError, VersionRow};
 
+pub mod builtin;
 pub mod serving;
 pub use serving::{Served, default_model, named_or_default, served, serving, serving_rows};
 
@@ -80,14 +81,24 @@ pub fn save(
 }
 
 /// Stores the bundle of files already in the blob store (`files`: relative path → blob);
-/// returns the bundle's hash. The kind of files lab does not load is `hf` (a `config.json`
-/// beside `*.safetensors`: the Hugging Face layout) or `opaque`.
+/// returns the bundle's hash. Exactly `config.json`, `vocab.json` and `model.safetensors` is
+/// lab's OCR layout (kind `ocr`, the bundle `lab models export` wrote); other files lab does
+/// not load: `hf` (a `config.json` beside `*.safetensors`: the Hugging Face layout) or `opaque`.
 pub fn save_refs(
     blobs: &BlobStore,
     files: BTreeMap<String, Hash>,
 ) -> Result<(Hash, String), ModelsError> {
+    // Exactly lab's OCR layout (what `lab models export` writes): an OCR model again, the same
+    // bundle as the one exported. Its files are checked when it is loaded.
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    let ocr = names == ["config.json", "model.safetensors", "vocab.json"];
     let hf = files.contains_key("config.json") && files.keys().any(|f| f.ends_with(".safetensors"));
-    let kind = if hf { "hf" } else { "opaque" }.to_string();
+    let kind = match (ocr, hf) {
+        (true, _) => "ocr",
+        (false, true) => "hf",
+        (false, false) => "opaque",
+    }
+    .to_string();
     let b = Bundle {
         format: BUNDLE_FORMAT,
         kind: kind.clone(),

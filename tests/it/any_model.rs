@@ -154,3 +154,22 @@ fn a_hugging_face_directory_registers_with_the_run_that_wrote_it() {
     // lab serves only its own families: an opaque model is not something to read lines with.
     p.fails(&["ocr", "--model", "x@1", "mine/w.bin"]);
 }
+
+#[test]
+fn an_exported_ocr_model_registers_back_as_the_same_ocr_model() {
+    let p = Project::with_tiny_dataset();
+    let t = p.ok(&["--json", "train", "ocr-teacher"]).json();
+    p.ok(&["models", "export", "ocr_teacher@1", "out/ocr"]);
+    let v = p
+        .ok(&["--json", "models", "register", "out/ocr", "--name", "back"])
+        .json();
+    assert_eq!(v["model"], t["model_hash"], "the same files, the same bundle: {v}");
+    // It is an OCR model again: it reads lines.
+    let line = fs::read_dir(p.path("datasets/tt/lines/test"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    p.ok(&["ocr", "--model", "back@1", line.to_str().unwrap()]);
+}

@@ -41,5 +41,6 @@ mod serve_metrics;
 mod stages;
 mod synth;
 mod train;
+mod train_init;
 mod ui;
 mod watch;

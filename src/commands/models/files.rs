@@ -1,8 +1,9 @@
 //! Models lab did not train: the files a `lab run` wrote (its `--out` outputs, else the
 //! artifacts it captured) or a directory on disk, registered as a bundle of kind `hf` (a
-//! Hugging Face layout: `config.json` + `*.safetensors`) or `opaque`. They can be registered,
-//! promoted, deployed behind `[other]` gates, exported and replayed (through their run); lab
-//! serves only its own families.
+//! Hugging Face layout: `config.json` + `*.safetensors`) or `opaque` — or `ocr` when the
+//! files are exactly lab's OCR layout (`lab models export` of an OCR model: registering it
+//! back gives the same bundle). They can be registered, promoted, deployed behind `[other]`
+//! gates, exported and replayed (through their run); lab serves only its own families.
 
 use std::collections::BTreeMap;
 use std::path::Path;

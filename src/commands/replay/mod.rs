@@ -179,24 +179,28 @@ fn job_of(lab: &Lab, row: &RunRow) -> std::result::Result<job::Job, String> {
     let ds = input("dataset").ok_or("the run recorded no dataset")?;
     let snap = data::snapshot_of(lab, &ds.name, ds.hash)
         .map_err(|e| format!("dataset {} manifest: {e:#}", ds.name))?;
-    let parent = match input("teacher").or(input("base")).or(input("init")) {
-        Some(p) => {
-            let role = match p.role.as_str() {
-                "teacher" => "teacher",
-                "init" => "init",
-                _ => "base",
-            };
-            let m = job::load_bundle(lab, &p.name, p.hash, None)
-                .map_err(|e| format!("parent model {}: {e:#}", p.name))?;
-            Some((role, m))
-        }
+    let load = |p: &crate::event::DataRef| {
+        job::load_bundle(lab, &p.name, p.hash, None)
+            .map_err(|e| format!("parent model {}: {e:#}", p.name))
+    };
+    let parent = match input("teacher").or(input("base")) {
+        Some(p) => Some((
+            if p.role == "teacher" {
+                "teacher"
+            } else {
+                "base"
+            },
+            load(p)?,
+        )),
         None => None,
     };
+    let init = input("init").map(load).transpose()?;
     Ok(job::Job {
         recipe,
         seed: row.seed.unwrap_or(0),
         snap,
         parent,
+        init,
         cfg,
     })
 }

@@ -194,6 +194,16 @@ pub fn check(c: &RecipeConfig) -> Result<(), String> {
             return Err(format!("noise.rate must be in [0, 0.5], not {}", n.rate));
         }
     }
+    if c.train.init.is_some() && c.lora.is_some() {
+        return Err(
+            "train.init: a LoRA recipe trains adapters on its lora.base and starts them from zero \
+             — remove train.init, or name the model as lora.base"
+                .into(),
+        );
+    }
+    if c.train.init.as_deref() == Some("") {
+        return Err("train.init must name a model (NAME, NAME@N, a run id or a built-in base such as `ocr_base`), not \"\"".into());
+    }
     if let Some(l) = &c.lora {
         dim("lora.rank", l.rank, 1, 1024)?;
         in_range("lora.alpha", l.alpha, 0.0, true, 65536.0)?;

@@ -79,6 +79,11 @@ pub struct TrainSection {
     /// Probability of each training-time degradation (blur, faint ink, noise); 0 = none.
     #[serde(default)]
     pub augment: f64,
+    /// Start from this model's weights instead of a seeded initialisation: a model reference
+    /// (`NAME`, `NAME@N`, a run id, a hash prefix) or a built-in base (`ocr_base`,
+    /// `ocr_student_base`). Its `[model]` must match the recipe's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
     pub output: String,
 }
 

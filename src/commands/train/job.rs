@@ -19,7 +19,8 @@ use crate::models;
 use crate::progress::Reporter;
 
 pub use super::load::{
-    DocModel, OcrModel, Parent, load_any, load_bundle, load_doc_model, load_model,
+    DocModel, OcrModel, Parent, load_any, load_bundle, load_doc_model, load_init, load_model,
+    resolve_init,
 };
 
 /// Everything a recipe run consumes.
@@ -29,8 +30,10 @@ pub struct Job {
     pub cfg: RecipeConfig,
     pub seed: u64,
     pub snap: data::Snapshot,
-    /// `("teacher" | "base" | "init", model)`.
+    /// `("teacher" | "base", model)`.
     pub parent: Option<(&'static str, Parent)>,
+    /// The weights training starts from (`[train] init`, `--init-from`), recorded as `init`.
+    pub init: Option<Parent>,
 }
 
 impl Job {
@@ -74,6 +77,26 @@ impl Job {
         }
     }
 
+    fn ocr_init(&self) -> Option<&OcrModel> {
+        match &self.init {
+            Some(Parent::Ocr(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn doc_init(&self) -> Option<&DocModel> {
+        match &self.init {
+            Some(Parent::Doc(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The models the run reads, with the role each is recorded under.
+    pub fn parents(&self) -> impl Iterator<Item = (&'static str, &Parent)> {
+        let p = self.parent.as_ref().map(|(role, p)| (*role, p));
+        p.into_iter().chain(self.init.as_ref().map(|m| ("init", m)))
+    }
+
     /// The effective settings as recorded with a run (JSON).
     pub fn settings_json(&self) -> Vec<u8> {
         Job::settings_json_of(&self.cfg)
@@ -87,7 +110,7 @@ impl Job {
     }
 
     fn height(&self) -> usize {
-        match (&self.cfg.model, self.ocr_parent()) {
+        match (&self.cfg.model, self.ocr_parent().or(self.ocr_init())) {
             (Some(m), _) => m.height,
             (None, Some(p)) => p.loaded.model.config.height,
             (None, None) => 32,
@@ -188,6 +211,26 @@ pub fn load_data(lab: &Lab, job: &Job, reporter: &dyn Reporter) -> Result<Data> 
         (None, Some(p)) => p.loaded.model.config.clone(),
         (None, None) => bail!("the config has no [model] section and no parent model"),
     };
+    if let Some(i) = job.ocr_init() {
+        if i.loaded.vocab != vocab {
+            bail!(
+                "train.init: {} reads another alphabet ({} characters) than this recipe ({}) — \
+                 start from a model with the same [model] alphabet",
+                i.name,
+                i.loaded.vocab.size(),
+                vocab.size()
+            );
+        }
+        if i.loaded.model.config != ocr_config {
+            bail!(
+                "train.init: {} has another shape than this recipe's [model] ({:?} against {:?}) — \
+                 start from a model with the same [model] settings",
+                i.name,
+                i.loaded.model.config,
+                ocr_config
+            );
+        }
+    }
     Ok(Data::Ocr(OcrData {
         train,
         val,
@@ -216,7 +259,7 @@ fn load_doc_data(lab: &Lab, job: &Job) -> Result<DocData> {
         );
     }
     let rate = job.cfg.noise.as_ref().map_or(0.0, |n| n.rate);
-    let (tok, config) = match (job.doc_parent(), &job.cfg.doc) {
+    let (tok, config) = match (job.doc_parent().or(job.doc_init()), &job.cfg.doc) {
         (Some(p), _) => (p.loaded.tok.clone(), p.loaded.config.clone()),
         (None, Some(d)) => {
             // The corpus: every training cell once with noise, and every answer.
@@ -268,14 +311,16 @@ pub fn fit(
         val_lines: cfg.train.val_lines,
         augment: cfg.train.augment,
     };
+    let init = job.ocr_init().map(|m| &m.loaded.tensors);
     let mode = match (&cfg.distill, &cfg.lora, job.ocr_parent()) {
         (Some(d), _, Some(p)) => Mode::Distill {
             teacher: &p.loaded.model,
             temperature: d.temperature,
             alpha: d.alpha,
+            init,
         },
         (_, Some(l), Some(p)) => Mode::Lora(lora(l, &p.loaded.tensors)),
-        _ => Mode::Full,
+        _ => Mode::Full { init },
     };
     ocr_train::train(
         &data.ocr_config,
@@ -325,8 +370,8 @@ fn fit_doc(
     };
     let mode = match (&cfg.lora, job.doc_parent()) {
         (Some(l), Some(p)) => doc::train::Mode::Lora(lora(l, &p.loaded.tensors)),
-        (None, p) => doc::train::Mode::Full {
-            init: p.map(|p| &p.loaded.tensors),
+        (None, _) => doc::train::Mode::Full {
+            init: job.doc_init().map(|p| &p.loaded.tensors),
         },
         (Some(_), None) => bail!("a LoRA recipe without its base model"),
     };

@@ -140,3 +140,56 @@ pub fn load_bundle(lab: &Lab, name: &str, hash: Hash, run: Option<String>) -> Re
         vocab_json,
     }))
 }
+
+/// The model a recipe starts from (`[train] init`): a model in the registry or the runs, else
+/// a built-in base (`models::builtin`). Returns the name a run records and the bundle hash;
+/// with `store`, a built-in base's files are put into the blob store (so `lab replay` finds
+/// them), without it nothing is written (what `lab pipeline --plan` compares).
+pub fn resolve_init(
+    lab: &Lab,
+    reference: &str,
+    store: bool,
+) -> Result<(String, Hash, Option<String>)> {
+    match models::resolve_in(&lab.store, reference) {
+        Ok(m) => Ok((m.name, m.hash, m.run)),
+        Err(e) => match models::builtin::builtin(reference) {
+            Some(b) => {
+                let hash = if store {
+                    b.store(&lab.store.blobs)?
+                } else {
+                    b.hash()
+                };
+                Ok((b.label(), hash, None))
+            }
+            None => {
+                let names: Vec<&str> = models::builtin::BUILTINS.iter().map(|b| b.name).collect();
+                bail!(
+                    "train.init `{reference}`: {e} — and it is not a built-in base ({})",
+                    names.join(", ")
+                )
+            }
+        },
+    }
+}
+
+/// Resolves and loads the model a recipe of the OCR (`doc == false`) or document family
+/// starts from, refusing an adapter or a model of the other family.
+pub fn load_init(lab: &Lab, reference: &str, doc: bool) -> Result<Parent> {
+    let (name, hash, run) = resolve_init(lab, reference, true)?;
+    let m = load_bundle(lab, &name, hash, run)?;
+    if m.kind().ends_with("-lora") {
+        bail!(
+            "train.init `{reference}`: {name} is a LoRA adapter — start from a full model (or one \
+             written with lora.merge = true)"
+        );
+    }
+    match (&m, doc) {
+        (Parent::Ocr(_), true) => bail!(
+            "train.init `{reference}`: {name} is an OCR model; a document recipe starts from a document model"
+        ),
+        (Parent::Doc(_), false) => bail!(
+            "train.init `{reference}`: {name} is a document model; an OCR recipe starts from an OCR model"
+        ),
+        _ => Ok(m),
+    }
+}

@@ -39,6 +39,8 @@ pub struct Overrides {
     pub learning_rate: Option<f64>,
     pub seed: Option<u64>,
     pub output: Option<String>,
+    /// `train.init`; `none` clears it.
+    pub init: Option<String>,
     pub teacher: Option<String>,
     pub temperature: Option<f64>,
     pub alpha: Option<f64>,
@@ -150,6 +152,13 @@ fn apply(c: &mut config::RecipeConfig, o: &Overrides) {
     if let Some(v) = &o.output {
         t.output = v.clone();
     }
+    if let Some(v) = &o.init {
+        t.init = Some(v.clone());
+    }
+    // `none`, in the file or on the command line: a seeded start.
+    if t.init.as_deref() == Some("none") {
+        t.init = None;
+    }
     if let Some(d) = &mut c.distill {
         if let Some(v) = &o.teacher {
             d.teacher = v.clone();
@@ -238,15 +247,19 @@ pub fn train(
         };
         anyhow!("dataset `{}` (train.dataset in {shown}): {e}{hint}", cfg.train.dataset)
     })?;
-    let parent = match &ov.init_from {
-        Some(dir) => Some(("init", import_checkpoint(lab, recipe, dir)?)),
-        None => Job::parent_of(lab, recipe, &cfg)?,
+    let init = match (&ov.init_from, &cfg.train.init) {
+        (Some(dir), _) => Some(import_checkpoint(lab, recipe, dir)?),
+        (None, Some(r)) => {
+            Some(job::load_init(lab, r, recipe.is_doc()).map_err(|e| anyhow!("{shown}: {e:#}"))?)
+        }
+        (None, None) => None,
     };
     let job = Job {
         recipe,
         seed,
         snap: data::snapshot(lab, ds)?,
-        parent,
+        parent: Job::parent_of(lab, recipe, &cfg)?,
+        init,
         cfg,
     };
     let data = job::load_data(lab, &job, reporter)?;
@@ -272,7 +285,7 @@ pub fn train(
             hash: settings_hash,
         },
     ];
-    if let Some((role, p)) = &job.parent {
+    for (role, p) in job.parents() {
         inputs.push(DataRef {
             role: role.to_string(),
             name: p.name().to_string(),
@@ -547,6 +560,14 @@ pub fn planned_inputs(
             role: role.into(),
             name: m.name.clone(),
             hash: m.hash,
+        });
+    }
+    if let Some(reference) = &cfg.train.init {
+        let (name, hash, _) = job::resolve_init(lab, reference, false)?;
+        inputs.push(DataRef {
+            role: "init".into(),
+            name,
+            hash,
         });
     }
     Ok(inputs)

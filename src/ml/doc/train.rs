@@ -5,7 +5,7 @@
 //! examples in, weights and metrics out through an [`Observer`].
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -17,9 +17,7 @@ use super::record::{self, FieldScore, Record};
 use super::tok::Tok;
 use crate::ml::bundle::Tensors;
 use crate::ml::lines;
-use crate::ml::train::{
-    self, Lora, Observer, Schedule, Shards, Task, Trainable, Trained, named_vars,
-};
+use crate::ml::train::{self, Lora, Observer, Schedule, Shards, Task, Trainable, Trained};
 
 /// One cell to read: its headers and lines as printed (clean truth), and the record.
 #[derive(Clone, Debug)]
@@ -112,27 +110,11 @@ pub(crate) fn build(
     seed: u64,
     dev: &Device,
 ) -> anyhow::Result<train::Built<Llama>> {
-    let (what, init) = match mode {
-        Mode::Full { init } => (Trainable::Full, *init),
-        Mode::Lora(l) => (Trainable::Lora(l), None),
+    let what = match mode {
+        Mode::Full { init } => Trainable::Full(*init),
+        Mode::Lora(l) => Trainable::Lora(l),
     };
-    let built = train::build::<DocFamily>(config, what, seed, dev)?;
-    if let Some(w) = init {
-        for (name, var) in named_vars(&built.vars) {
-            let t = w
-                .get(&name)
-                .ok_or_else(|| anyhow::anyhow!("the initial weights lack `{name}`"))?;
-            if t.dims() != var.dims() {
-                anyhow::bail!(
-                    "initial weight `{name}` has shape {:?}, the config needs {:?}",
-                    t.dims(),
-                    var.dims()
-                );
-            }
-            var.set(&t.to_dtype(DType::F32)?)?;
-        }
-    }
-    Ok(built)
+    Ok(train::build::<DocFamily>(config, what, seed, dev)?)
 }
 
 /// Mean cross-entropy of the answer tokens of `seqs` (teacher forcing) and its gradients.

@@ -11,6 +11,7 @@ use candle_core::{Device, Result, Tensor};
 use super::model::OcrFamily;
 use super::read::decode;
 use super::{Ocr, OcrConfig};
+use crate::ml::bundle::Tensors;
 use crate::ml::lines::{self, Line};
 use crate::ml::textmetrics::{TextMetrics, TextScore};
 use crate::ml::train::{
@@ -38,13 +39,15 @@ impl LineSet {
 
 /// What is trained and against what.
 pub enum Mode<'a> {
-    /// Every weight, from a seeded initialisation (teacher or plain student).
-    Full,
-    /// Every weight of a fresh student; the loss mixes CTC with the KL to `teacher`.
+    /// Every weight, from a seeded initialisation or from `init` (a pretrained base).
+    Full { init: Option<&'a Tensors> },
+    /// Every weight of a student (fresh, or from `init`); the loss mixes CTC with the KL to
+    /// `teacher`.
     Distill {
         teacher: &'a Ocr,
         temperature: f64,
         alpha: f64,
+        init: Option<&'a Tensors>,
     },
     /// Only LoRA adapters on a frozen base.
     Lora(Lora<'a>),
@@ -66,7 +69,7 @@ pub(crate) fn build(
     dev: &Device,
 ) -> Result<train::Built<Ocr>> {
     let what = match mode {
-        Mode::Full | Mode::Distill { .. } => Trainable::Full,
+        Mode::Full { init } | Mode::Distill { init, .. } => Trainable::Full(*init),
         Mode::Lora(l) => Trainable::Lora(l),
     };
     train::build::<OcrFamily>(config, what, seed, dev)

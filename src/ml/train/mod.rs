@@ -177,8 +177,9 @@ pub struct Lora<'a> {
 
 /// What [`build`] trains.
 pub enum Trainable<'a> {
-    /// Every weight, from a seeded initialisation.
-    Full,
+    /// Every weight, from a seeded initialisation, or from these weights (a pretrained base,
+    /// a checkpoint) when given.
+    Full(Option<&'a Tensors>),
     /// Only the adapters; the base stays frozen.
     Lora(&'a Lora<'a>),
 }
@@ -192,9 +193,12 @@ pub fn build<F: Family>(
 ) -> Result<Built<F::Model>> {
     let vars = VarMap::new();
     match what {
-        Trainable::Full => {
+        Trainable::Full(start) => {
             let model = F::build(config, VarBuilder::from_varmap(&vars, DType::F32, dev))?;
             init::seeded_init(&vars, seed)?;
+            if let Some(w) = start {
+                set_weights(&vars, w)?;
+            }
             Ok(Built {
                 model,
                 vars,
@@ -225,6 +229,27 @@ pub fn build<F: Family>(
             })
         }
     }
+}
+
+/// Sets every variable of `vars` from `w` (same names and shapes; other dtypes converted).
+fn set_weights(vars: &VarMap, w: &Tensors) -> Result<()> {
+    for (name, var) in named_vars(vars) {
+        let t = w.get(&name).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "the initial weights lack `{name}` (they are of another model family or shape)"
+            ))
+        })?;
+        if t.dims() != var.dims() {
+            return Err(candle_core::Error::Msg(format!(
+                "initial weight `{name}` has shape {:?}, the config needs {:?} — start from a \
+                 model with the same [model] settings",
+                t.dims(),
+                var.dims()
+            )));
+        }
+        var.set(&t.to_dtype(DType::F32)?)?;
+    }
+    Ok(())
 }
 
 /// The variables of `vm`, sorted by name.
