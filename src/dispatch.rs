@@ -414,6 +414,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             eprintln!("lab ui: stopped ({})", o.addr);
         }
+        Command::Import(crate::cli::ImportCmd::Mlflow(a)) => {
+            let lab = open(&here, "import")?;
+            let out = commands::mlflow_io::import(lab, &a.from, &a.experiment)?;
+            say(json, out.text(), &out)?;
+        }
+        Command::Export(crate::cli::ExportCmd::Mlflow(a)) => {
+            let lab = open(&here, "export")?;
+            let out = commands::mlflow_io::export(lab, &a.to, &a.experiment)?;
+            say(json, out.text(), &out)?;
+        }
         Command::Ab(cmd) => {
             let lab = open(&here, "ab")?;
             return ab_cmd(&lab, cmd, json, &bars);
