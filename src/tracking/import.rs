@@ -35,15 +35,14 @@ pub struct RunImport {
 impl Tracking {
     /// The id of experiment `name`, created as create-experiment does when lab has none.
     pub fn ensure_experiment(&self, name: &str, tags: BTreeMap<String, String>) -> TResult<String> {
+        // Recorded, or a name only native runs used (its made-up id serves): nothing to append.
         if let Ok(e) = self.get_experiment_by_name(name) {
-            if e.recorded || e.id == super::state::DEFAULT_EXPERIMENT {
-                if e.lifecycle != "active" {
-                    return Err(invalid(format!(
-                        "lab's experiment '{name}' is deleted; restore it (lab ui: restore-experiment) before importing into it"
-                    )));
-                }
-                return Ok(e.id);
+            if e.lifecycle != "active" {
+                return Err(invalid(format!(
+                    "lab's experiment '{name}' is deleted; restore it (lab ui: restore-experiment) before importing into it"
+                )));
             }
+            return Ok(e.id);
         }
         self.create_experiment(name, None, tags)
     }

@@ -256,6 +256,11 @@ fn import_models(
                             && x.tags.get("lab.source_version") == Some(&v.version.to_string())
                     })
                     .map(|x| x.version)
+                    // A version exported from this lab (`lab.version`) is lab's own.
+                    .or_else(|| {
+                        let n: u32 = v.tags.get("lab.version")?.parse().ok()?;
+                        s.versions.contains_key(&(m.name.clone(), n)).then_some(n)
+                    })
             };
             let n = match have {
                 Some(n) => {
