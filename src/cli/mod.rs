@@ -13,6 +13,8 @@ mod serve;
 pub use serve::{AbCmd, ServeArgs, UiArgs};
 mod bench;
 pub use bench::BenchCmd;
+mod mlflow;
+pub use mlflow::{ExportCmd, ImportCmd};
 pub use train::{
     CommonTrain, CompareArgs, EvalArgs, EvalExtractArgs, EvalOn, ExtractArgs, LoraArgs, OcrArgs,
     SweepArgs, TrainCmd,
@@ -55,6 +57,8 @@ Runs and metrics:
   metrics       Print one metric's full series of a run
   artifacts     List a run's artifacts and outputs; write one back, hash checked
   report        Write an HTML + PNG report: runs, training curves, model comparisons
+  import        Import experiments, runs and models from MLflow (a server or an mlruns folder)
+  export        Push runs, metrics, artifacts and models to an MLflow server
 
 The log:
   log           List events (filter by kind, time, run)
@@ -260,6 +264,10 @@ pub enum Command {
     #[command(subcommand)]
     Ab(AbCmd),
     Ui(UiArgs),
+    #[command(subcommand)]
+    Import(ImportCmd),
+    #[command(subcommand)]
+    Export(ExportCmd),
     /// Rebuild a recorded training run from the log alone and check it bit for bit
     ///
     /// Restores the dataset snapshot, effective settings and parent model from blobs, trains

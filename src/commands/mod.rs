@@ -11,6 +11,7 @@ pub mod extract;
 pub mod gc;
 pub mod hooks;
 pub mod log;
+pub mod mlflow_io;
 pub mod models;
 pub mod monitor;
 pub mod pipeline;

@@ -8,6 +8,7 @@
 
 mod artifacts;
 pub mod filter;
+mod import;
 mod registry;
 pub mod search;
 pub mod state;
@@ -18,6 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::event::{Event, Hash, MetricBatch, MetricPoint, RunStatus};
 use crate::lab::Lab;
 pub use artifacts::{check_artifact_path, percent_decode, percent_decode_all};
+pub use import::RunImport;
 use search::page as search_page;
 pub use state::{Experiment, Latest, RegModel, Run, State, Version};
 
@@ -150,7 +152,7 @@ pub fn now_ms() -> i64 {
     crate::store::now_ns() / 1_000_000
 }
 
-fn check_key(what: &str, k: &str) -> TResult<()> {
+pub(crate) fn check_key(what: &str, k: &str) -> TResult<()> {
     if k.is_empty() {
         return Err(invalid(format!(
             "Invalid {what} name: '' (a key cannot be empty)"
@@ -460,31 +462,7 @@ impl Tracking {
             (None, None) => petname(&id),
         };
         let start = start_time.unwrap_or_else(now_ms);
-        let mut events = Vec::new();
-        events.push(Event::RunStarted {
-            run: id.clone(),
-            name: name.clone(),
-            experiment: e.name.clone(),
-            recipe: "mlflow".into(),
-            params: BTreeMap::new(),
-            inputs: Vec::new(),
-            seed: None,
-            pid: 0,
-            host: "mlflow".into(),
-            pid_start: 0,
-        });
-        let mut attrs = BTreeMap::new();
-        attrs.insert("experiment_id".to_string(), experiment_id.to_string());
-        attrs.insert("start_time".to_string(), start.to_string());
-        attrs.insert("run_name".to_string(), name);
-        attrs.insert("user_id".to_string(), user_id.to_string());
-        events.push(Event::RunUpdated {
-            run: id.clone(),
-            params: BTreeMap::new(),
-            tags,
-            deleted_tags: Vec::new(),
-            attrs,
-        });
+        let events = start_events(&id, &e, &name, start, user_id, tags);
         self.append(&mut s, events)?;
         s.runs
             .get(&id)
@@ -527,17 +505,7 @@ impl Tracking {
         let mut events = Vec::new();
         if let Some(st) = status {
             let st = st.to_ascii_uppercase();
-            let native = match st.as_str() {
-                "RUNNING" | "SCHEDULED" => None,
-                "FINISHED" => Some(RunStatus::Finished),
-                "FAILED" => Some(RunStatus::Failed),
-                "KILLED" => Some(RunStatus::Killed),
-                o => {
-                    return Err(invalid(format!(
-                        "Invalid run status '{o}': use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"
-                    )));
-                }
-            };
+            let native = native_status(&st)?;
             attrs.insert("status".to_string(), st.clone());
             if let Some(ns) = native {
                 if r.status == "RUNNING" || r.status == "SCHEDULED" {
@@ -674,31 +642,7 @@ impl Tracking {
             }
         }
         pmap.retain(|k, _| !r.params.contains_key(k));
-        let mut events = Vec::new();
-        if !metrics.is_empty() {
-            let mut by_key: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
-            let mut order = Vec::new();
-            for m in metrics {
-                if !by_key.contains_key(&m.key) {
-                    order.push(m.key.clone());
-                }
-                by_key.entry(m.key).or_default().push(MetricPoint {
-                    step: m.step,
-                    value: m.value,
-                    time_ms: m.timestamp,
-                });
-            }
-            events.push(Event::MetricsLogged {
-                run: run.to_string(),
-                metrics: order
-                    .into_iter()
-                    .map(|k| MetricBatch {
-                        points: by_key.remove(&k).unwrap_or_default(),
-                        key: k,
-                    })
-                    .collect(),
-            });
-        }
+        let mut events: Vec<Event> = metrics_event(run, metrics).into_iter().collect();
         if !pmap.is_empty() || !tmap.is_empty() {
             let mut attrs = BTreeMap::new();
             if let Some(n) = tmap.get("mlflow.runName") {
@@ -766,6 +710,86 @@ impl Tracking {
             .store
             .read_views(|v| v.metric_keys(run))
             .map_err(internal)
+    }
+}
+
+/// The events that start an MLflow run: `RunStarted` (recipe `mlflow`) and the `RunUpdated`
+/// that holds MLflow's attributes (experiment id, start time, name, user) and its tags.
+fn start_events(
+    id: &str,
+    e: &Experiment,
+    name: &str,
+    start_ms: i64,
+    user_id: &str,
+    tags: BTreeMap<String, String>,
+) -> Vec<Event> {
+    let mut attrs = BTreeMap::new();
+    attrs.insert("experiment_id".to_string(), e.id.clone());
+    attrs.insert("start_time".to_string(), start_ms.to_string());
+    attrs.insert("run_name".to_string(), name.to_string());
+    attrs.insert("user_id".to_string(), user_id.to_string());
+    vec![
+        Event::RunStarted {
+            run: id.to_string(),
+            name: name.to_string(),
+            experiment: e.name.clone(),
+            recipe: "mlflow".into(),
+            params: BTreeMap::new(),
+            inputs: Vec::new(),
+            seed: None,
+            pid: 0,
+            host: "mlflow".into(),
+            pid_start: 0,
+        },
+        Event::RunUpdated {
+            run: id.to_string(),
+            params: BTreeMap::new(),
+            tags,
+            deleted_tags: Vec::new(),
+            attrs,
+        },
+    ]
+}
+
+/// One `MetricsLogged` of MLflow metric values, grouped by key in first-seen order.
+fn metrics_event(run: &str, metrics: Vec<MetricIn>) -> Option<Event> {
+    if metrics.is_empty() {
+        return None;
+    }
+    let mut by_key: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for m in metrics {
+        if !by_key.contains_key(&m.key) {
+            order.push(m.key.clone());
+        }
+        by_key.entry(m.key).or_default().push(MetricPoint {
+            step: m.step,
+            value: m.value,
+            time_ms: m.timestamp,
+        });
+    }
+    Some(Event::MetricsLogged {
+        run: run.to_string(),
+        metrics: order
+            .into_iter()
+            .map(|k| MetricBatch {
+                points: by_key.remove(&k).unwrap_or_default(),
+                key: k,
+            })
+            .collect(),
+    })
+}
+
+/// MLflow's run status as lab's terminal status (`None` for RUNNING / SCHEDULED).
+fn native_status(st: &str) -> TResult<Option<RunStatus>> {
+    match st {
+        "RUNNING" | "SCHEDULED" => Ok(None),
+        "FINISHED" => Ok(Some(RunStatus::Finished)),
+        "FAILED" => Ok(Some(RunStatus::Failed)),
+        "KILLED" => Ok(Some(RunStatus::Killed)),
+        o => Err(invalid(format!(
+            "Invalid run status '{o}': use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"
+        ))),
     }
 }
 

@@ -27,6 +27,7 @@ mod gc_checkpoints;
 mod git;
 mod hooks;
 mod log;
+mod mlflow_io;
 mod monitor;
 mod production;
 mod registry;
