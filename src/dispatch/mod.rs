@@ -118,6 +118,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Monitor(cmd) => monitor::monitor(&c, cmd)?,
         Command::Serve(a) => serve::serve(&c, a)?,
         Command::Ui(a) => serve::ui(&c, a)?,
+        Command::Import(cmd) => runs::import(&c, cmd)?,
+        Command::Export(cmd) => runs::export(&c, cmd)?,
         Command::Run(a) => runs::run(&c, a)?,
         Command::Runs(cmd) => runs::runs(&c, cmd)?,
         Command::Artifacts(cmd) => runs::artifacts(&c, cmd)?,

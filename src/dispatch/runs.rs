@@ -1,9 +1,10 @@
-//! Runs and the log: `lab run`, `runs …`, `artifacts …`, `metrics`, `report`, `log`, `show`.
+//! Runs and the log: `lab run`, `runs …`, `artifacts …`, `metrics`, `report`, `log`, `show`,
+//! and moving runs to and from MLflow (`import mlflow`, `export mlflow`).
 
 use anyhow::Result;
 
 use super::{Answer, Ctx};
-use crate::cli::{ArtifactsCmd, LogArgs, ReportArgs, RunArgs, RunsCmd};
+use crate::cli::{ArtifactsCmd, ExportCmd, ImportCmd, LogArgs, ReportArgs, RunArgs, RunsCmd};
 use crate::commands::{self, log::Filter};
 
 pub fn run(c: &Ctx, args: RunArgs) -> Result<Answer> {
@@ -152,4 +153,18 @@ pub fn show(c: &Ctx, what: &str) -> Result<Answer> {
     Answer::one(c.json, &commands::log::json(&r), || {
         commands::log::show_text(&r)
     })
+}
+
+pub fn import(c: &Ctx, cmd: ImportCmd) -> Result<Answer> {
+    let ImportCmd::Mlflow(a) = cmd;
+    let lab = c.lab("import")?;
+    let out = commands::mlflow_io::import(lab, &a.from, &a.experiment)?;
+    Answer::one(c.json, &out, || out.text())
+}
+
+pub fn export(c: &Ctx, cmd: ExportCmd) -> Result<Answer> {
+    let ExportCmd::Mlflow(a) = cmd;
+    let lab = c.lab("export")?;
+    let out = commands::mlflow_io::export(lab, &a.to, &a.experiment)?;
+    Answer::one(c.json, &out, || out.text())
 }
