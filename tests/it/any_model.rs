@@ -163,7 +163,10 @@ fn an_exported_ocr_model_registers_back_as_the_same_ocr_model() {
     let v = p
         .ok(&["--json", "models", "register", "out/ocr", "--name", "back"])
         .json();
-    assert_eq!(v["model"], t["model_hash"], "the same files, the same bundle: {v}");
+    assert_eq!(
+        v["model"], t["model_hash"],
+        "the same files, the same bundle: {v}"
+    );
     // It is an OCR model again: it reads lines.
     let line = fs::read_dir(p.path("datasets/tt/lines/test"))
         .unwrap()
