@@ -79,4 +79,20 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 20)]
         count: u32,
     },
+    /// How fast the shipped document model learns: its configs/doc_base.toml shape and noise,
+    /// trained from a seeded start on synthetic timetables' cells, scored after each epoch
+    ///
+    /// Prints validation field F1, exact rate and loss per epoch and examples per second. A
+    /// report (no target). Example:
+    ///
+    ///   cargo run --release -- bench doc --count 320 --epochs 2
+    #[command(verbatim_doc_comment)]
+    Doc {
+        /// Synthetic timetables whose cells are the training examples.
+        #[arg(long, default_value_t = 320)]
+        count: u32,
+        /// Passes over them.
+        #[arg(long, default_value_t = 2)]
+        epochs: u32,
+    },
 }

@@ -3,7 +3,12 @@
 use clap::{Args, Subcommand};
 
 /// Bring runs and models into lab from another tool
+///
+/// Example:
+///
+///   lab import mlflow --from http://127.0.0.1:5000
 #[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
 pub enum ImportCmd {
     /// Import experiments, runs and registered models from MLflow (a server or an mlruns folder)
     ///
@@ -34,7 +39,12 @@ pub struct ImportMlflowArgs {
 }
 
 /// Push runs and models from lab to another tool
+///
+/// Example:
+///
+///   lab export mlflow --to http://127.0.0.1:5000
 #[derive(Debug, Subcommand)]
+#[command(verbatim_doc_comment)]
 pub enum ExportCmd {
     /// Push lab's runs, metrics, artifacts and registered models to an MLflow tracking server
     ///

@@ -36,6 +36,7 @@ use crate::project::Project;
 use dataset::{Shape, TempDir, create_cost, prepare_data, sha256sum, warm};
 
 mod dataset;
+pub mod doc;
 pub mod layout;
 pub mod ops;
 mod peers;

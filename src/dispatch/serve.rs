@@ -64,6 +64,10 @@ pub fn bench(c: &Ctx, cmd: BenchCmd) -> Result<Answer> {
             commands::bench::layout::layout(count, c.json)?;
             true
         }
+        BenchCmd::Doc { count, epochs } => {
+            commands::bench::doc::doc(count, epochs, c.json)?;
+            true
+        }
     };
     Ok(Answer::none().failed_if(!ok))
 }

@@ -168,7 +168,7 @@ fn an_exported_ocr_model_registers_back_as_the_same_ocr_model() {
         "the same files, the same bundle: {v}"
     );
     // It is an OCR model again: it reads lines.
-    let line = fs::read_dir(p.path("datasets/tt/lines/test"))
+    let line = fs::read_dir(p.path("datasets/tt/lines/train"))
         .unwrap()
         .next()
         .unwrap()

@@ -137,3 +137,30 @@ fn layout_bench_reports_stages_and_the_grid_survey() {
     assert_eq!(domains, ["default", "shifted"]);
     assert_eq!(v["survey"][0]["exact_grid"], 1, "{v}");
 }
+
+/// `lab bench doc` (the document model's learning speed; once an `#[ignore]` probe in its
+/// tests) trains the shipped shape and reports every epoch.
+#[test]
+fn doc_bench_reports_each_epoch_of_the_shipped_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::lab_env(
+        dir.path(),
+        &[],
+        &["--json", "bench", "doc", "--count", "4", "--epochs", "2"],
+    );
+    assert!(out.ok(), "{out}");
+    let v = out.json();
+    assert_eq!(v["hidden_size"], 64, "configs/doc_base.toml's shape: {v}");
+    let epochs = v["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2, "{v}");
+    for e in epochs {
+        let f1 = e["val_field_f1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f1), "{e}");
+        assert!(e["val_loss"].as_f64().unwrap() > 0.0, "{e}");
+    }
+    assert!(
+        epochs[1]["train_loss"].as_f64() < epochs[0]["train_loss"].as_f64(),
+        "it learns: {v}"
+    );
+    assert!(v["samples_per_s"].as_f64().unwrap() > 0.0, "{v}");
+}

@@ -112,6 +112,8 @@ pub fn bundle_of_dir(lab: &Lab, dir: &Path) -> Result<(Hash, String, Option<Stri
     };
     let mut files = BTreeMap::new();
     files_of(lab, &d, "", &mut files)?;
+    // The marker `lab models export` leaves is lab's note, not part of the model.
+    files.remove(super::export::MARKER);
     if files.is_empty() {
         bail!(
             "{} holds no files: a model directory has its weights and config",
