@@ -66,7 +66,7 @@ impl Observer for Collect {
     fn step(&mut self, _: &StepInfo) {}
     fn epoch(&mut self, e: &EpochInfo, _checkpoint: Vec<u8>) -> Result<()> {
         self.epochs.push(DocEpoch {
-            epoch: e.epoch,
+            epoch: e.epoch + 1,
             train_loss: e.train_loss,
             val_loss: e.val_loss,
             val_field_f1: e.metric("field_f1"),
