@@ -35,3 +35,44 @@ if [[ "${BASELINE:-1}" == 1 ]]; then
     --cmd "$MLFLOW_BIN server --backend-store-uri sqlite:///{workdir}/mlflow.db --host 127.0.0.1 --port {port}" \
     --startup-trials 1 --ingest --ingest-args "$INGEST" --json-out "$OUT/mlflow.json"
 fi
+
+# A lean HTTP client: wrk posting single log-metric calls (each a new step) for $WRK_SECS s on
+# $WRK_CONNS (default 32) connections, then the history is read back and counted against wrk's responses.
+if command -v wrk >/dev/null; then
+  echo "== lab ui, single log-metric calls from wrk ($LAB)"
+  W="$(mktemp -d)"
+  trap 'kill $UIPID 2>/dev/null; rm -rf "$W"' EXIT
+  (cd "$W" && "$LAB" init >/dev/null 2>&1)
+  "$LAB" -C "$W" ui --addr 127.0.0.1:5094 >"$W/ui.log" 2>&1 &
+  UIPID=$!
+  for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:5094/version && break; sleep 0.05; done
+  API=http://127.0.0.1:5094/api/2.0/mlflow
+  EXP=$(curl -s -X POST "$API/experiments/create" -d '{"name":"wrk"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["experiment_id"])')
+  RUN=$(curl -s -X POST "$API/runs/create" -d "{\"experiment_id\":\"$EXP\",\"start_time\":1}" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["run"]["info"]["run_id"])')
+  cat >"$W/log_metric.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  local step = n * 1000 + (id or 0)
+  return wrk.format(nil, "/api/2.0/mlflow/runs/log-metric",
+    nil, string.format('{"run_id":"$RUN","key":"wrk","value":%d,"timestamp":%d,"step":%d}', n, n, step))
+end
+setup = function(thread) thread:set("id", math.random(0, 999)) end
+LUA
+  wrk -t2 -c"${WRK_CONNS:-32}" -d"${WRK_SECS:-10}s" -s "$W/log_metric.lua" http://127.0.0.1:5094 | tee "$W/wrk.txt"
+  sleep 0.5
+  "$PY" - "$API" "$RUN" "$W/wrk.txt" <<'PYEOF'
+import json, re, sys, urllib.request
+api, run, out = sys.argv[1:4]
+text = open(out).read()
+done = int(re.search(r"(\d+) requests in", text).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+hist = json.load(urllib.request.urlopen(f"{api}/metrics/get-history?run_id={run}&metric_key=wrk"))
+n = len(hist.get("metrics", []))
+print(f"wrk completed {done} calls ({bad.group(1) if bad else 0} not 2xx); the history holds {n} points"
+      f" ({n - done} answered after wrk stopped counting)")
+sys.exit(0 if n >= done and not bad else 1)
+PYEOF
+fi

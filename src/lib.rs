@@ -37,4 +37,4 @@ pub mod timetable;
 pub mod tracking;
 pub mod watch;
 
-pub use dispatch::main;
+pub use dispatch::{FreedMemory, main};

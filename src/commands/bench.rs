@@ -12,7 +12,9 @@
 //! - 100,000 small events appended in batches of 1,000, in-process through `Store::append`:
 //!   drift checks (which only the log holds; the target), then one-point metric events (which
 //!   two views fold too); and small events one per durable commit;
-//! - metric points logged in batches of 1,000 and read back as one series, in-process.
+//! - metric points logged in batches of 1,000 and read back as one series, in-process;
+//! - the same million points from 8 threads at once, each into its own run, through one
+//!   store: concurrent appends are committed together (`store::group`).
 //!
 //! The hashes `sha256sum` printed are checked against the snapshot's manifest, so the bench
 //! also proves the snapshot right. dvc and MLflow are measured when installed (`dvc` on the
@@ -48,6 +50,8 @@ mod train_table;
 const EVENTS: u64 = 100_000;
 const POINTS: u64 = 1_000_000;
 const BATCH: u64 = 1_000;
+/// Concurrent writers of the group-commit measurement (the "8 client connections").
+const WRITERS: u64 = 8;
 
 /// One line of the result table.
 #[derive(Debug, Serialize)]
@@ -178,6 +182,8 @@ pub fn store(dir: Option<&Path>, scale_down: u32, json: bool) -> Result<bool> {
     let (batched, metric_events, single) = bench_events(&lab)?;
     note("metric points in and out");
     let (points_in, points_out) = bench_metrics(&lab)?;
+    note("metric points from 8 writers at once");
+    let concurrent_in = bench_writers(&lab, WRITERS)?;
     drop(lab);
     note("baselines: dvc and mlflow, where installed");
     let dvc = match peers::dvc_readd(&tree) {
@@ -237,6 +243,15 @@ pub fn store(dir: Option<&Path>, scale_down: u32, json: bool) -> Result<bool> {
         )
         .baseline(mlflow.0, mlflow.2.clone())
         .target(">= 1,000,000/s", points_in >= 1_000_000.0),
+        Row::new(
+            format!(
+                "{} points in from {WRITERS} writers at once, batches of 1,000",
+                int(POINTS)
+            ),
+            concurrent_in,
+            "points/s",
+        )
+        .target(">= 1,000,000/s", concurrent_in >= 1_000_000.0),
         Row::new(
             "points out, one series (median of 3)".into(),
             points_out,
@@ -411,6 +426,56 @@ fn bench_metrics(lab: &Lab) -> Result<(f64, f64)> {
         );
     }
     Ok((rate_in, median(&mut outs)))
+}
+
+/// `writers` threads, each logging its share of [`POINTS`] in batches of 1,000 into its own
+/// run through one shared store at once (what `lab ui` does with concurrent clients). Checks
+/// that every point arrived; returns the aggregate points/s.
+fn bench_writers(lab: &Lab, writers: u64) -> Result<f64> {
+    let runs: Vec<String> = (0..writers)
+        .map(|w| start_run(lab, 10 + w))
+        .collect::<Result<_>>()?;
+    let author = lab.author()?.clone();
+    let per = POINTS / writers / BATCH;
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                let author = &author;
+                s.spawn(move || -> Result<()> {
+                    for b in 0..per {
+                        let batch = MetricBatch {
+                            key: "loss".into(),
+                            points: (0..BATCH).map(|i| point(b * BATCH + i)).collect(),
+                        };
+                        lab.store.append(
+                            author,
+                            vec![Event::MetricsLogged {
+                                run: run.clone(),
+                                metrics: vec![batch],
+                            }],
+                        )?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("a writer panicked"))?)
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    for run in &runs {
+        let series = lab.store.read_views(|v| v.metric_series(run, "loss"))?;
+        ensure!(
+            series.len() as u64 == per * BATCH,
+            "a concurrent writer's run holds {} of {} points",
+            series.len(),
+            per * BATCH
+        );
+    }
+    Ok((writers * per * BATCH) as f64 / secs)
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -24,9 +24,25 @@ mod serve;
 pub use answer::Answer;
 use bars::Bars;
 
-/// The entry point of the binary.
-pub fn main() -> ExitCode {
+/// How the binary's allocator treats freed memory (see `main.rs`): kept for reuse, or handed
+/// back to the kernel soon after it is freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreedMemory {
+    /// Keep it: a training step frees and reallocates the same tensors every few milliseconds.
+    Keep,
+    /// Hand it back: a long-lived server (`lab ui`) answers a big read now and then and would
+    /// otherwise keep that peak, in each of its worker threads, for its whole life.
+    Return,
+}
+
+/// The entry point of the binary. `allocator` is told how to treat freed memory once the
+/// command is known.
+pub fn main(allocator: fn(FreedMemory)) -> ExitCode {
     let cli = Cli::parse();
+    allocator(match cli.command {
+        Command::Ui(_) => FreedMemory::Return,
+        _ => FreedMemory::Keep,
+    });
     crate::store::guard::install_hook();
     // A panic inside redb (a damaged page) is a damaged log, said as such; any other panic
     // is a bug in lab and goes on as one.

@@ -2,7 +2,9 @@
 //! store (`.lab/objects`). This is the only code that writes redb. No ML, no HTTP.
 //!
 //! Every append runs in one redb write transaction: read the head, encode and chain the new
-//! events, insert them, fold them into the views, commit. The database is opened in
+//! events, insert them, fold them into the views, commit. Appends from threads of one process
+//! that arrive while a commit is in progress are committed together after it (`group`). The
+//! database is opened in
 //! `ConcurrencyMode::MultiWriter`, so any number of lab processes share it and redb serialises
 //! their write transactions: the chain stays linear and nobody sees "already open".
 //!
@@ -16,6 +18,7 @@ pub mod backend;
 pub mod blobs;
 mod check;
 pub mod codec;
+mod group;
 pub mod guard;
 pub mod head;
 mod inferences;
@@ -149,6 +152,8 @@ pub struct Store {
     path: PathBuf,
     lab_dir: PathBuf,
     pub blobs: BlobStore,
+    /// Appends waiting to be committed together (see `group`).
+    group: group::Group,
 }
 
 impl Store {
@@ -192,6 +197,7 @@ impl Store {
             path: path.clone(),
             lab_dir: lab_dir.to_path_buf(),
             blobs,
+            group: Default::default(),
         };
         guard::guard(|| store.ensure_tables()).map_err(damaged)??;
         guard::guard(|| store.check_head(recorded)).map_err(damaged)??;
@@ -280,7 +286,20 @@ impl Store {
             tx.abort().map_err(self.err("aborted"))?;
             return Ok((Vec::new(), out));
         }
-        let mut records = Vec::with_capacity(events.len());
+        let mut parts = self.commit_parts(tx, vec![(author, events)])?;
+        Ok((parts.pop().unwrap_or_default(), out))
+    }
+
+    /// Chains each part's events, in order, after the head inside `tx`, folds them into the
+    /// views and commits; returns each part's records. One commit, one flush, for all parts
+    /// (see `group`).
+    fn commit_parts(
+        &self,
+        tx: redb::WriteTransaction,
+        parts: Vec<(&Author, Vec<Event>)>,
+    ) -> Result<Vec<Vec<Record>>, StoreError> {
+        let mut out = Vec::with_capacity(parts.len());
+        let mut last = None;
         {
             let mut table = tx.open_table(EVENTS).map_err(self.err("opened"))?;
             let (mut seq, mut prev) = match table.last().map_err(self.err("read"))? {
@@ -297,25 +316,32 @@ impl Store {
             let now = now_ns();
             let mut views = views::Tables::open(&tx).map_err(self.err("opened"))?;
             let mut bytes = Vec::with_capacity(256);
-            for body in events {
-                seq += 1;
-                let envelope = Envelope {
-                    seq,
-                    time_ns: now,
-                    actor: author.actor.clone(),
-                    git: author.git.clone(),
-                    lab_version: author.lab_version.clone(),
-                    prev,
-                    body,
-                };
-                let hash = codec::encode_into(&envelope, &mut bytes);
-                table
-                    .insert(seq, bytes.as_slice())
-                    .map_err(self.err("written"))?;
-                let rec = Record { envelope, hash };
-                views.apply(&rec).map_err(self.err("updated"))?;
-                prev = hash;
-                records.push(rec);
+            for (author, events) in parts {
+                let mut records = Vec::with_capacity(events.len());
+                for body in events {
+                    seq += 1;
+                    let envelope = Envelope {
+                        seq,
+                        time_ns: now,
+                        actor: author.actor.clone(),
+                        git: author.git.clone(),
+                        lab_version: author.lab_version.clone(),
+                        prev,
+                        body,
+                    };
+                    let hash = codec::encode_into(&envelope, &mut bytes);
+                    table
+                        .insert(seq, bytes.as_slice())
+                        .map_err(self.err("written"))?;
+                    let rec = Record { envelope, hash };
+                    views.apply(&rec).map_err(self.err("updated"))?;
+                    prev = hash;
+                    records.push(rec);
+                }
+                if records.last().is_some() {
+                    last = Some((seq, prev));
+                }
+                out.push(records);
             }
             views.flush().map_err(self.err("updated"))?;
         }
@@ -324,27 +350,15 @@ impl Store {
             // A commit that failed may still have reached the file (a sync that failed after
             // the write): look with a fresh handle, so that a caller who retries never appends
             // the same events twice.
-            let last = records.last().map(|r| (r.envelope.seq, r.hash));
             if last.is_none() || self.head().ok() != last {
                 return Err(err);
             }
         }
-        if let Some(last) = records.last() {
+        if let Some((seq, hash)) = last {
             // Best effort: the events are committed; a record left behind is harmless.
-            let _ = head::advance(
-                &self.lab_dir,
-                head::HeadRecord {
-                    seq: last.envelope.seq,
-                    hash: last.hash,
-                },
-            );
+            let _ = head::advance(&self.lab_dir, head::HeadRecord { seq, hash });
         }
-        Ok((records, out))
-    }
-
-    /// Appends `events` in one transaction.
-    pub fn append(&self, author: &Author, events: Vec<Event>) -> Result<Vec<Record>, StoreError> {
-        Ok(self.append_with(author, |_| Ok((events, ())))?.0)
+        Ok(out)
     }
 
     /// The last entry's (seq, hash), or (0, ZERO) for an empty log.
@@ -483,10 +497,17 @@ impl Store {
 
 /// Opens (creating when missing) the log at `path` for any number of processes; a panic of
 /// redb on a damaged file is an error naming it.
+/// redb's page cache. Its default (1 GiB) keeps every page a long-lived process (`lab ui`,
+/// `lab serve`) ever wrote in memory: logging a million metric points grew the heap by
+/// hundreds of megabytes, each new page faulted in and zeroed. The operating system caches the
+/// file anyway; this cache only needs the hot B-tree pages and a transaction's dirty ones.
+const CACHE_BYTES: usize = 32 << 20;
+
 fn open_db(path: &Path) -> Result<Database, StoreError> {
     let open = || -> Result<Database, redb::DatabaseError> {
         Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .set_cache_size(CACHE_BYTES)
             .create_with_backend(backend::LogBackend::open(path)?)
     };
     guard::guard(open)

@@ -643,6 +643,7 @@ impl Tracking {
         }
         pmap.retain(|k, _| !r.params.contains_key(k));
         let mut events: Vec<Event> = metrics_event(run, metrics).into_iter().collect();
+        let new_params = !pmap.is_empty();
         if !pmap.is_empty() || !tmap.is_empty() {
             let mut attrs = BTreeMap::new();
             if let Some(n) = tmap.get("mlflow.runName") {
@@ -655,6 +656,15 @@ impl Tracking {
                 deleted_tags: Vec::new(),
                 attrs,
             });
+        }
+        if !new_params {
+            // Metrics and tags conflict with nothing a concurrent call may write: they are
+            // appended after the picture's lock is released, so that the batches of concurrent
+            // clients share one commit (`store::group`); the picture catches up on its next read.
+            drop(s);
+            let author = self.lab.author().map_err(internal)?;
+            self.lab.store.append(author, events).map_err(internal)?;
+            return Ok(());
         }
         self.append(&mut s, events)
     }

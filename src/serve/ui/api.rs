@@ -54,8 +54,10 @@ impl Answer {
 }
 
 /// A request's parameters: the JSON body, with the query string's keys added.
-pub struct Params {
-    v: Map<String, Value>,
+pub struct Params<'a> {
+    /// The body's object, or one object inside it (borrowed: a log-batch's thousand metrics
+    /// are read in place, not copied).
+    v: std::borrow::Cow<'a, Map<String, Value>>,
 }
 
 fn missing(k: &str) -> TrackingError {
@@ -91,8 +93,8 @@ pub fn parse_query(q: &str) -> Map<String, Value> {
     m
 }
 
-impl Params {
-    pub fn new(body: &[u8], query: Option<&str>) -> TResult<Params> {
+impl Params<'_> {
+    pub fn new(body: &[u8], query: Option<&str>) -> TResult<Params<'static>> {
         let mut v = if body.iter().all(|b| b.is_ascii_whitespace()) {
             Map::new()
         } else {
@@ -112,7 +114,9 @@ impl Params {
                 v.entry(k).or_insert(x);
             }
         }
-        Ok(Params { v })
+        Ok(Params {
+            v: std::borrow::Cow::Owned(v),
+        })
     }
 
     fn get(&self, k: &str) -> Option<&Value> {
@@ -200,13 +204,15 @@ impl Params {
         }
     }
 
-    pub fn objs(&self, k: &str) -> TResult<Vec<Params>> {
+    pub fn objs(&self, k: &str) -> TResult<Vec<Params<'_>>> {
         match self.get(k) {
             None => Ok(Vec::new()),
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|x| match x {
-                    Value::Object(m) => Ok(Params { v: m.clone() }),
+                    Value::Object(m) => Ok(Params {
+                        v: std::borrow::Cow::Borrowed(m),
+                    }),
                     o => Err(bad_type(k, "a list of objects", o)),
                 })
                 .collect(),
@@ -567,14 +573,14 @@ pub fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<V
             let key = p.str("metric_key")?;
             let pts = t.metric_history(&run, &key)?;
             let max = p.max_results(usize::MAX)?;
-            let items: Vec<Value> = pts
+            let off = crate::tracking::search::parse_token(p.opt_str("page_token")?.as_deref())?;
+            let page: Vec<Value> = pts
                 .iter()
+                .skip(off)
+                .take(max)
                 .map(|m| json!({"key": key, "value": num(m.value), "timestamp": m.time_ms, "step": m.step}))
                 .collect();
-            let off = crate::tracking::search::parse_token(p.opt_str("page_token")?.as_deref())?;
-            let total = items.len();
-            let page: Vec<Value> = items.into_iter().skip(off).take(max).collect();
-            let next = (off + page.len() < total).then(|| (off + page.len()).to_string());
+            let next = (off + page.len() < pts.len()).then(|| (off + page.len()).to_string());
             Ok(paged("metrics", page, next))
         }
         "metrics/get-history-bulk" => {

@@ -43,12 +43,21 @@ pub struct UiOut {
     pub addr: String,
 }
 
+/// Requests handled at once (each on a blocking thread: the tracking calls read and write
+/// the store synchronously).
+const HANDLER_THREADS: usize = 16;
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(lab: Lab, cfg: Config) -> Result<UiOut> {
     let addr = super::check_bind(&cfg.addr, cfg.token.as_deref())?;
     let t = Tracking::open(lab)?;
+    // A fixed set of handler threads that live as long as the server: a thread that exits
+    // leaves its allocator pages behind (abandoned), and tokio's default retires idle
+    // blocking threads after 10 s and starts up to 512 of them.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(HANDLER_THREADS)
+        .thread_keep_alive(std::time::Duration::from_secs(24 * 3600))
         .build()
         .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
