@@ -11,7 +11,7 @@
 //! registry over lab's events), `git`, `watch`) → `store` (log, views, blobs) → `event`
 //! (plain data). Beside `commands`: `lab` (the open project), `project` (lab.toml, paths,
 //! config spans), `progress` (the reporter trait), `fence` (no write into the project root or `.lab/`), `stats`
-//! (the one quantile/median).
+//! (the one quantile/median), `process` (version, host, whether a run's process lives), `faults` (the tests' `LAB_FAULT_*` hooks, fenced in one file).
 
 pub mod ab;
 pub mod cli;
@@ -20,12 +20,14 @@ pub mod dataset;
 pub mod deploy;
 mod dispatch;
 pub mod event;
+pub mod faults;
 pub mod fence;
 pub mod git;
 pub mod lab;
 pub mod ml;
 pub mod models;
 pub mod monitor;
+pub mod process;
 pub mod progress;
 pub mod project;
 pub mod report;

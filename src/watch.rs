@@ -66,7 +66,7 @@ pub fn running(lab_dir: &Path) -> Option<u32> {
     let mut it = text.split_whitespace();
     let pid: u32 = it.next()?.parse().ok()?;
     let start: u64 = it.next()?.parse().ok()?;
-    (crate::lab::process_start(pid) == Some(start)).then_some(pid)
+    (crate::process::process_start(pid) == Some(start)).then_some(pid)
 }
 
 /// Whether a changed path is one a pass cares about: under a watched folder, not lab's own,
@@ -148,7 +148,7 @@ pub fn watch(
             .with_context(|| format!("cannot watch {}", w.display()))?;
     }
     let pid = std::process::id();
-    let start = crate::lab::process_start(pid).unwrap_or(0);
+    let start = crate::process::process_start(pid).unwrap_or(0);
     std::fs::write(pid_file(lab_dir), format!("{pid} {start}\n"))
         .with_context(|| format!("cannot write {}", pid_file(lab_dir).display()))?;
     let shown: Vec<String> = watched

@@ -200,7 +200,7 @@ pub fn collect(store: &Store, req: Request) -> Result<Report, ReportError> {
     Ok(Report {
         project: req.project.to_string(),
         scope: req.scope,
-        lab_version: crate::lab::version().to_string(),
+        lab_version: crate::process::version().to_string(),
         generated_ns: crate::store::now_ns(),
         head_seq,
         runs,

@@ -235,7 +235,7 @@ fn sweep_tmp(dir: &Path) {
         };
         let dead = pid
             .parse::<u32>()
-            .map_or(true, |p| crate::lab::process_start(p).is_none());
+            .map_or(true, |p| crate::process::process_start(p).is_none());
         if dead {
             let _ = std::fs::remove_file(e.path());
         }

@@ -1,11 +1,9 @@
 //! The file backend the log is opened with: redb's own [`FileBackend`], and, for tests, a
-//! disk that fills on demand.
-//!
-//! With `LAB_FAULT_LOG_FULL=PATH` in the environment, every write, resize and sync of the log
-//! fails with ENOSPC ("No space left on device") while the file PATH exists: a test creates it
-//! to fill the disk under a running process and deletes it to free space again — the row "the
-//! disk fills, then space is freed" of issue 18, reproducibly and without a small file system.
-//! Reads and locks always go through.
+//! disk that fills on demand (the `crate::faults` log-full hook): while its flag file exists,
+//! every write, resize and sync of the log fails with ENOSPC ("No space left on device"); a
+//! test creates it to fill the disk under a running process and deletes it to free space
+//! again — the row "the disk fills, then space is freed" of issue 18. Reads and locks always
+//! go through.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -14,9 +12,6 @@ use std::path::{Path, PathBuf};
 
 use redb::backends::FileBackend;
 use redb::{BackendError, DatabaseError, StorageBackend};
-
-/// The environment variable naming the "disk is full" flag file.
-pub const FAULT_LOG_FULL: &str = "LAB_FAULT_LOG_FULL";
 
 /// redb's file backend, failing writes while the fault flag file exists.
 #[derive(Debug)]
@@ -36,15 +31,12 @@ impl LogBackend {
             .open(path)?;
         Ok(LogBackend {
             inner: FileBackend::new(file)?,
-            full_while: std::env::var_os(FAULT_LOG_FULL).map(PathBuf::from),
+            full_while: crate::faults::log_full_flag(),
         })
     }
 
     fn check(&self) -> io::Result<()> {
-        match &self.full_while {
-            Some(flag) if flag.exists() => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
-            _ => Ok(()),
-        }
+        crate::faults::check_log_full(self.full_while.as_deref())
     }
 }
 

@@ -14,7 +14,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -64,25 +64,6 @@ pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Blob
 }
 
 static TMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// Fault injection for tests: with `LAB_FAULT_ENOSPC_AFTER=N` in the environment, blob writes
-/// fail with ENOSPC ("No space left on device") once this process has written N bytes — a full
-/// disk, reproducibly, without mounting a small file system.
-fn fault_check(n: usize) -> io::Result<()> {
-    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    static WRITTEN: AtomicU64 = AtomicU64::new(0);
-    let Some(limit) = *LIMIT.get_or_init(|| {
-        std::env::var("LAB_FAULT_ENOSPC_AFTER")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    }) else {
-        return Ok(());
-    };
-    if WRITTEN.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > limit {
-        return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-    }
-    Ok(())
-}
 
 /// A blob written to a temp file but not yet visible under its hash.
 #[derive(Debug)]
@@ -164,7 +145,7 @@ impl BlobStore {
             return Ok(hash);
         }
         let (tmp, mut f) = self.new_named()?;
-        let res = fault_check(data.len())
+        let res = crate::faults::blob_write(data.len())
             .and_then(|_| f.write_all(data))
             .and_then(|_| f.sync_all())
             .map_err(io_err(&tmp));
@@ -193,7 +174,7 @@ impl BlobStore {
     pub fn stage_bytes(&self, data: &[u8]) -> Result<Staged, BlobError> {
         let (tmp, named) = self.new_staging()?;
         let mut out = staged_file(&tmp, &named);
-        match fault_check(data.len()).and_then(|_| out.write_all(data)) {
+        match crate::faults::blob_write(data.len()).and_then(|_| out.write_all(data)) {
             Ok(()) => Ok(Staged {
                 hash: Hash::of(data),
                 size: data.len() as u64,
@@ -230,7 +211,7 @@ impl BlobStore {
             let mut size = 0u64;
             loop {
                 hasher.update(&chunk[..n]);
-                fault_check(n)
+                crate::faults::blob_write(n)
                     .and_then(|_| staging::write_chunk(out, &chunk[..n], &mut direct))
                     .map_err(io_err(&self.tmp))?;
                 size += n as u64;

@@ -240,7 +240,7 @@ impl Tracking {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let seed = format!(
             "{}\0{}\0{}\0{n}",
-            crate::lab::host(),
+            crate::process::host(),
             std::process::id(),
             crate::store::now_ns()
         );

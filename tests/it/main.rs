@@ -26,6 +26,7 @@ mod gc;
 mod gc_checkpoints;
 mod git;
 mod hooks;
+mod layers;
 mod log;
 mod mlflow_io;
 mod monitor;

@@ -43,9 +43,7 @@ impl<'a> LogObserver<'a> {
             last_flush: Instant::now(),
             started: false,
             steps: 0,
-            kill_after: std::env::var("LAB_FAULT_KILL_AFTER_EPOCH")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            kill_after: crate::faults::kill_after_epoch(),
             error: None,
         }
     }
