@@ -11,7 +11,7 @@
 //! registry over lab's events), `git`, `watch`) → `store` (log, views, blobs) → `event`
 //! (plain data). Beside `commands`: `lab` (the open project), `project` (lab.toml, paths,
 //! config spans), `progress` (the reporter trait), `fence` (no write into the project root or `.lab/`), `stats`
-//! (the one quantile/median), `process` (version, host, whether a run's process lives), `faults` (the tests' `LAB_FAULT_*` hooks, fenced in one file).
+//! (the one quantile/median), `process` (version, host, whether a run's process lives), `table` (every text table), `faults` (the tests' `LAB_FAULT_*` hooks, fenced in one file).
 
 pub mod ab;
 pub mod cli;
@@ -35,6 +35,7 @@ pub mod serve;
 pub mod stages;
 pub mod stats;
 pub mod store;
+pub mod table;
 pub mod timetable;
 pub mod tracking;
 pub mod watch;

@@ -518,13 +518,7 @@ fn table(r: &Report) -> String {
         );
     }
     out.push('\n');
-    let line = |cells: [&str; 7]| {
-        format!(
-            "{:<40} {:>14} {:>12}  {:<28} {:>8}  {:<14} {}\n",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]
-        )
-    };
-    out.push_str(&line([
+    let mut t = crate::table::Table::new([
         "MEASUREMENT",
         "LAB",
         "BASELINE",
@@ -532,7 +526,8 @@ fn table(r: &Report) -> String {
         "RATIO",
         "TARGET",
         "RESULT",
-    ]));
+    ])
+    .right(&[1, 2, 4]);
     for row in &r.rows {
         let baseline = row.baseline.map_or("-".into(), |b| figure(b, row.unit));
         let ratio = row.ratio.map_or("-".into(), |x| format!("{x:.1}x"));
@@ -541,20 +536,21 @@ fn table(r: &Report) -> String {
             Some(false) => "FAIL",
             None => "-",
         };
-        out.push_str(&line([
-            &row.measurement,
-            &figure(row.lab, row.unit),
-            &baseline,
-            &row.baseline_source,
-            &ratio,
-            row.target,
-            result,
-        ]));
+        t.row([
+            row.measurement.clone(),
+            figure(row.lab, row.unit),
+            baseline,
+            row.baseline_source.clone(),
+            ratio,
+            row.target.to_string(),
+            result.to_string(),
+        ]);
     }
+    out.push_str(&t.render());
     out.push_str(if r.pass {
-        "\nevery target met"
+        "\n\nevery target met"
     } else {
-        "\nsome targets missed (FAIL)"
+        "\n\nsome targets missed (FAIL)"
     });
     out
 }

@@ -264,23 +264,19 @@ pub fn list_text(rows: &[DatasetRow]) -> String {
     if rows.is_empty() {
         return "no snapshots yet — run `lab data snapshot PATH`".into();
     }
-    let mut out = format!(
-        "{:<28} {:>8} {:>10}  {:<12}  {:<19}  {}\n",
-        "SNAPSHOT", "FILES", "SIZE", "MANIFEST", "TIME", "ROOT"
-    );
+    let mut t = crate::table::Table::new(["SNAPSHOT", "FILES", "SIZE", "MANIFEST", "TIME", "ROOT"])
+        .right(&[1, 2]);
     for r in rows {
-        out.push_str(&format!(
-            "{:<28} {:>8} {:>10}  {:<12}  {:<19}  {}\n",
+        t.row([
             format!("{}@{}", r.name, r.version),
-            r.files,
+            r.files.to_string(),
             human_bytes(r.bytes),
-            r.manifest.short(),
+            r.manifest.short().to_string(),
             crate::commands::log::fmt_time(r.time_ns),
-            r.root
-        ));
+            r.root.to_string(),
+        ]);
     }
-    out.pop();
-    out
+    t.render()
 }
 
 /// Resolves a reference and loads its manifest.

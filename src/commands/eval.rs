@@ -343,27 +343,27 @@ impl CompareOut {
                 r.dataset, r.split, r.lines
             ));
         }
-        s.push_str(&format!(
-            "{:<22} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>10}\n",
-            "MODEL", "PARAMS", "ACCURACY", "CER", "CHAR_F1", "P50_MS", "P95_MS", "LINES/S"
-        ));
+        let mut t = crate::table::Table::new([
+            "MODEL", "PARAMS", "ACCURACY", "CER", "CHAR_F1", "P50_MS", "P95_MS", "LINES/S",
+        ])
+        .right(&[1, 2, 3, 4, 5, 6, 7]);
         for r in &self.rows {
-            s.push_str(&format!(
-                "{:<22} {:>9} {:>9.4} {:>8.4} {:>8.4} {:>9.2} {:>9.2} {:>10.0}\n",
-                r.model,
+            t.row([
+                r.model.clone(),
                 r.params.map_or("-".to_string(), |p| p.to_string()),
-                r.accuracy,
-                r.cer,
-                r.char_f1,
-                r.latency_p50_ms,
-                r.latency_p95_ms,
-                r.lines_per_s
-            ));
+                format!("{:.4}", r.accuracy),
+                format!("{:.4}", r.cer),
+                format!("{:.4}", r.char_f1),
+                format!("{:.2}", r.latency_p50_ms),
+                format!("{:.2}", r.latency_p95_ms),
+                format!("{:.0}", r.lines_per_s),
+            ]);
         }
         for (m, why) in &self.unavailable {
-            s.push_str(&format!("{m:<22} unavailable: {why}\n"));
+            t.row([m.clone(), format!("unavailable: {why}")]);
         }
-        s.trim_end().to_string()
+        s.push_str(&t.render());
+        s
     }
 }
 

@@ -412,17 +412,20 @@ impl ExtractEval {
 }
 
 fn fields_table(fields: &[FieldMetrics]) -> String {
-    let mut s = format!(
-        "  {:<8} {:>9} {:>9} {:>9}\n",
-        "FIELD", "PRECISION", "RECALL", "F1"
-    );
+    let mut t = crate::table::Table::new(["FIELD", "PRECISION", "RECALL", "F1"]).right(&[1, 2, 3]);
     for f in fields {
-        s.push_str(&format!(
-            "  {:<8} {:>9.4} {:>9.4} {:>9.4}\n",
-            f.field, f.precision, f.recall, f.f1
-        ));
+        t.row([
+            f.field.to_string(),
+            format!("{:.4}", f.precision),
+            format!("{:.4}", f.recall),
+            format!("{:.4}", f.f1),
+        ]);
     }
-    s.trim_end().to_string()
+    t.render()
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn record_eval(

@@ -39,29 +39,32 @@ pub struct SweepOut {
 impl SweepOut {
     pub fn text(&self) -> String {
         let mut s = format!("sweep {} — best by {}\n", self.sweep, self.metric);
-        s.push_str(&format!(
-            "{:<6} {:<40} {:>9} {:>8} {:>8} {:>8}  {}\n",
-            "TRIAL", "SETTINGS", "VAL_ACC", "VAL_CER", "VAL_LOSS", "SECONDS", "MODEL"
-        ));
+        let mut table = crate::table::Table::new([
+            "TRIAL", "SETTINGS", "VAL_ACC", "VAL_CER", "VAL_LOSS", "SECONDS", "MODEL",
+        ])
+        .right(&[2, 3, 4, 5]);
         for t in &self.trials {
             let set: Vec<String> = t.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            s.push_str(&format!(
-                "{:<6} {:<40} {:>9.4} {:>8.4} {:>8.4} {:>8.1}  {}{}\n",
-                t.trial,
+            table.row([
+                t.trial.to_string(),
                 set.join(" "),
-                t.val_accuracy,
-                t.val_cer,
-                t.val_loss,
-                t.seconds,
-                t.model,
-                if t.trial == self.best {
-                    "  ← best"
-                } else {
-                    ""
-                }
-            ));
+                format!("{:.4}", t.val_accuracy),
+                format!("{:.4}", t.val_cer),
+                format!("{:.4}", t.val_loss),
+                format!("{:.1}", t.seconds),
+                format!(
+                    "{}{}",
+                    t.model,
+                    if t.trial == self.best {
+                        "  ← best"
+                    } else {
+                        ""
+                    }
+                ),
+            ]);
         }
-        s.trim_end().to_string()
+        s.push_str(&table.render());
+        s
     }
 }
 

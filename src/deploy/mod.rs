@@ -74,22 +74,19 @@ impl Task {
 
 /// The table of gate / value / threshold / pass.
 pub fn table(gates: &[GateResult]) -> String {
-    let mut s = format!(
-        "{:<28} {:<16} {:>12} {:>3} {:>10} {}\n",
-        "GATE", "METRIC", "VALUE", "OP", "THRESHOLD", "PASS"
-    );
+    let mut t = crate::table::Table::new(["GATE", "METRIC", "VALUE", "OP", "THRESHOLD", "PASS"])
+        .right(&[2, 3, 4]);
     for g in gates {
-        s.push_str(&format!(
-            "{:<28} {:<16} {:>12} {:>3} {:>10} {}\n",
-            g.name,
-            g.metric,
+        t.row([
+            g.name.to_string(),
+            g.metric.to_string(),
             g.value.map_or("not measured".into(), |v| format!("{v:.4}")),
-            g.op,
+            g.op.to_string(),
             format!("{:.4}", g.threshold),
-            if g.passed { "yes" } else { "NO" }
-        ));
+            (if g.passed { "yes" } else { "NO" }).to_string(),
+        ]);
     }
-    s.trim_end().to_string()
+    t.render()
 }
 
 #[cfg(test)]

@@ -198,31 +198,29 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
 
 pub fn results_text(r: &AbResults) -> String {
     let mut s = format!(
-        "A/B test {} ({}, {:.0}% to b, metrics {})\n{:<4} {:<22} {:>9} {:>9} {:>9} {:>10} {:>10}\n",
+        "A/B test {} ({}, {:.0}% to b, metrics {})\n",
         r.name,
         if r.running { "running" } else { "concluded" },
         r.split * 100.0,
         r.metrics.join(","),
-        "ARM",
-        "MODEL",
-        "REQUESTS",
-        "FEEDBACK",
-        "ACCURACY",
-        "P50_MS",
-        "P95_MS"
     );
+    let mut t = crate::table::Table::new([
+        "ARM", "MODEL", "REQUESTS", "FEEDBACK", "ACCURACY", "P50_MS", "P95_MS",
+    ])
+    .right(&[2, 3, 4, 5, 6]);
     for a in [&r.a, &r.b] {
-        s.push_str(&format!(
-            "{:<4} {:<22} {:>9} {:>9} {:>9} {:>10} {:>10}\n",
-            a.arm,
-            a.model,
-            a.requests,
-            a.feedback,
+        t.row([
+            a.arm.to_string(),
+            a.model.to_string(),
+            a.requests.to_string(),
+            a.feedback.to_string(),
             opt(a.accuracy, |x| format!("{x:.4}")),
             opt(a.latency_p50_ms, |x| format!("{x:.2}")),
             opt(a.latency_p95_ms, |x| format!("{x:.2}")),
-        ));
+        ]);
     }
+    s.push_str(&t.render());
+    s.push('\n');
     if let Some(c) = r.latency_change {
         s.push_str(&format!("B's median latency vs A: {:+.1}%\n", c * 100.0));
     }

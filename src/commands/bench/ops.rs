@@ -23,10 +23,10 @@ pub fn ops(reps: usize, json: bool) -> Result<()> {
 
 fn table(rows: &[OpTiming], reps: usize) -> String {
     let mut s = format!(
-        "lab bench ops: forward + backward, median of {reps} alternating repetitions, one thread\n\n\
-         {:<12} {:<16} {:>12} {:>12} {:>9}\n",
-        "OP", "SHAPE", "CANDLE µs", "LAB µs", "SPEED-UP"
+        "lab bench ops: forward + backward, median of {reps} alternating repetitions, one thread\n\n"
     );
+    let mut t = crate::table::Table::new(["OP", "SHAPE", "CANDLE µs", "LAB µs", "SPEED-UP"])
+        .right(&[2, 3, 4]);
     for r in rows {
         let shape = r
             .shape
@@ -34,15 +34,15 @@ fn table(rows: &[OpTiming], reps: usize) -> String {
             .map(usize::to_string)
             .collect::<Vec<_>>()
             .join("×");
-        s += &format!(
-            "{:<12} {:<16} {:>12.0} {:>12.0} {:>8.2}x\n",
-            r.op,
+        t.row([
+            r.op.to_string(),
             shape,
-            r.reference_us,
-            r.lab_us,
-            r.reference_us / r.lab_us
-        );
+            format!("{:.0}", r.reference_us),
+            format!("{:.0}", r.lab_us),
+            format!("{:.2}x", r.reference_us / r.lab_us),
+        ]);
     }
-    s += "(speed-up = candle / lab; > 1: lab's op is faster)";
+    s += &t.render();
+    s += "\n(speed-up = candle / lab; > 1: lab's op is faster)";
     s
 }

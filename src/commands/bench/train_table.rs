@@ -43,13 +43,7 @@ pub(super) fn table(r: &Report) -> String {
         });
     }
     out.push('\n');
-    let line = |c: [&str; 8]| {
-        format!(
-            "{:<12} {:>9}  {:>10} {:>12} {:>11}  {:>10} {:>12} {:>11}\n",
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-        )
-    };
-    out.push_str(&line([
+    let mut t = crate::table::Table::new([
         "CONFIG",
         "PARAMS",
         "LAB TRAIN",
@@ -58,7 +52,8 @@ pub(super) fn table(r: &Report) -> String {
         "LAB FWD",
         "TORCH FWD",
         "RATIO",
-    ]));
+    ])
+    .right(&[1, 2, 3, 4, 5, 6, 7]);
     for row in &r.rows {
         let opt = |x: Option<f64>| x.map_or("-".into(), sps);
         // The PyTorch model must have exactly lab's parameters; say so where it does not.
@@ -68,17 +63,19 @@ pub(super) fn table(r: &Report) -> String {
             }
             _ => super::int(row.params as u64),
         };
-        out.push_str(&line([
-            &row.config,
-            &params,
-            &sps(row.lab_train),
-            &opt(row.torch_train),
-            &ratio(row.train_ratio, row.train_pass),
-            &sps(row.lab_forward),
-            &opt(row.torch_forward),
-            &ratio(row.forward_ratio, row.forward_pass),
-        ]));
+        t.row([
+            row.config.clone(),
+            params,
+            sps(row.lab_train),
+            opt(row.torch_train),
+            ratio(row.train_ratio, row.train_pass),
+            sps(row.lab_forward),
+            opt(row.torch_forward),
+            ratio(row.forward_ratio, row.forward_pass),
+        ]);
     }
+    out.push_str(&t.render());
+    out.push('\n');
     out.push_str("(samples/s; ratio = lab / PyTorch)\n");
     if let (Some(a), Some(b)) = (r.load_before, r.load_after) {
         out.push_str(&format!(

@@ -47,27 +47,25 @@ pub fn status_text(rows: &[StatusRow]) -> String {
     if rows.is_empty() {
         return "nothing deployed yet — lab deploy NAME@V --env production".into();
     }
-    let mut s = format!(
-        "{:<12} {:<6} {:<20} {:>4} {:<12} {:<19} {}\n",
-        "ENV", "TASK", "MODEL", "VER", "HASH", "SINCE", "PREVIOUS"
-    );
+    let mut t =
+        crate::table::Table::new(["ENV", "TASK", "MODEL", "VER", "HASH", "SINCE", "PREVIOUS"])
+            .right(&[3]);
     for r in rows {
-        s.push_str(&format!(
-            "{:<12} {:<6} {:<20} {:>4} {:<12} {:<19} {}\n",
-            r.env,
-            r.task.as_str(),
-            r.model,
-            r.version,
-            r.hash.short(),
-            r.since,
+        t.row([
+            r.env.to_string(),
+            r.task.as_str().to_string(),
+            r.model.to_string(),
+            r.version.to_string(),
+            r.hash.short().to_string(),
+            r.since.to_string(),
             r.previous
                 .iter()
                 .map(u32::to_string)
                 .collect::<Vec<_>>()
-                .join(", ")
-        ));
+                .join(", "),
+        ]);
     }
-    s.trim_end().to_string()
+    t.render()
 }
 
 #[derive(Debug, Serialize)]

@@ -7,6 +7,7 @@
 //! Training outputs are versions too (`ocr_teacher@1` is version 1 of `ocr_teacher`): see
 //! `store::registry` for the one namespace of versions.
 
+use crate::table::Table;
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -180,28 +181,37 @@ pub fn list_text(rows: &[VersionOut]) -> String {
     if rows.is_empty() {
         return "no models yet — train one (lab train ocr-teacher) or register one (lab models register)".into();
     }
-    let mut s = format!(
-        "{:<20} {:>4} {:<11} {:<16} {:<10} {:<12} {:<8} {}\n",
-        "NAME", "VER", "STAGE", "ALIASES", "SOURCE", "MODEL", "RUN", "DESCRIPTION"
-    );
+    let mut t = Table::new([
+        "NAME",
+        "VER",
+        "STAGE",
+        "ALIASES",
+        "SOURCE",
+        "MODEL",
+        "RUN",
+        "DESCRIPTION",
+    ])
+    .right(&[1]);
     for r in rows {
-        s.push_str(&format!(
-            "{:<20} {:>4} {:<11} {:<16} {:<10} {:<12} {:<8} {}\n",
-            r.name,
-            r.version,
-            r.stage,
+        t.row([
+            r.name.clone(),
+            r.version.to_string(),
+            r.stage.to_string(),
             if r.aliases.is_empty() {
                 "-".to_string()
             } else {
                 r.aliases.join(",")
             },
-            r.source,
-            r.model.short(),
-            r.run.as_deref().map_or("-", |x| &x[..x.len().min(8)]),
-            r.description
-        ));
+            r.source.to_string(),
+            r.model.short().to_string(),
+            r.run
+                .as_deref()
+                .map_or("-", |x| &x[..x.len().min(8)])
+                .to_string(),
+            r.description.clone(),
+        ]);
     }
-    s.trim_end().to_string()
+    t.render()
 }
 
 /// The registry row of `name` version `version`, or a message naming what exists.

@@ -78,22 +78,29 @@ impl CheckOut {
     }
 
     pub fn text(&self) -> String {
-        let mut s = format!(
-            "{:<18} {:<13} {:>10} {:<6} {:>9} {:>7} {:>8} {:<16} {}\n",
-            "RULE", "METRIC", "VALUE", "COND", "THRESHOLD", "WINDOW", "SAMPLES", "STATE", "ALERT"
-        );
+        let mut t = crate::table::Table::new([
+            "RULE",
+            "METRIC",
+            "VALUE",
+            "COND",
+            "THRESHOLD",
+            "WINDOW",
+            "SAMPLES",
+            "STATE",
+            "ALERT",
+        ])
+        .right(&[2, 4, 5, 6]);
         for r in &self.rules {
-            s.push_str(&format!(
-                "{:<18} {:<13} {:>10} {:<6} {:>9} {:>7} {:>8} {:<16} {}\n",
-                r.rule,
-                r.metric,
+            t.row([
+                r.rule.to_string(),
+                r.metric.to_string(),
                 r.value.map_or("-".into(), |v| format!("{v:.4}")),
-                r.condition,
-                r.threshold,
-                r.window,
+                r.condition.to_string(),
+                r.threshold.to_string(),
+                r.window.to_string(),
                 format!("{}/{}", r.samples, r.min_samples),
-                r.state,
-                if self.raised.contains(&r.rule) {
+                r.state.to_string(),
+                (if self.raised.contains(&r.rule) {
                     "RAISED"
                 } else if self.resolved.contains(&r.rule) {
                     "resolved"
@@ -101,9 +108,12 @@ impl CheckOut {
                     "open"
                 } else {
                     "-"
-                }
-            ));
+                })
+                .to_string(),
+            ]);
         }
+        let mut s = t.render();
+        s.push('\n');
         for r in &self.rules {
             if let Some(e) = &r.error {
                 s.push_str(&format!("{}: {e}\n", r.rule));
@@ -452,21 +462,26 @@ pub fn alerts_text(out: &AlertsOut, all: bool) -> String {
             "no open alerts (lab monitor alerts --all lists resolved ones too)".into()
         };
     }
-    let mut s = format!(
-        "{:<18} {:<13} {:>10} {:<6} {:>9} {:<20} {}\n",
-        "RULE", "METRIC", "VALUE", "COND", "THRESHOLD", "RAISED", "RESOLVED"
-    );
+    let mut t = crate::table::Table::new([
+        "RULE",
+        "METRIC",
+        "VALUE",
+        "COND",
+        "THRESHOLD",
+        "RAISED",
+        "RESOLVED",
+    ])
+    .right(&[2, 4]);
     for r in &out.rows {
-        s.push_str(&format!(
-            "{:<18} {:<13} {:>10.4} {:<6} {:>9} {:<20} {}\n",
-            r.rule,
-            r.metric,
-            r.value,
-            r.condition,
-            r.threshold,
+        t.row([
+            r.rule.to_string(),
+            r.metric.to_string(),
+            format!("{:.4}", r.value),
+            r.condition.to_string(),
+            r.threshold.to_string(),
             fmt_time(r.raised_ns),
-            r.resolved_ns.map_or("open".into(), fmt_time)
-        ));
+            r.resolved_ns.map_or("open".into(), fmt_time),
+        ]);
     }
-    s.trim_end().to_string()
+    t.render()
 }

@@ -179,22 +179,33 @@ impl DriftOut {
                     Family::Document => "timetable images",
                 }
             ));
-            s.push_str(&format!(
-                "  {:<11} {:>8} {:<12} {:>7} {:>9} {:<8} {:>10} {:>10}\n",
-                "FEATURE", "PSI", "PSI_LEVEL", "KS_D", "KS_P", "KS", "REF_MEAN", "MEAN"
-            ));
+            let mut t = crate::table::Table::new([
+                "FEATURE",
+                "PSI",
+                "PSI_LEVEL",
+                "KS_D",
+                "KS_P",
+                "KS",
+                "REF_MEAN",
+                "MEAN",
+            ])
+            .right(&[1, 3, 4, 6, 7]);
             for f in &m.features {
-                s.push_str(&format!(
-                    "  {:<11} {:>8.4} {:<12} {:>7.4} {:>9.2e} {:<8} {:>10.4} {:>10.4}\n",
-                    f.feature,
-                    f.psi,
-                    f.level.as_str(),
-                    f.ks.statistic,
-                    f.ks.p_value,
-                    if f.ks.drifted() { "differs" } else { "same" },
-                    f.reference_mean,
-                    f.current_mean
-                ));
+                t.row([
+                    f.feature.to_string(),
+                    format!("{:.4}", f.psi),
+                    f.level.as_str().to_string(),
+                    format!("{:.4}", f.ks.statistic),
+                    format!("{:.2e}", f.ks.p_value),
+                    (if f.ks.drifted() { "differs" } else { "same" }).to_string(),
+                    format!("{:.4}", f.reference_mean),
+                    format!("{:.4}", f.current_mean),
+                ]);
+            }
+            for line in t.render().lines() {
+                s.push_str("  ");
+                s.push_str(line);
+                s.push('\n');
             }
             let worst = m
                 .features

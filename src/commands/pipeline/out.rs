@@ -1,5 +1,6 @@
 //! What `lab pipeline` prints: one row per stage, then the evaluations that ran.
 
+use crate::table::Table;
 use serde::Serialize;
 
 /// One stage (or `init`) of a pipeline run.
@@ -47,70 +48,70 @@ impl PipelineOut {
             s.push_str(&format!("{:<20} {:>7.2}s  {result}\n", st.name, st.seconds));
         }
         if !self.evals.is_empty() {
-            s.push_str(&format!(
-                "\n{:<18} {:<24} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
-                "MODEL", "DATA", "PARAMS", "ACCURACY", "CER", "P50_MS", "LINES/S"
-            ));
+            let mut t = Table::new([
+                "MODEL", "DATA", "PARAMS", "ACCURACY", "CER", "P50_MS", "LINES/S",
+            ])
+            .right(&[2, 3, 4, 5, 6]);
             for e in &self.evals {
-                s.push_str(&format!(
-                    "{:<18} {:<24} {:>9} {:>9.4} {:>8.4} {:>8.2} {:>9.0}\n",
-                    e.model,
+                t.row([
+                    e.model.to_string(),
                     format!("{}:{}", e.dataset, e.split),
                     e.params.map_or("-".into(), |p| p.to_string()),
-                    e.accuracy,
-                    e.cer,
-                    e.latency_p50_ms,
-                    e.lines_per_s
-                ));
+                    format!("{:.4}", e.accuracy),
+                    format!("{:.4}", e.cer),
+                    format!("{:.2}", e.latency_p50_ms),
+                    format!("{:.0}", e.lines_per_s),
+                ]);
             }
+            s.push_str(&format!("\n{t}\n"));
         }
         if !self.doc_evals.is_empty() {
-            s.push_str(&format!(
-                "\n{:<18} {:<24} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+            let mut t = Table::new([
                 "DOC MODEL",
                 "DATA (OCR NOISE)",
                 "PARAMS",
                 "FIELD_F1",
                 "EXACT",
                 "INVALID",
-                "CELLS/S"
-            ));
+                "CELLS/S",
+            ])
+            .right(&[2, 3, 4, 5, 6]);
             for e in &self.doc_evals {
-                s.push_str(&format!(
-                    "{:<18} {:<24} {:>9} {:>9.4} {:>8.4} {:>8.4} {:>9.0}\n",
-                    e.model,
+                t.row([
+                    e.model.to_string(),
                     format!("{}:{} ({:.0}%)", e.dataset, e.split, e.noise * 100.0),
-                    e.params,
-                    e.field_f1,
-                    e.exact,
-                    e.invalid,
-                    e.cells_per_s
-                ));
+                    e.params.to_string(),
+                    format!("{:.4}", e.field_f1),
+                    format!("{:.4}", e.exact),
+                    format!("{:.4}", e.invalid),
+                    format!("{:.0}", e.cells_per_s),
+                ]);
             }
+            s.push_str(&format!("\n{t}\n"));
         }
         if !self.extract_evals.is_empty() {
-            s.push_str(&format!(
-                "\n{:<32} {:<26} {:>8} {:>8} {:>9} {:>7} {:>7}\n",
+            let mut t = Table::new([
                 "EXTRACTION (OCR + DOC)",
                 "DATA",
                 "ENTRY_F1",
                 "FIELD_F1",
                 "FAILED",
                 "P50_MS",
-                "P95_MS"
-            ));
+                "P95_MS",
+            ])
+            .right(&[2, 3, 4, 5, 6]);
             for e in &self.extract_evals {
-                s.push_str(&format!(
-                    "{:<32} {:<26} {:>8.4} {:>8.4} {:>9} {:>7.0} {:>7.0}\n",
-                    e.models,
+                t.row([
+                    e.models.to_string(),
                     format!("{}:{}", e.dataset, e.split),
-                    e.entry_f1,
-                    e.field_f1,
+                    format!("{:.4}", e.entry_f1),
+                    format!("{:.4}", e.field_f1),
                     format!("{}/{}", e.failed, e.images),
-                    e.latency_p50_ms,
-                    e.latency_p95_ms
-                ));
+                    format!("{:.0}", e.latency_p50_ms),
+                    format!("{:.0}", e.latency_p95_ms),
+                ]);
             }
+            s.push_str(&format!("\n{t}\n"));
         }
         let ran = self.steps.iter().filter(|s| s.status == "ran").count();
         let cached = self.steps.iter().filter(|s| s.status == "cached").count();

@@ -60,23 +60,21 @@ pub fn ls_text(o: &ArtifactsOut) -> String {
     if o.rows.is_empty() {
         return format!("run {} stored no artifacts or outputs", &o.run[..8]);
     }
-    let mut s = format!("{:<9} {:<48} {:>12}  {}\n", "KIND", "NAME", "BYTES", "HASH");
+    let mut t = crate::table::Table::new(["KIND", "NAME", "BYTES", "HASH"]).right(&[2]);
     for r in &o.rows {
         let size = match (r.folder, r.bytes) {
             (true, _) => "folder".to_string(),
             (_, Some(b)) => b.to_string(),
             _ => "-".into(),
         };
-        s.push_str(&format!(
-            "{:<9} {:<48} {:>12}  {}\n",
-            r.kind,
-            r.name,
+        t.row([
+            r.kind.to_string(),
+            r.name.to_string(),
             size,
-            &r.hash[..12]
-        ));
+            r.hash[..12].to_string(),
+        ]);
     }
-    s.pop();
-    s
+    t.render()
 }
 
 #[derive(Debug, Serialize)]

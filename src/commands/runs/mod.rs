@@ -15,6 +15,7 @@ use crate::event::{MetricPoint, RunStatus};
 use crate::lab::{Lab, run_process_dead};
 use crate::store::RunRow;
 use crate::store::views::Query;
+use crate::table::Table;
 
 use super::log::fmt_time;
 
@@ -184,32 +185,11 @@ pub fn columns_text(runs: &[RunOut], cols: &[Column]) -> String {
         .iter()
         .map(|r| cols.iter().map(|c| cell(r, c)).collect())
         .collect();
-    let widths: Vec<usize> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([c.label.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<String>| -> String {
-        let n = cells.len();
-        let mut l = String::new();
-        for (i, (c, w)) in cells.into_iter().zip(&widths).enumerate() {
-            let pad = w.saturating_sub(c.chars().count());
-            l.push_str(&c);
-            if i + 1 < n {
-                l.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        l
-    };
-    let mut out = vec![line(cols.iter().map(|c| c.label.to_uppercase()).collect())];
-    out.extend(rows.into_iter().map(line));
-    out.join("\n")
+    let mut t = Table::new(cols.iter().map(|c| c.label.to_uppercase()));
+    for r in rows {
+        t.row(r);
+    }
+    t.render()
 }
 
 /// Every run's tags, as the MLflow view of the log has them (one pass over the log).
@@ -299,10 +279,16 @@ pub fn list_text(runs: &[RunOut]) -> String {
     if runs.is_empty() {
         return "no runs yet".into();
     }
-    let mut s = format!(
-        "{:<10} {:<24} {:<22} {:<9} {:<19} {:>9}  {}\n",
-        "RUN", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION", "METRICS"
-    );
+    let mut t = Table::new([
+        "RUN",
+        "NAME",
+        "EXPERIMENT",
+        "STATUS",
+        "STARTED",
+        "DURATION",
+        "METRICS",
+    ])
+    .right(&[5]);
     for r in runs {
         let mut keys: Vec<(&String, f64)> =
             r.row.latest.iter().map(|(k, p)| (k, p.value)).collect();
@@ -312,19 +298,17 @@ pub fn list_text(runs: &[RunOut]) -> String {
             .take(4)
             .map(|(k, v)| format!("{k}={}", fmt_value(*v)))
             .collect();
-        s.push_str(&format!(
-            "{:<10} {:<24} {:<22} {:<9} {:<19} {:>9}  {}\n",
-            &r.row.id[..8.min(r.row.id.len())],
-            r.row.name,
-            r.row.experiment,
-            r.effective_status.as_str(),
+        t.row([
+            r.row.id[..8.min(r.row.id.len())].to_string(),
+            r.row.name.clone(),
+            r.row.experiment.clone(),
+            r.effective_status.as_str().to_string(),
             fmt_time(r.row.started_ns),
             r.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_default(),
-            metrics.join(" ")
-        ));
+            metrics.join(" "),
+        ]);
     }
-    s.pop();
-    s
+    t.render()
 }
 
 /// Which metrics a listing shows first: validation and test scores, then losses, then the
@@ -478,15 +462,13 @@ pub fn metric(lab: &Lab, run: &str, key: &str) -> Result<(RunRow, Vec<MetricPoin
 }
 
 pub fn metric_text(points: &[MetricPoint]) -> String {
-    let mut s = format!("{:>10}  {:<24} {}\n", "STEP", "VALUE", "TIME");
+    let mut t = Table::new(["STEP", "VALUE", "TIME"]).right(&[0]);
     for p in points {
-        s.push_str(&format!(
-            "{:>10}  {:<24} {}\n",
-            p.step,
-            p.value,
-            fmt_time(p.time_ms.saturating_mul(1_000_000))
-        ));
+        t.row([
+            p.step.to_string(),
+            p.value.to_string(),
+            fmt_time(p.time_ms.saturating_mul(1_000_000)),
+        ]);
     }
-    s.pop();
-    s
+    t.render()
 }
