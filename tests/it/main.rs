@@ -45,4 +45,5 @@ mod synth;
 mod train;
 mod train_init;
 mod ui;
+mod ui_browser;
 mod watch;

@@ -16,14 +16,14 @@ use common::Project;
 use serde_json::{Value, json};
 
 /// A running `lab ui`, killed when dropped.
-struct Ui {
+pub(crate) struct Ui {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Ui {
     #[allow(clippy::zombie_processes)]
-    fn start(p: &Project, args: &[&str]) -> Ui {
+    pub(crate) fn start(p: &Project, args: &[&str]) -> Ui {
         let mut child = common::lab_cmd(&p.root)
             .args(["ui", "--addr", "127.0.0.1:0"])
             .args(args)
@@ -56,7 +56,7 @@ impl Ui {
 
     /// A call that must answer 200; its JSON.
     #[track_caller]
-    fn ok(&self, method: &str, endpoint: &str, body: Value) -> Value {
+    pub(crate) fn ok(&self, method: &str, endpoint: &str, body: Value) -> Value {
         let (st, v) = self.req(
             method,
             &format!("/api/2.0/mlflow/{endpoint}"),
@@ -117,7 +117,7 @@ fn http(
     (status, head, raw[split + 4..].to_vec())
 }
 
-fn run_id(v: &Value) -> String {
+pub(crate) fn run_id(v: &Value) -> String {
     v["run"]["info"]["run_id"].as_str().unwrap().to_string()
 }
 
