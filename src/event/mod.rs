@@ -159,6 +159,11 @@ impl RunStatus {
     }
 }
 
+/// The `RunUpdated` attribute holding JSON `DataRef`s a run consumed, added after it started
+/// (an MLflow dataset input whose digest names a lab snapshot); the views add them to the
+/// run's inputs.
+pub const LAB_INPUTS_ATTR: &str = "lab_inputs";
+
 /// Something a run consumed or produced, named by content hash.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataRef {

@@ -276,15 +276,32 @@ impl Tracking {
         )
     }
 
-    /// log-inputs: dataset inputs kept as MLflow sends them.
+    /// log-inputs: dataset inputs kept as MLflow sends them; one whose digest is the start of
+    /// a lab snapshot's manifest hash (8 hex digits or more) is also recorded as that
+    /// snapshot's input (`LAB_INPUTS_ATTR`), so `lab runs show` and lineage name it.
     pub fn log_inputs(&self, run: &str, datasets: Vec<serde_json::Value>) -> TResult<()> {
         let mut s = self.state()?;
         Self::active_run(&s, run)?;
         if datasets.is_empty() {
             return Ok(());
         }
+        let snapshots = self
+            .lab
+            .store
+            .read_views(|v| crate::store::views::Query::datasets(v))
+            .map_err(internal)?;
+        let linked: Vec<crate::event::DataRef> = datasets
+            .iter()
+            .filter_map(|d| d["dataset"]["digest"].as_str())
+            .filter_map(|digest| snapshot_of_digest(&snapshots, digest))
+            .collect();
         let json = serde_json::to_string(&datasets).map_err(internal)?;
-        self.append(&mut s, vec![attr_event(run, "inputs", &json)])
+        let mut events = vec![attr_event(run, "inputs", &json)];
+        if !linked.is_empty() {
+            let refs = serde_json::to_string(&linked).map_err(internal)?;
+            events.push(attr_event(run, crate::event::LAB_INPUTS_ATTR, &refs));
+        }
+        self.append(&mut s, events)
     }
 
     /// Every point of one metric, in the order logged.
@@ -415,4 +432,25 @@ pub(super) fn petname(id: &str) -> String {
         A[(b.first().copied().unwrap_or(0) % 8) as usize],
         N[(b.get(1).copied().unwrap_or(0) % 8) as usize]
     )
+}
+
+/// The lab snapshot an MLflow dataset digest names: the one whose manifest hash starts with it
+/// (at least 8 hex digits, case ignored; the newest when several do).
+pub(super) fn snapshot_of_digest(
+    snapshots: &[crate::store::DatasetRow],
+    digest: &str,
+) -> Option<crate::event::DataRef> {
+    let d = digest.trim().to_ascii_lowercase();
+    if d.len() < 8 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    snapshots
+        .iter()
+        .filter(|s| s.manifest.to_hex().starts_with(&d))
+        .max_by_key(|s| s.seq)
+        .map(|s| crate::event::DataRef {
+            role: "dataset".into(),
+            name: format!("{}@{}", s.name, s.version),
+            hash: s.manifest,
+        })
 }

@@ -335,6 +335,16 @@ impl State {
                                 r.inputs.extend(a);
                             }
                         }
+                        crate::event::LAB_INPUTS_ATTR => {
+                            let refs: Vec<crate::event::DataRef> =
+                                serde_json::from_str(v).unwrap_or_default();
+                            for d in refs {
+                                let item = (d.role, d.name, d.hash);
+                                if !r.lab_inputs.contains(&item) {
+                                    r.lab_inputs.push(item);
+                                }
+                            }
+                        }
                         _ => {}
                     }
                 }

@@ -620,3 +620,56 @@ fn ui_official_mlflow_client() {
     }
     p.ok(&["verify"]);
 }
+
+#[test]
+fn an_mlflow_dataset_whose_digest_names_a_snapshot_becomes_a_lab_input() {
+    let p = Project::new();
+    p.write_tree("datasets/d", &[("a.txt", b"some data")]);
+    let manifest = p.ok(&["--json", "data", "snapshot", "datasets/d"]).json()["manifest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ui = Ui::start(&p, &[]);
+    let id = run_id(&ui.ok(
+        "POST",
+        "runs/create",
+        json!({"experiment_id": "0", "run_name": "uses-d"}),
+    ));
+    let dataset = |name: &str, digest: &str| {
+        json!({"dataset": {"name": name, "digest": digest, "source_type": "local", "source": "{}"},
+               "tags": [{"key": "mlflow.data.context", "value": "training"}]})
+    };
+    ui.ok(
+        "POST",
+        "runs/log-inputs",
+        json!({"run_id": id, "datasets": [
+            // MLflow's own digests are 8+ hex digits; this one is the snapshot's, upper case.
+            dataset("train", &manifest[..10].to_uppercase()),
+            // Too short to name anything, and a digest no snapshot has: kept, not linked.
+            dataset("short", &manifest[..6]),
+            dataset("other", "0123456789abcdef"),
+        ]}),
+    );
+    // MLflow's view: all three dataset inputs, as sent.
+    let run = ui.ok("GET", &format!("runs/get?run_id={id}"), json!({}));
+    assert_eq!(
+        run["run"]["inputs"]["dataset_inputs"]
+            .as_array()
+            .map(Vec::len),
+        Some(3),
+        "{run}"
+    );
+    // lab's view: the snapshot is the run's input, by name and content hash.
+    let shown = p.ok(&["--json", "runs", "show", &id]).json();
+    let inputs = shown["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 1, "{shown}");
+    assert_eq!(inputs[0]["role"], "dataset");
+    assert_eq!(inputs[0]["name"], "d@1");
+    assert_eq!(inputs[0]["hash"], manifest.as_str());
+    // The same after the views are rebuilt from the log.
+    drop(ui);
+    p.ok(&["reindex"]);
+    let again = p.ok(&["--json", "runs", "show", &id]).json();
+    assert_eq!(again["inputs"], shown["inputs"]);
+    p.ok(&["verify"]);
+}

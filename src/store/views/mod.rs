@@ -427,6 +427,13 @@ impl<'txn> Tables<'txn> {
                     if let Some(n) = attrs.get("run_name") {
                         row.name = n.clone();
                     }
+                    if let Some(refs) = attrs.get(crate::event::LAB_INPUTS_ATTR) {
+                        for d in serde_json::from_str::<Vec<DataRef>>(refs).unwrap_or_default() {
+                            if !row.inputs.contains(&d) {
+                                row.inputs.push(d);
+                            }
+                        }
+                    }
                 }
             }
             Event::ArtifactDeleted { run, path } => {
