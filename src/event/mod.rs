@@ -455,6 +455,26 @@ pub enum Event {
         version: u32,
         reason: String,
     },
+    /// An MLflow 3 logged model's whole state after a change (`lab ui`): created (`PENDING`),
+    /// finalized (`READY` / `FAILED`), tagged, given params; `deleted` removes it. Its files
+    /// are artifacts under `artifact_location`, like a run's.
+    LoggedModelSet {
+        /// `m-` and 32 hex digits.
+        id: String,
+        experiment_id: String,
+        name: String,
+        model_type: String,
+        /// The run that logged it (may be empty).
+        source_run: String,
+        /// MLflow's `LOGGED_MODEL_PENDING`, `LOGGED_MODEL_READY`, `LOGGED_MODEL_UPLOAD_FAILED`.
+        status: String,
+        artifact_location: String,
+        tags: BTreeMap<String, String>,
+        params: BTreeMap<String, String>,
+        created_ms: i64,
+        updated_ms: i64,
+        deleted: bool,
+    },
 }
 
 /// The kind names `lab log --kind` accepts, in enum order.
@@ -488,6 +508,7 @@ pub const KINDS: &[&str] = &[
     "model-version",
     "model-unaliased",
     "undeployed",
+    "logged-model",
 ];
 
 impl Event {
@@ -523,6 +544,7 @@ impl Event {
             Event::ModelVersionSet { .. } => 26,
             Event::ModelUnaliased { .. } => 27,
             Event::Undeployed { .. } => 28,
+            Event::LoggedModelSet { .. } => 29,
         };
         KINDS[i]
     }

@@ -179,6 +179,25 @@ impl Event {
                     &run[..run.len().min(8)]
                 )
             }
+            Event::LoggedModelSet {
+                id,
+                name,
+                status,
+                deleted,
+                ..
+            } => {
+                if *deleted {
+                    format!("logged model {name} ({id}) deleted")
+                } else {
+                    format!(
+                        "logged model {name} ({id}) {}",
+                        status
+                            .strip_prefix("LOGGED_MODEL_")
+                            .unwrap_or(status)
+                            .to_lowercase()
+                    )
+                }
+            }
             Event::RegisteredModelSet { name, deleted, .. } => {
                 if *deleted {
                     format!("registered model {name} deleted")

@@ -14,6 +14,7 @@ mod artifacts;
 mod experiments;
 pub mod filter;
 mod import;
+mod logged_models;
 mod registry;
 mod runs;
 pub mod search;
@@ -27,7 +28,7 @@ pub use artifacts::{check_artifact_path, percent_decode, percent_decode_all};
 pub use import::RunImport;
 use runs::{attr_event, metrics_event, native_status, start_events};
 use search::page as search_page;
-pub use state::{Experiment, Latest, RegModel, Run, State, Version};
+pub use state::{Experiment, Latest, LoggedModel, RegModel, Run, State, Version};
 
 /// MLflow's error codes (databricks.proto) that lab answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

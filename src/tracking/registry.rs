@@ -328,6 +328,16 @@ impl Tracking {
                 "Invalid model version source: '{source}'. To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id."
             )));
         }
+        if let Some(m) = source
+            .strip_prefix("models:/")
+            .and_then(|id| s.logged_models.get(id.trim_end_matches('/')))
+        {
+            // An MLflow 3 logged model: its files under its artifact location.
+            return Ok(m
+                .artifact_location
+                .strip_prefix("mlflow-artifacts:")
+                .map(|p| p.trim_start_matches('/').trim_end_matches('/').to_string()));
+        }
         if let Some(rest) = source.strip_prefix("models:/") {
             // A copy (`copy_model_version`): the files of NAME/VERSION (or NAME@ALIAS).
             let v = if let Some((n, a)) = rest.split_once('@') {
@@ -436,6 +446,14 @@ impl Tracking {
                 source
                     .strip_prefix("runs:/")
                     .map(|r| r.split('/').next().unwrap_or(r).to_string())
+            })
+            .or_else(|| {
+                // An MLflow 3 logged model: the run that logged it.
+                source
+                    .strip_prefix("models:/")
+                    .and_then(|id| s.logged_models.get(id.trim_end_matches('/')))
+                    .map(|m| m.source_run.clone())
+                    .filter(|r| !r.is_empty())
             });
         let mut events = vec![Event::ModelRegistered {
             name: name.to_string(),

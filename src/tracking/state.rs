@@ -94,6 +94,44 @@ pub struct State {
     pub aliases: BTreeMap<String, BTreeMap<String, u32>>,
     /// name → the highest version number ever given (numbers are never reused).
     pub last_version: BTreeMap<String, u32>,
+    /// MLflow 3 logged models by id; deleted ones are gone.
+    pub logged_models: BTreeMap<String, LoggedModel>,
+}
+
+/// An MLflow 3 logged model (see `Event::LoggedModelSet`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedModel {
+    pub id: String,
+    pub experiment_id: String,
+    pub name: String,
+    pub model_type: String,
+    pub source_run: String,
+    pub status: String,
+    pub artifact_location: String,
+    pub tags: BTreeMap<String, String>,
+    pub params: BTreeMap<String, String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl LoggedModel {
+    /// The event that records this state (`deleted`: its removal).
+    pub fn event(&self, deleted: bool) -> Event {
+        Event::LoggedModelSet {
+            id: self.id.clone(),
+            experiment_id: self.experiment_id.clone(),
+            name: self.name.clone(),
+            model_type: self.model_type.clone(),
+            source_run: self.source_run.clone(),
+            status: self.status.clone(),
+            artifact_location: self.artifact_location.clone(),
+            tags: self.tags.clone(),
+            params: self.params.clone(),
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+            deleted,
+        }
+    }
 }
 
 pub fn status_name(s: RunStatus) -> &'static str {
@@ -409,6 +447,41 @@ impl State {
                 let under = format!("{full}/");
                 self.artifacts
                     .retain(|k, _| *k != full && !k.starts_with(&under));
+            }
+            Event::LoggedModelSet {
+                id,
+                experiment_id,
+                name,
+                model_type,
+                source_run,
+                status,
+                artifact_location,
+                tags,
+                params,
+                created_ms,
+                updated_ms,
+                deleted,
+            } => {
+                if *deleted {
+                    self.logged_models.remove(id);
+                } else {
+                    self.logged_models.insert(
+                        id.clone(),
+                        LoggedModel {
+                            id: id.clone(),
+                            experiment_id: experiment_id.clone(),
+                            name: name.clone(),
+                            model_type: model_type.clone(),
+                            source_run: source_run.clone(),
+                            status: status.clone(),
+                            artifact_location: artifact_location.clone(),
+                            tags: tags.clone(),
+                            params: params.clone(),
+                            created_ms: *created_ms,
+                            updated_ms: *updated_ms,
+                        },
+                    );
+                }
             }
             Event::RegisteredModelSet {
                 name,

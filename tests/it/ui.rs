@@ -606,6 +606,17 @@ fn ui_official_mlflow_client() {
         .ok(&["--json", "models", "show", "ocr_model@champion"])
         .json();
     assert_eq!(models["version"], 1, "{models}");
+    // The logged model: its events, and the version registered from it with its run and files.
+    let logged = facts["logged_model"].as_str().unwrap();
+    let events = p.ok(&["log", "--kind", "logged-model"]).stdout;
+    assert!(
+        events.contains(logged) && events.contains("ready"),
+        "{events}"
+    );
+    let echo = p.ok(&["--json", "models", "show", "echo_model@1"]).json();
+    assert_eq!(echo["run"], facts["pyfunc_run"], "{echo}");
+    let files = p.ok(&["--json", "models", "ls", "echo_model"]).json_lines();
+    assert_eq!(files.len(), 1);
     // 8 processes × 200 points: nothing lost.
     let runs = p.ok(&["--json", "runs", "ls"]).json_lines();
     let conc: Vec<&Value> = runs

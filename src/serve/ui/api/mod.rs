@@ -10,6 +10,7 @@
 
 mod artifacts;
 mod json;
+mod logged_models;
 mod params;
 mod registry;
 mod runs;
@@ -26,6 +27,8 @@ use crate::tracking::{Code, TResult, Tracking, TrackingError};
 pub fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<Value> {
     if endpoint.starts_with("registered-models/") || endpoint.starts_with("model-versions/") {
         registry::call(t, method, endpoint, p)
+    } else if endpoint == "logged-models" || endpoint.starts_with("logged-models/") {
+        logged_models::call(t, method, endpoint, p)
     } else {
         runs::call(t, method, endpoint, p)
     }

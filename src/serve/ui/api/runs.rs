@@ -141,8 +141,6 @@ pub(super) fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TR
             t.log_inputs(&run_id(p)?, ds)?;
             empty()
         }
-        // MLflow 3 logged models are not kept apart from run artifacts here: none to find.
-        "logged-models/search" => Ok(json!({"models": []})),
         "runs/log-model" | "runs/outputs" => {
             t.get_run(&run_id(p)?)?;
             empty()
