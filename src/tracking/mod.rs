@@ -187,9 +187,20 @@ pub(crate) fn check_key(what: &str, k: &str) -> TResult<()> {
 /// A tag key and value within MLflow's limits.
 pub fn check_tag(k: &str, v: &str) -> TResult<()> {
     check_key("tag", k)?;
-    if v.len() > MAX_TAG_VALUE {
+    check_len("Tag", v, MAX_TAG_VALUE)
+}
+
+/// A param key and value within MLflow's limits.
+pub fn check_param(k: &str, v: &str) -> TResult<()> {
+    check_key("param", k)?;
+    check_len("Param", v, MAX_PARAM_VALUE)
+}
+
+/// MLflow's message for a value longer than `limit` bytes.
+fn check_len(what: &str, v: &str, limit: usize) -> TResult<()> {
+    if v.len() > limit {
         return Err(invalid(format!(
-            "Tag value '{}…' had length {}, which exceeded length limit of {MAX_TAG_VALUE}",
+            "{what} value '{}…' had length {}, which exceeded length limit of {limit}",
             v.chars().take(20).collect::<String>(),
             v.len()
         )));

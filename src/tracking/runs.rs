@@ -188,14 +188,7 @@ impl Tracking {
         }
         let mut pmap = BTreeMap::new();
         for (k, v) in &params {
-            check_key("param", k)?;
-            if v.len() > MAX_PARAM_VALUE {
-                return Err(invalid(format!(
-                    "Param value '{}…' had length {}, which exceeded length limit of {MAX_PARAM_VALUE}",
-                    v.chars().take(20).collect::<String>(),
-                    v.len()
-                )));
-            }
+            check_param(k, v)?;
             if let Some(old) = pmap.get(k) {
                 if old != v {
                     return Err(invalid(format!(
@@ -207,14 +200,7 @@ impl Tracking {
         }
         let mut tmap = BTreeMap::new();
         for (k, v) in &tags {
-            check_key("tag", k)?;
-            if v.len() > MAX_TAG_VALUE {
-                return Err(invalid(format!(
-                    "Tag value '{}…' had length {}, which exceeded length limit of {MAX_TAG_VALUE}",
-                    v.chars().take(20).collect::<String>(),
-                    v.len()
-                )));
-            }
+            check_tag(k, v)?;
             tmap.insert(k.clone(), v.clone());
         }
         let mut s = self.state()?;
