@@ -5,8 +5,44 @@
 
 use std::collections::BTreeMap;
 
-use super::state::LoggedModel;
 use super::{TResult, Tracking, invalid, not_found, now_ms};
+use crate::event::Event;
+
+/// An MLflow 3 logged model (see `Event::LoggedModelSet`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedModel {
+    pub id: String,
+    pub experiment_id: String,
+    pub name: String,
+    pub model_type: String,
+    pub source_run: String,
+    pub status: String,
+    pub artifact_location: String,
+    pub tags: BTreeMap<String, String>,
+    pub params: BTreeMap<String, String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl LoggedModel {
+    /// The event that records this state (`deleted`: its removal).
+    pub fn event(&self, deleted: bool) -> Event {
+        Event::LoggedModelSet {
+            id: self.id.clone(),
+            experiment_id: self.experiment_id.clone(),
+            name: self.name.clone(),
+            model_type: self.model_type.clone(),
+            source_run: self.source_run.clone(),
+            status: self.status.clone(),
+            artifact_location: self.artifact_location.clone(),
+            tags: self.tags.clone(),
+            params: self.params.clone(),
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+            deleted,
+        }
+    }
+}
 
 /// MLflow's status names a finalize may set.
 const STATUSES: [&str; 3] = [

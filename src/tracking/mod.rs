@@ -26,9 +26,10 @@ use crate::event::{Event, Hash};
 use crate::lab::Lab;
 pub use artifacts::{check_artifact_path, percent_decode, percent_decode_all};
 pub use import::RunImport;
+pub use logged_models::LoggedModel;
 use runs::{attr_event, metrics_event, native_status, start_events};
 use search::page as search_page;
-pub use state::{Experiment, Latest, LoggedModel, RegModel, Run, State, Version};
+pub use state::{Experiment, Latest, RegModel, Run, State, Version};
 
 /// MLflow's error codes (databricks.proto) that lab answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
