@@ -9,7 +9,8 @@
 # `python3 -m venv /tmp/mlflowvenv && /tmp/mlflowvenv/bin/pip install mlflow==3.17.2`).
 # Prints start-up (fresh / existing store), then per phase: single log_metric calls/s,
 # log_batch points/s, get_metric_history points/s, search; and the server's memory.
-# Set BASELINE=0 to skip the MLflow server (its start-up alone is ~20 s here).
+# Set BASELINE=0 to skip the MLflow server (its start-up alone is ~20 s here), MEMORY=0 to skip
+# the million-point memory phase (~45 s).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 LAB="${1:-}"
@@ -28,6 +29,15 @@ echo "== lab ui ($LAB)"
 "$PY" "$BENCH/server_bench.py" --label "lab ui" --port 5091 --wait-quiet 5 \
   --cmd "sh -c '$LAB init >/dev/null 2>&1; exec $LAB ui --addr 127.0.0.1:{port}'" \
   --startup-trials 3 --ingest --ingest-args "$INGEST" --json-out "$OUT/lab_ui.json"
+# Memory: a million points logged (4 runs x 2 keys, batches of 1,000) and read back; the
+# server's peak resident memory is the "peak rss" of server_bench's ingest line (target <= 100 MB).
+if [[ "${MEMORY:-1}" == 1 ]]; then
+  echo "== lab ui, 1,000,000 points: the server's memory"
+  "$PY" "$BENCH/server_bench.py" --label "lab ui 1M" --port 5093 --wait-quiet 5 \
+    --cmd "sh -c '$LAB init >/dev/null 2>&1; exec $LAB ui --addr 127.0.0.1:{port}'" \
+    --startup-trials 1 --ingest --ingest-args "--runs 4 --single 0 --batch-points 1000000" \
+    --json-out "$OUT/lab_ui_1m.json"
+fi
 if [[ "${BASELINE:-1}" == 1 ]]; then
   MLFLOW_BIN="$(dirname "$PY")/mlflow"
   echo "== mlflow server (sqlite)"

@@ -501,7 +501,10 @@ impl Store {
 /// `lab serve`) ever wrote in memory: logging a million metric points grew the heap by
 /// hundreds of megabytes, each new page faulted in and zeroed. The operating system caches the
 /// file anyway; this cache only needs the hot B-tree pages and a transaction's dirty ones.
-const CACHE_BYTES: usize = 32 << 20;
+/// Measured (`bench/ui_bench.sh`'s million-point phase, `lab bench store`): 32 MiB held ~55 MB
+/// of `lab ui`'s resident memory and was no faster than 4–8 MiB at writing, reading a series
+/// or snapshotting; with 8 MiB `lab ui` peaks at ~64 MB over a million points.
+const CACHE_BYTES: usize = 8 << 20;
 
 fn open_db(path: &Path) -> Result<Database, StoreError> {
     let open = || -> Result<Database, redb::DatabaseError> {

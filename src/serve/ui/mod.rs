@@ -242,9 +242,9 @@ fn route(ui: &Ui, method: &str, path: &str, query: Option<&str>, body: &[u8]) ->
     ] {
         if let Some(endpoint) = path.strip_prefix(prefix) {
             let body = if method == "GET" { &b""[..] } else { body };
-            let r = Params::new(body, query).and_then(|p| api::call(t, method, endpoint, &p));
+            let r = Params::new(body, query).and_then(|p| api::call_bytes(t, method, endpoint, &p));
             return answer(match r {
-                Ok(v) => Answer::json(v),
+                Ok(body) => Answer::json_bytes(body),
                 Err(e) if e.message.starts_with("ENDPOINT_NOT_FOUND") => {
                     Answer::code(404, "ENDPOINT_NOT_FOUND", &e.message)
                 }

@@ -18,10 +18,15 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(v: Value) -> Answer {
+        Answer::json_bytes(serde_json::to_vec(&v).unwrap_or_default())
+    }
+
+    /// JSON already serialised.
+    pub fn json_bytes(body: Vec<u8>) -> Answer {
         Answer {
             status: 200,
             content_type: "application/json",
-            body: serde_json::to_vec(&v).unwrap_or_default(),
+            body,
             filename: None,
         }
     }

@@ -34,6 +34,16 @@ pub fn call(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<V
     }
 }
 
+/// One call's answer as JSON bytes: a metric history is written straight into them
+/// (`runs::history_body`), every other answer is `call`'s value serialised.
+pub fn call_bytes(t: &Tracking, method: &str, endpoint: &str, p: &Params) -> TResult<Vec<u8>> {
+    if endpoint == "metrics/get-history" {
+        return runs::history_body(t, p);
+    }
+    let v = call(t, method, endpoint, p)?;
+    serde_json::to_vec(&v).map_err(|e| crate::tracking::invalid(e.to_string()))
+}
+
 /// What an endpoint lab does not know answers.
 fn unknown(method: &str, endpoint: &str) -> TResult<Value> {
     Err(TrackingError {
