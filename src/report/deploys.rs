@@ -3,11 +3,12 @@
 //! chart of the model each environment served per task over time.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+
+use maud::{Markup, html};
 
 use super::Report;
 use super::charts::{LineChart, Mark, Series};
-use super::html::escape;
+use super::html::model_link;
 use crate::event::{Envelope, Event, fmt_time};
 
 /// One deployment event.
@@ -165,59 +166,52 @@ pub fn chart(report: &Report) -> Option<LineChart> {
 }
 
 /// The section: the chart, then one table per environment, newest first.
-pub fn section(b: &mut String, report: &Report, chart: Option<&str>) {
-    b.push_str("<h2 id=\"deployments\">Deployments</h2>\n");
-    if report.deployments.is_empty() {
-        b.push_str("<p class=\"none\">none recorded — <code>lab deploy NAME@V --env production</code> deploys behind the gates of configs/deploy.toml.</p>\n");
-        return;
-    }
-    if !report.serving.is_empty() {
-        b.push_str("<h3>Served now</h3>\n<p class=\"sub\">One model per task and environment: what <code>lab deploy status</code> lists and <code>lab serve</code> loads.</p>\n<table>\n<tr><th>Environment</th><th>Task</th><th>Model</th><th>Since (UTC)</th></tr>\n");
-        for s in &report.serving {
-            let _ = writeln!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&s.env),
-                s.task.as_str(),
-                escape(&s.label()),
-                fmt_time(s.time_ns)
-            );
-        }
-        b.push_str("</table>\n");
-    }
-    if let Some(c) = chart {
-        let _ = writeln!(
-            b,
-            "<div class=\"charts\"><img src=\"{0}\" alt=\"served model per task over time\" loading=\"lazy\"></div>",
-            escape(c)
-        );
-    }
+pub fn section(report: &Report, chart: Option<&str>) -> Markup {
     let mut by_env: BTreeMap<&str, Vec<&DeployEvent>> = BTreeMap::new();
     for d in &report.deployments {
         by_env.entry(&d.env).or_default().push(d);
     }
-    for (env, list) in by_env {
-        let _ = writeln!(b, "<h3>{}</h3>", escape(env));
-        b.push_str("<table>\n<tr><th>When (UTC)</th><th>Model</th><th>Event</th><th>Gates / detail</th></tr>\n");
-        for d in list.iter().rev() {
-            let model = format!("{}@{}", d.model, d.version);
-            let link = match report.producers.get(&model) {
-                Some(run) if report.has_page(run) => format!(
-                    "<a href=\"{}\">{}</a>",
-                    escape(&super::html::run_href(run)),
-                    escape(&model)
-                ),
-                _ => escape(&model),
-            };
-            let _ = writeln!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                fmt_time(d.time_ns),
-                link,
-                escape(&d.what),
-                escape(&d.detail)
-            );
+    html! {
+        h2 #deployments { "Deployments" }
+        @if report.deployments.is_empty() {
+            p.none {
+                "none recorded — " code { "lab deploy NAME@V --env production" }
+                " deploys behind the gates of configs/deploy.toml."
+            }
+        } @else {
+            @if !report.serving.is_empty() {
+                h3 { "Served now" }
+                p.sub {
+                    "One model per task and environment: what " code { "lab deploy status" }
+                    " lists and " code { "lab serve" } " loads."
+                }
+                table {
+                    tr { th { "Environment" } th { "Task" } th { "Model" } th { "Since (UTC)" } }
+                    @for s in &report.serving {
+                        tr {
+                            td { (s.env) } td { (s.task.as_str()) } td { (s.label()) }
+                            td { (fmt_time(s.time_ns)) }
+                        }
+                    }
+                }
+            }
+            @if let Some(c) = chart {
+                div.charts { img src=(c) alt="served model per task over time" loading="lazy"; }
+            }
+            @for (env, list) in by_env {
+                h3 { (env) }
+                table {
+                    tr { th { "When (UTC)" } th { "Model" } th { "Event" } th { "Gates / detail" } }
+                    @for d in list.iter().rev() {
+                        tr {
+                            td { (fmt_time(d.time_ns)) }
+                            td { (model_link(report, &format!("{}@{}", d.model, d.version), "")) }
+                            td { (d.what) }
+                            td { (d.detail) }
+                        }
+                    }
+                }
+            }
         }
-        b.push_str("</table>\n");
     }
 }

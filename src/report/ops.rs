@@ -2,10 +2,11 @@
 //! drift checks with the alerts they raised.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+
+use maud::{Markup, html};
 
 use super::charts::{LineChart, Mark, Series};
-use super::html::{escape, fmt_value};
+use super::html::fmt_value;
 use super::{Report, RunData};
 use crate::event::{RunStatus, fmt_time};
 
@@ -80,116 +81,112 @@ pub fn recipe_charts(runs: &[RunData]) -> Vec<(String, LineChart)> {
 }
 
 /// The curves section: one overlaid chart per recipe.
-pub fn curves_section(b: &mut String, charts: &[String]) {
-    b.push_str("<h2 id=\"curves\">Training curves by recipe</h2>\n");
-    if charts.is_empty() {
-        b.push_str("<p class=\"none\">fewer than two finished runs of any recipe — train again (another seed or setting) to compare curves.</p>\n");
-        return;
+pub fn curves_section(charts: &[String]) -> Markup {
+    html! {
+        h2 #curves { "Training curves by recipe" }
+        @if charts.is_empty() {
+            p.none { "fewer than two finished runs of any recipe — train again (another seed or setting) to compare curves." }
+        } @else {
+            p.sub { "The newest finished runs of each recipe, their validation metric by step." }
+            div.charts {
+                @for c in charts { img src=(c) alt=(c) loading="lazy"; }
+            }
+        }
     }
-    b.push_str("<p class=\"sub\">The newest finished runs of each recipe, their validation metric by step.</p>\n<div class=\"charts\">\n");
-    for c in charts {
-        let _ = writeln!(
-            b,
-            "<img src=\"{0}\" alt=\"{0}\" loading=\"lazy\">",
-            escape(c)
-        );
-    }
-    b.push_str("</div>\n");
 }
 
 /// The A/B section: every test, its arms, split and conclusion.
-pub fn ab_section(b: &mut String, report: &Report) {
-    b.push_str("<h2 id=\"ab\">A/B tests</h2>\n");
+pub fn ab_section(report: &Report) -> Markup {
     if report.ab.is_empty() {
-        b.push_str("<p class=\"none\">none — <code>lab ab start T --a M1 --b M2 --split 0.2</code> routes <code>lab serve</code>'s traffic between two models.</p>\n");
-        return;
-    }
-    b.push_str("<table>\n<tr><th>Test</th><th>Arm a</th><th>Arm b</th><th class=\"num\">Split to b</th><th>Started (UTC)</th><th>Ended (UTC)</th><th>Winner</th><th>Deployed</th></tr>\n");
-    for t in &report.ab {
-        let (ended, winner, promoted) = match &t.ended {
-            None => ("running".to_string(), "-".to_string(), "-"),
-            Some(e) => (
-                fmt_time(e.time_ns),
-                e.winner.clone().unwrap_or_else(|| "none".into()),
-                if e.promoted { "yes" } else { "no" },
-            ),
+        return html! {
+            h2 #ab { "A/B tests" }
+            p.none {
+                "none — " code { "lab ab start T --a M1 --b M2 --split 0.2" } " routes "
+                code { "lab serve" } "'s traffic between two models."
+            }
         };
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&t.name),
-            escape(&t.a),
-            escape(&t.b),
-            fmt_value(t.split),
-            fmt_time(t.time_ns),
-            escape(&ended),
-            escape(&winner),
-            promoted
-        );
     }
-    b.push_str("</table>\n<p class=\"sub\">Per-arm requests, accuracy and the statistics: <code>lab ab results T</code>.</p>\n");
+    html! {
+        h2 #ab { "A/B tests" }
+        table {
+            tr {
+                th { "Test" } th { "Arm a" } th { "Arm b" } th.num { "Split to b" } th { "Started (UTC)" }
+                th { "Ended (UTC)" } th { "Winner" } th { "Deployed" }
+            }
+            @for t in &report.ab {
+                @let (ended, winner, promoted) = match &t.ended {
+                    None => ("running".to_string(), "-".to_string(), "-"),
+                    Some(e) => (
+                        fmt_time(e.time_ns),
+                        e.winner.clone().unwrap_or_else(|| "none".into()),
+                        if e.promoted { "yes" } else { "no" },
+                    ),
+                };
+                tr {
+                    td { (t.name) } td { (t.a) } td { (t.b) } td.num { (fmt_value(t.split)) }
+                    td { (fmt_time(t.time_ns)) } td { (ended) } td { (winner) } td { (promoted) }
+                }
+            }
+        }
+        p.sub { "Per-arm requests, accuracy and the statistics: " code { "lab ab results T" } "." }
+    }
 }
 
 /// At most this many drift checks are listed (the newest).
 const DRIFT_ROWS: usize = 30;
 
 /// The drift and alerts section.
-pub fn drift_section(b: &mut String, report: &Report) {
-    b.push_str("<h2 id=\"drift\">Drift and alerts</h2>\n");
+pub fn drift_section(report: &Report) -> Markup {
     let open = report.alerts.iter().filter(|a| a.is_open()).count();
-    if report.alerts.is_empty() {
-        b.push_str("<p class=\"none\">no alert raised.</p>\n");
-    } else {
-        let _ = writeln!(
-            b,
-            "<p class=\"sub\">{open} alert{} firing, {} resolved.</p>",
-            if open == 1 { "" } else { "s" },
-            report.alerts.len() - open
-        );
-        b.push_str("<table>\n<tr><th>Rule</th><th>Metric</th><th class=\"num\">Value</th><th>Condition</th><th class=\"num\">Threshold</th><th>Raised (UTC)</th><th>Resolved (UTC)</th></tr>\n");
-        for a in &report.alerts {
-            let _ = writeln!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&a.rule),
-                escape(&a.metric),
-                fmt_value(a.value),
-                escape(&a.condition),
-                fmt_value(a.threshold),
-                fmt_time(a.raised_ns),
-                a.resolved_ns
-                    .map(fmt_time)
-                    .unwrap_or_else(|| "<strong>firing</strong>".into())
-            );
-        }
-        b.push_str("</table>\n");
-    }
-    if report.drift.is_empty() {
-        b.push_str("<p class=\"none\">no drift check recorded — <code>lab monitor check</code> compares served inputs with the reference.</p>\n");
-        return;
-    }
-    let _ = writeln!(
-        b,
-        "<h3>Drift checks (newest {} of {})</h3>",
-        report.drift.len().min(DRIFT_ROWS),
-        report.drift.len()
-    );
-    b.push_str("<table>\n<tr><th>When (UTC)</th><th>Model</th><th>Metric</th><th class=\"num\">Score</th><th class=\"num\">Threshold</th><th>Drifted</th></tr>\n");
-    for d in report.drift.iter().rev().take(DRIFT_ROWS) {
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            fmt_time(d.time_ns),
-            escape(&d.model),
-            escape(&d.metric),
-            fmt_value(d.score),
-            fmt_value(d.threshold),
-            if d.drifted {
-                "<strong>yes</strong>"
-            } else {
-                "no"
+    html! {
+        h2 #drift { "Drift and alerts" }
+        @if report.alerts.is_empty() {
+            p.none { "no alert raised." }
+        } @else {
+            p.sub {
+                (open) " alert" (if open == 1 { "" } else { "s" }) " firing, "
+                (report.alerts.len() - open) " resolved."
             }
-        );
+            table {
+                tr {
+                    th { "Rule" } th { "Metric" } th.num { "Value" } th { "Condition" }
+                    th.num { "Threshold" } th { "Raised (UTC)" } th { "Resolved (UTC)" }
+                }
+                @for a in &report.alerts {
+                    tr {
+                        td { (a.rule) } td { (a.metric) } td.num { (fmt_value(a.value)) }
+                        td { (a.condition) } td.num { (fmt_value(a.threshold)) }
+                        td { (fmt_time(a.raised_ns)) }
+                        td {
+                            @match a.resolved_ns {
+                                Some(t) => (fmt_time(t)),
+                                None => strong { "firing" },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if report.drift.is_empty() {
+            p.none {
+                "no drift check recorded — " code { "lab monitor check" }
+                " compares served inputs with the reference."
+            }
+        } @else {
+            h3 { "Drift checks (newest " (report.drift.len().min(DRIFT_ROWS)) " of " (report.drift.len()) ")" }
+            table {
+                tr {
+                    th { "When (UTC)" } th { "Model" } th { "Metric" } th.num { "Score" }
+                    th.num { "Threshold" } th { "Drifted" }
+                }
+                @for d in report.drift.iter().rev().take(DRIFT_ROWS) {
+                    tr {
+                        td { (fmt_time(d.time_ns)) } td { (d.model) } td { (d.metric) }
+                        td.num { (fmt_value(d.score)) } td.num { (fmt_value(d.threshold)) }
+                        td { @if d.drifted { strong { "yes" } } @else { "no" } }
+                    }
+                }
+            }
+        }
     }
-    b.push_str("</table>\n");
 }

@@ -219,7 +219,7 @@ fn report_pages_charts_links_and_escaping() {
     let spage = fs::read_to_string(p.path(format!("reports/runs/{script_run}.html"))).unwrap();
     assert!(spage.contains("<h1>&lt;script&gt;x</h1>"), "{spage}");
     assert!(
-        spage.contains("a&amp;b&quot;c&#39;d&lt;i&gt;"),
+        spage.contains("a&amp;b&quot;c'd&lt;i&gt;"),
         "param not escaped"
     );
     assert!(!spage.contains("<script>") && !spage.contains("<i>"));
