@@ -507,13 +507,16 @@ fn ui_artifacts_registry_pages_and_token() {
 
     // The pages.
     for (path, marker) in [
-        ("/".to_string(), "id=runs"),
-        (format!("/runs/{id}"), "id=artifacts"),
-        (format!("/runs/{id}?path=model/MLmodel"), "id=artifact-view"),
+        ("/".to_string(), "id=\"runs\""),
+        (format!("/runs/{id}"), "id=\"artifacts\""),
+        (
+            format!("/runs/{id}?path=model/MLmodel"),
+            "id=\"artifact-view\"",
+        ),
         ("/models".to_string(), "ocr_model"),
         (
             "/?filter=metrics.x%20%3E%20'a'".to_string(),
-            "id=filter-error",
+            "id=\"filter-error\"",
         ),
     ] {
         let (st, _, body) = http(&ui.addr, "GET", &path, &[], b"");

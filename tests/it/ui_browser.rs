@@ -132,6 +132,13 @@ fn ui_pages_render_in_chromium_without_console_errors() {
         for m in markers {
             assert!(dom.contains(m), "{path}: the rendered page lacks {m:?}");
         }
+        // A chart's frame is an empty <rect>: an SVG element left open in the HTML would hold
+        // the ticks and curves inside it, where the browser draws nothing.
+        assert_eq!(
+            dom.matches("<rect").count(),
+            dom.matches(r##"stroke="#ccc"></rect>"##).count(),
+            "{path}: a chart's <rect> holds other elements (an SVG tag left open)"
+        );
         assert!(
             console.is_empty(),
             "{path}: the browser logged console messages:\n{}",

@@ -2,10 +2,13 @@
 //! (no build step, no CDN: it works offline). Pages: experiments and their runs (filter with
 //! MLflow's search syntax, sort, pick columns), a run (params, tags, metric charts, artifacts,
 //! inputs, models), a comparison of 2–5 runs, and the models. Pages poll `/ui/seq` and reload
-//! when the log moved, so a training run's curves grow while it trains.
+//! when the log moved, so a training run's curves grow while it trains. Built with `maud`,
+//! which escapes every interpolated string by construction.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -45,14 +48,6 @@ pre{background:#fff;border:1px solid #ddd;padding:8px;max-height:480px;overflow:
 .RUNNING{color:#1f77b4}.FINISHED{color:#2ca02c}.FAILED{color:#d62728}.KILLED{color:#8c564b}
 "#;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// Encodes a query-string value.
 fn enc(s: &str) -> String {
     let mut out = String::new();
@@ -66,21 +61,38 @@ fn enc(s: &str) -> String {
     out
 }
 
-fn html(title: &str, body: &str, seq: u64) -> Response {
-    let doc = format!(
-        r#"<!doctype html><html><head><meta charset="utf-8"><title>{t} · lab</title><style>{STYLE}</style></head>
-<body><header><a href="/">lab</a><a href="/">Experiments</a><a href="/models">Models</a><span class="muted" id="live" data-seq="{seq}">live · event #{seq}</span></header>
-<main>{body}</main>
-<script>
-(function(){{var el=document.getElementById('live');var seq=el.dataset.seq;
-setInterval(function(){{fetch('/ui/seq',{{credentials:'same-origin'}}).then(function(r){{return r.json()}}).then(function(j){{
-if(String(j.seq)!==seq){{if(document.activeElement&&document.activeElement.tagName==='INPUT'){{el.textContent='live · new events (reload)';}}else{{location.reload();}}}}}}).catch(function(){{el.textContent='offline';}});}},2000);}})();
-function sel(){{var ids=[];document.querySelectorAll('input.pick:checked').forEach(function(c){{ids.push(c.value)}});
-if(ids.length<2||ids.length>5){{alert('pick 2 to 5 runs');return false;}}location.href='/compare?runs='+ids.join(',');return false;}}
-</script></body></html>"#,
-        t = esc(title)
-    );
-    let mut r = Response::new(Body::from(doc));
+/// The page's script: polls `/ui/seq` and reloads when the log moved; `sel()` opens the
+/// comparison of the runs picked.
+const SCRIPT: &str = r#"
+(function(){var el=document.getElementById('live');var seq=el.dataset.seq;
+setInterval(function(){fetch('/ui/seq',{credentials:'same-origin'}).then(function(r){return r.json()}).then(function(j){
+if(String(j.seq)!==seq){if(document.activeElement&&document.activeElement.tagName==='INPUT'){el.textContent='live · new events (reload)';}else{location.reload();}}}).catch(function(){el.textContent='offline';});},2000);})();
+function sel(){var ids=[];document.querySelectorAll('input.pick:checked').forEach(function(c){ids.push(c.value)});
+if(ids.length<2||ids.length>5){alert('pick 2 to 5 runs');return false;}location.href='/compare?runs='+ids.join(',');return false;}
+"#;
+
+fn html_page(title: &str, body: Markup, seq: u64) -> Response {
+    let doc = html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                title { (title) " · lab" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    a href="/" { "lab" }
+                    a href="/" { "Experiments" }
+                    a href="/models" { "Models" }
+                    span.muted #live data-seq=(seq) { "live · event #" (seq) }
+                }
+                main { (body) }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    };
+    let mut r = Response::new(Body::from(doc.into_string()));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -89,7 +101,7 @@ if(ids.length<2||ids.length>5){{alert('pick 2 to 5 runs');return false;}}locatio
 }
 
 fn error_page(e: &TrackingError) -> Response {
-    let mut r = html("error", &format!("<p class=err>{}</p>", esc(&e.message)), 0);
+    let mut r = html_page("error", html! { p.err { (e.message) } }, 0);
     *r.status_mut() = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     r
 }
@@ -121,11 +133,17 @@ pub fn login(method: &Method, body: &[u8], needs: bool) -> Response {
     } else {
         "This server has no token: no login needed."
     };
-    html(
+    html_page(
         "login",
-        &format!(
-            r#"<h2>Log in</h2><p>{note}</p><form method=post action="/login"><input type=password name=token id=token> <button>Log in</button></form>"#
-        ),
+        html! {
+            h2 { "Log in" }
+            p { (note) }
+            form method="post" action="/login" {
+                input type="password" name="token" #token;
+                " "
+                button { "Log in" }
+            }
+        },
         0,
     )
 }
@@ -198,39 +216,17 @@ fn index(
     } else {
         exp.to_string()
     };
-    let mut b = String::from("<div class=side><h3>Experiments</h3>");
-    for e in &exps {
-        let _ = write!(
-            b,
-            r#"<a class="{c}" href="/?exp={id}">{n}</a>"#,
-            c = if e.id == cur { "cur" } else { "" },
-            id = enc(&e.id),
-            n = esc(&e.name)
-        );
-    }
-    b.push_str("</div><div class=content>");
     let name = exps
         .iter()
         .find(|e| e.id == cur)
         .map(|e| e.name.clone())
         .unwrap_or_else(|| cur.clone());
-    let _ = write!(b, "<h2 id=exp-name>{}</h2>", esc(&name));
-    let _ = write!(
-        b,
-        r#"<form method=get action="/"><input type=hidden name=exp value="{e}"><input type=hidden name=order value="{o}">
-<input type=text name=filter id=filter placeholder="metrics.accuracy > 0.9 and params.lr = '0.01'" value="{f}">
-<input type=text name=cols id=cols style="width:220px" placeholder="columns: params.lr,metrics.acc" value="{c}"> <button>Search</button></form>"#,
-        e = esc(&cur),
-        o = esc(order),
-        f = esc(filter),
-        c = esc(cols)
-    );
     let orders: Vec<String> = if order.is_empty() {
         Vec::new()
     } else {
         vec![order.to_string()]
     };
-    let runs = match t.search_runs(
+    let (runs, filter_error) = match t.search_runs(
         std::slice::from_ref(&cur),
         filter,
         crate::tracking::ViewType::Active,
@@ -238,11 +234,8 @@ fn index(
         &orders,
         None,
     ) {
-        Ok((r, _)) => r,
-        Err(e) => {
-            let _ = write!(b, "<p class=err id=filter-error>{}</p>", esc(&e.message));
-            Vec::new()
-        }
+        Ok((r, _)) => (r, None),
+        Err(e) => (Vec::new(), Some(e.message)),
     };
     // Columns: chosen ones, else every param and metric key (up to 6 each).
     let (pcols, mcols): (Vec<String>, Vec<String>) = if cols.trim().is_empty() {
@@ -266,66 +259,75 @@ fn index(
     };
     let sort_link = |label: &str, key: &str| {
         let desc = format!("{key} DESC");
-        let next = if order == desc {
-            format!("{key} ASC")
+        let asc = format!("{key} ASC");
+        let (next, arrow) = if order == desc {
+            (asc, " ▼")
+        } else if order == asc {
+            (desc, " ▲")
         } else {
-            desc
+            (desc, "")
         };
-        let arrow = if order == format!("{key} DESC") {
-            " ▼"
-        } else if order == format!("{key} ASC") {
-            " ▲"
-        } else {
-            ""
-        };
-        format!(
-            r#"<a href="/?exp={}&filter={}&cols={}&order={}">{}{arrow}</a>"#,
+        let href = format!(
+            "/?exp={}&filter={}&cols={}&order={}",
             enc(&cur),
             enc(filter),
             enc(cols),
-            enc(&next),
-            esc(label)
-        )
-    };
-    let _ = write!(
-        b,
-        "<p>{} runs · <a href=# onclick='return sel()' id=compare>compare selected</a></p><table id=runs><tr><th></th><th>{}</th><th>{}</th><th>{}</th>",
-        runs.len(),
-        sort_link("Run", "attributes.run_name"),
-        sort_link("Status", "attributes.status"),
-        sort_link("Started", "attributes.start_time")
-    );
-    for p in &pcols {
-        let _ = write!(b, "<th>{}</th>", sort_link(p, &format!("params.`{p}`")));
-    }
-    for m in &mcols {
-        let _ = write!(b, "<th>{}</th>", sort_link(m, &format!("metrics.`{m}`")));
-    }
-    b.push_str("</tr>");
-    for r in &runs {
-        let _ = write!(
-            b,
-            r#"<tr><td><input type=checkbox class=pick value="{id}"></td><td><a href="/runs/{id}">{n}</a></td><td class="{st}">{st}</td><td>{t}</td>"#,
-            id = esc(&r.id),
-            n = esc(&r.name),
-            st = esc(&r.status),
-            t = fmt_ms(r.start_ms)
+            enc(&next)
         );
-        for p in &pcols {
-            let _ = write!(b, "<td>{}</td>", esc(r.params.get(p).map_or("", |v| v)));
+        html! { a href=(href) { (label) (arrow) } }
+    };
+    let body = html! {
+        div.side {
+            h3 { "Experiments" }
+            @for e in &exps {
+                a class=(if e.id == cur { "cur" } else { "" }) href={ "/?exp=" (enc(&e.id)) } { (e.name) }
+            }
         }
-        for m in &mcols {
-            let v = r
-                .metrics
-                .get(m)
-                .map(|l| fmt_num(l.value))
-                .unwrap_or_default();
-            let _ = write!(b, "<td>{v}</td>");
+        div.content {
+            h2 #exp-name { (name) }
+            form method="get" action="/" {
+                input type="hidden" name="exp" value=(cur);
+                input type="hidden" name="order" value=(order);
+                input type="text" name="filter" #filter
+                    placeholder="metrics.accuracy > 0.9 and params.lr = '0.01'" value=(filter);
+                " "
+                input type="text" name="cols" #cols style="width:220px"
+                    placeholder="columns: params.lr,metrics.acc" value=(cols);
+                " "
+                button { "Search" }
+            }
+            @if let Some(message) = &filter_error {
+                p.err #filter-error { (message) }
+            }
+            p {
+                (runs.len()) " runs · "
+                a href="#" onclick="return sel()" #compare { "compare selected" }
+            }
+            table #runs {
+                tr {
+                    th {}
+                    th { (sort_link("Run", "attributes.run_name")) }
+                    th { (sort_link("Status", "attributes.status")) }
+                    th { (sort_link("Started", "attributes.start_time")) }
+                    @for p in &pcols { th { (sort_link(p, &format!("params.`{p}`"))) } }
+                    @for m in &mcols { th { (sort_link(m, &format!("metrics.`{m}`"))) } }
+                }
+                @for r in &runs {
+                    tr {
+                        td { input type="checkbox" class="pick" value=(r.id); }
+                        td { a href={ "/runs/" (enc(&r.id)) } { (r.name) } }
+                        td class=(r.status) { (r.status) }
+                        td { (fmt_ms(r.start_ms)) }
+                        @for p in &pcols { td { (r.params.get(p).map_or("", |v| v)) } }
+                        @for m in &mcols {
+                            td { (r.metrics.get(m).map(|l| fmt_num(l.value)).unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
         }
-        b.push_str("</tr>");
-    }
-    b.push_str("</table></div>");
-    Ok(html(&name, &b, seq))
+    };
+    Ok(html_page(&name, body, seq))
 }
 
 fn compare(t: &Tracking, ids: &str) -> Result<Response, TrackingError> {
@@ -337,55 +339,47 @@ fn compare(t: &Tracking, ids: &str) -> Result<Response, TrackingError> {
     }
     let runs: Vec<Run> = ids.iter().map(|i| t.get_run(i)).collect::<Result<_, _>>()?;
     let seq = t.state()?.seq;
-    let mut b = String::from("<h2>Compare runs</h2><table id=param-diff><tr><th>param</th>");
-    for (i, r) in runs.iter().enumerate() {
-        let _ = write!(
-            b,
-            r#"<th style="color:{}"><a href="/runs/{}">{}</a></th>"#,
-            COLORS[i % COLORS.len()],
-            enc(&r.id),
-            esc(&r.name)
-        );
-    }
-    b.push_str("</tr>");
     let keys: BTreeSet<&String> = runs.iter().flat_map(|r| r.params.keys()).collect();
-    for k in keys {
-        let vals: Vec<Option<&String>> = runs.iter().map(|r| r.params.get(k)).collect();
-        let differs = vals.iter().any(|v| *v != vals[0]);
-        let _ = write!(
-            b,
-            "<tr{}><td>{}</td>",
-            if differs {
-                " style=\"background:#fff6d6\""
-            } else {
-                ""
-            },
-            esc(k)
-        );
-        for v in vals {
-            let _ = write!(b, "<td>{}</td>", esc(v.map_or("", |s| s)));
-        }
-        b.push_str("</tr>");
-    }
-    b.push_str("</table><h3>Metrics</h3><div class=charts id=charts>");
     let mkeys: BTreeSet<String> = runs
         .iter()
         .flat_map(|r| r.metrics.keys().cloned())
         .collect();
+    let mut charts = Vec::new();
     for k in mkeys {
-        let mut series = Vec::new();
-        for r in &runs {
-            series.push((r.name.clone(), t.metric_history(&r.id, &k)?));
-        }
-        let _ = write!(
-            b,
-            "<div class=chart>{}<br>{}</div>",
-            esc(&k),
-            chart(&series, 420, 220)
-        );
+        let series = runs
+            .iter()
+            .map(|r| Ok((r.name.clone(), t.metric_history(&r.id, &k)?)))
+            .collect::<Result<Vec<_>, TrackingError>>()?;
+        charts.push((k, chart(&series, 420, 220)));
     }
-    b.push_str("</div>");
-    Ok(html("compare", &b, seq))
+    let body = html! {
+        h2 { "Compare runs" }
+        table #param-diff {
+            tr {
+                th { "param" }
+                @for (i, r) in runs.iter().enumerate() {
+                    th style={ "color:" (COLORS[i % COLORS.len()]) } {
+                        a href={ "/runs/" (enc(&r.id)) } { (r.name) }
+                    }
+                }
+            }
+            @for k in keys {
+                @let vals: Vec<Option<&String>> = runs.iter().map(|r| r.params.get(k)).collect();
+                @let differs = vals.iter().any(|v| *v != vals[0]);
+                tr style=[differs.then_some("background:#fff6d6")] {
+                    td { (k) }
+                    @for v in vals { td { (v.map_or("", |s| s)) } }
+                }
+            }
+        }
+        h3 { "Metrics" }
+        div.charts #charts {
+            @for (k, c) in charts {
+                div.chart { (k) br; (c) }
+            }
+        }
+    };
+    Ok(html_page("compare", body, seq))
 }
 
 fn models(t: &Tracking) -> Result<Response, TrackingError> {
@@ -398,42 +392,40 @@ fn models(t: &Tracking) -> Result<Response, TrackingError> {
             v.deployments()
         })
         .unwrap_or_default();
-    let mut b = String::from("<h2>Models</h2>");
-    if s.models.is_empty() {
-        b.push_str("<p class=muted>no registered models yet</p>");
-    }
-    for m in s.models.values() {
-        let _ = write!(
-            b,
-            "<h3>{}</h3><p>{}</p><table class=versions><tr><th>version</th><th>stage</th><th>aliases</th><th>run</th><th>source</th><th>deployed</th></tr>",
-            esc(&m.name),
-            esc(&m.description)
-        );
-        for v in s.versions.values().filter(|v| v.name == m.name).rev() {
-            let dep: Vec<String> = deployments
-                .iter()
-                .filter(|d| d.model == m.name && d.version == v.version)
-                .map(|d| d.env.clone())
-                .collect();
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                v.version,
-                stage_name(v.stage),
-                esc(&s.aliases_of(&v.name, v.version).join(", ")),
-                v.run_id
-                    .as_ref()
-                    .map(|r| format!(
-                        r#"<a href="/runs/{}">{}</a>"#,
-                        enc(r),
-                        esc(&r[..r.len().min(8)])
-                    ))
-                    .unwrap_or_default(),
-                esc(&v.source),
-                esc(&dep.join(", "))
-            );
+    let body = html! {
+        h2 { "Models" }
+        @if s.models.is_empty() {
+            p.muted { "no registered models yet" }
         }
-        b.push_str("</table>");
-    }
-    Ok(html("models", &b, s.seq))
+        @for m in s.models.values() {
+            h3 { (m.name) }
+            p { (m.description) }
+            table.versions {
+                tr {
+                    th { "version" } th { "stage" } th { "aliases" } th { "run" } th { "source" }
+                    th { "deployed" }
+                }
+                @for v in s.versions.values().filter(|v| v.name == m.name).rev() {
+                    @let dep: Vec<&str> = deployments
+                        .iter()
+                        .filter(|d| d.model == m.name && d.version == v.version)
+                        .map(|d| d.env.as_str())
+                        .collect();
+                    tr {
+                        td { (v.version) }
+                        td { (stage_name(v.stage)) }
+                        td { (s.aliases_of(&v.name, v.version).join(", ")) }
+                        td {
+                            @if let Some(r) = &v.run_id {
+                                a href={ "/runs/" (enc(r)) } { (r[..r.len().min(8)]) }
+                            }
+                        }
+                        td { code { (v.source) } }
+                        td { (dep.join(", ")) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html_page("models", body, s.seq))
 }

@@ -2,21 +2,26 @@
 //! git, lineage and replay verdicts.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use axum::response::Response;
+use maud::{Markup, html};
 
 use crate::tracking::{Tracking, TrackingError, state::stage_name};
 
 use super::*;
 
-pub(super) fn kv_table(id: &str, m: &BTreeMap<String, String>) -> String {
-    let mut s = format!("<table id={id}><tr><th>key</th><th>value</th></tr>");
-    for (k, v) in m {
-        let _ = write!(s, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
+pub(super) fn kv_table(id: &str, m: &BTreeMap<String, String>) -> Markup {
+    html! {
+        table id=(id) {
+            tr { th { "key" } th { "value" } }
+            @for (k, v) in m { tr { td { (k) } td { (v) } } }
+        }
     }
-    s.push_str("</table>");
-    s
+}
+
+/// An artifact's path as a URL path: each segment percent-encoded, the slashes kept.
+fn enc_path(path: &str) -> String {
+    path.split('/').map(enc).collect::<Vec<_>>().join("/")
 }
 
 pub(super) fn run_page(
@@ -41,40 +46,16 @@ pub(super) fn run_page(
             .collect();
         (s.run_root(id), en, s.seq, models)
     };
-    let mut b = format!(
-        r#"<p><a href="/?exp={}">{}</a> / run</p><h2 id=run-name>{}</h2><p>id <code>{}</code> · <span class="{st}">{st}</span> · started {} {} · recipe {} · user {}</p>"#,
-        enc(&r.experiment_id),
-        esc(&exp_name),
-        esc(&r.name),
-        esc(&r.id),
-        fmt_ms(r.start_ms),
-        r.end_ms
-            .map(|e| format!(
-                "· ended {} ({:.1} s)",
-                fmt_ms(e),
-                (e - r.start_ms) as f64 / 1e3
-            ))
-            .unwrap_or_default(),
-        esc(&r.recipe),
-        esc(&r.user_id),
-        st = esc(&r.status)
-    );
-    if let Some(c) = r.tags.get("mlflow.source.git.commit") {
-        let _ = write!(b, "<p>git commit <code>{}</code></p>", esc(c));
-    }
     // Metrics: charts by step, one metric zoomed when asked.
     let keys = t.metric_keys(id)?;
-    b.push_str("<h3>Metrics</h3>");
-    if !metric.is_empty() {
+    let metrics = if !metric.is_empty() {
         let pts = t.metric_history(id, metric)?;
-        let _ = write!(
-            b,
-            r#"<p><a href="/runs/{}">all metrics</a></p><div id=zoom>{}</div>"#,
-            enc(id),
-            chart(&[(metric.to_string(), pts)], 900, 420)
-        );
+        html! {
+            p { a href={ "/runs/" (enc(id)) } { "all metrics" } }
+            div #zoom { (chart(&[(metric.to_string(), pts)], 900, 420)) }
+        }
     } else {
-        b.push_str("<div class=charts id=charts>");
+        let mut charts = Vec::new();
         for k in &keys {
             let pts = t.metric_history(id, k)?;
             let last = r
@@ -82,109 +63,118 @@ pub(super) fn run_page(
                 .get(k)
                 .map(|l| fmt_num(l.value))
                 .unwrap_or_default();
-            let _ = write!(
-                b,
-                r#"<div class=chart><a href="/runs/{}?metric={}">{}</a> = {last} ({} points)<br>{}</div>"#,
-                enc(id),
-                enc(k),
-                esc(k),
-                pts.len(),
-                chart(&[(k.clone(), pts)], 320, 180)
-            );
+            let n = pts.len();
+            charts.push((k, last, n, chart(&[(k.clone(), pts)], 320, 180)));
         }
-        b.push_str("</div>");
-    }
-    b.push_str("<h3>Parameters</h3>");
-    b.push_str(&kv_table("params", &r.params));
-    b.push_str("<h3>Tags</h3>");
-    b.push_str(&kv_table("tags", &r.tags));
-    // Inputs.
-    if !r.lab_inputs.is_empty() || !r.inputs.is_empty() {
-        b.push_str("<h3>Inputs</h3><table id=inputs><tr><th>role</th><th>name</th><th>hash / digest</th></tr>");
-        for (role, name, h) in &r.lab_inputs {
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                esc(role),
-                esc(name),
-                h.short()
-            );
+        html! {
+            div.charts #charts {
+                @for (k, last, n, c) in charts {
+                    div.chart {
+                        a href={ "/runs/" (enc(id)) "?metric=" (enc(k)) } { (k) }
+                        " = " (last) " (" (n) " points)" br;
+                        (c)
+                    }
+                }
+            }
         }
-        for i in &r.inputs {
-            let d = &i["dataset"];
-            let _ = write!(
-                b,
-                "<tr><td>mlflow dataset</td><td>{}</td><td><code>{}</code></td></tr>",
-                esc(d["name"].as_str().unwrap_or("")),
-                esc(d["digest"].as_str().unwrap_or(""))
-            );
-        }
-        b.push_str("</table>");
-    }
-    if !models.is_empty() {
-        let _ = write!(
-            b,
-            "<h3>Models</h3><p>{}</p>",
-            models.iter().map(|m| esc(m)).collect::<Vec<_>>().join(", ")
-        );
-    }
-    // Artifacts.
+    };
+    // Artifacts: a folder's listing, or one file (its download link and, for an image or a
+    // text up to 512 KiB, the file itself).
     let path = path.trim_matches('/');
     let full = if path.is_empty() {
         root.clone()
     } else {
         format!("{root}/{path}")
     };
-    let _ = write!(b, "<h3>Artifacts</h3><p>/{}</p>", esc(path));
     let entries = t.list_artifacts(&full)?;
     let is_file =
         entries.len() == 1 && !entries[0].1 && full.ends_with(&format!("/{}", entries[0].0));
-    if is_file {
-        let url = format!("/api/2.0/mlflow-artifacts/artifacts/{}", esc(&full));
-        let _ = write!(b, r#"<p><a href="{url}" download>download</a></p>"#);
+    let artifacts = if is_file {
+        let url = format!("/api/2.0/mlflow-artifacts/artifacts/{}", enc_path(&full));
         let ct = crate::serve::ui::api::content_type(&full);
-        if ct.starts_with("image/") {
-            let _ = write!(
-                b,
-                r#"<img id=artifact-view src="{url}" style="max-width:900px">"#
-            );
-        } else if entries[0].2.unwrap_or(0) <= 512 << 10 {
-            let data = t.get_artifact(&full)?;
-            match std::str::from_utf8(&data) {
-                Ok(text) => {
-                    let _ = write!(b, "<pre id=artifact-view>{}</pre>", esc(text));
+        let text = if !ct.starts_with("image/") && entries[0].2.unwrap_or(0) <= 512 << 10 {
+            Some(String::from_utf8(t.get_artifact(&full)?).ok())
+        } else {
+            None
+        };
+        html! {
+            p { a href=(url) download { "download" } }
+            @if ct.starts_with("image/") {
+                img #artifact-view src=(url) style="max-width:900px";
+            } @else {
+                @match text {
+                    Some(Some(text)) => pre #artifact-view { (text) },
+                    Some(None) => p.muted { "binary file" },
+                    None => {},
                 }
-                Err(_) => b.push_str("<p class=muted>binary file</p>"),
             }
         }
     } else {
-        b.push_str("<table id=artifacts><tr><th>name</th><th>size</th></tr>");
-        if !path.is_empty() {
-            let up = path.rsplit_once('/').map_or("", |(a, _)| a);
-            let _ = write!(
-                b,
-                r#"<tr><td><a href="/runs/{}?path={}">..</a></td><td></td></tr>"#,
-                enc(id),
-                enc(up)
-            );
+        let up = path.rsplit_once('/').map_or("", |(a, _)| a);
+        html! {
+            table #artifacts {
+                tr { th { "name" } th { "size" } }
+                @if !path.is_empty() {
+                    tr { td { a href={ "/runs/" (enc(id)) "?path=" (enc(up)) } { ".." } } td {} }
+                }
+                @for (n, dir, size) in &entries {
+                    @let rel = if path.is_empty() { n.clone() } else { format!("{path}/{n}") };
+                    tr {
+                        td {
+                            a href={ "/runs/" (enc(id)) "?path=" (enc(&rel)) } {
+                                (n) @if *dir { "/" }
+                            }
+                        }
+                        td { (size.map(crate::event::human_bytes).unwrap_or_default()) }
+                    }
+                }
+            }
         }
-        for (n, dir, size) in &entries {
-            let rel = if path.is_empty() {
-                n.clone()
-            } else {
-                format!("{path}/{n}")
-            };
-            let _ = write!(
-                b,
-                r#"<tr><td><a href="/runs/{}?path={}">{}{}</a></td><td>{}</td></tr>"#,
-                enc(id),
-                enc(&rel),
-                esc(n),
-                if *dir { "/" } else { "" },
-                size.map(crate::event::human_bytes).unwrap_or_default()
-            );
+    };
+    let body = html! {
+        p { a href={ "/?exp=" (enc(&r.experiment_id)) } { (exp_name) } " / run" }
+        h2 #run-name { (r.name) }
+        p {
+            "id " code { (r.id) } " · " span class=(r.status) { (r.status) }
+            " · started " (fmt_ms(r.start_ms))
+            @if let Some(e) = r.end_ms {
+                " · ended " (fmt_ms(e)) " (" (format!("{:.1}", (e - r.start_ms) as f64 / 1e3)) " s)"
+            }
+            " · recipe " (r.recipe) " · user " (r.user_id)
         }
-        b.push_str("</table>");
-    }
-    Ok(html(&r.name, &b, seq))
+        @if let Some(c) = r.tags.get("mlflow.source.git.commit") {
+            p { "git commit " code { (c) } }
+        }
+        h3 { "Metrics" }
+        (metrics)
+        h3 { "Parameters" }
+        (kv_table("params", &r.params))
+        h3 { "Tags" }
+        (kv_table("tags", &r.tags))
+        @if !r.lab_inputs.is_empty() || !r.inputs.is_empty() {
+            h3 { "Inputs" }
+            table #inputs {
+                tr { th { "role" } th { "name" } th { "hash / digest" } }
+                @for (role, name, h) in &r.lab_inputs {
+                    tr { td { (role) } td { (name) } td { code { (h.short()) } } }
+                }
+                @for i in &r.inputs {
+                    @let d = &i["dataset"];
+                    tr {
+                        td { "mlflow dataset" }
+                        td { (d["name"].as_str().unwrap_or("")) }
+                        td { code { (d["digest"].as_str().unwrap_or("")) } }
+                    }
+                }
+            }
+        }
+        @if !models.is_empty() {
+            h3 { "Models" }
+            p { (models.join(", ")) }
+        }
+        h3 { "Artifacts" }
+        p { "/" (path) }
+        (artifacts)
+    };
+    Ok(html_page(&r.name, body, seq))
 }
