@@ -6,6 +6,9 @@ use crate::event::MetricPoint;
 
 use super::*;
 
+/// One series as drawn: its colour, its label, its points in pixels.
+type Line<'a> = (&'static str, &'a str, Vec<(f64, f64)>);
+
 /// An SVG line chart of one or more series (label, points by step).
 pub fn chart(series: &[(String, Vec<MetricPoint>)], w: u32, h: u32) -> Markup {
     let pts: Vec<(f64, f64)> = series
@@ -38,7 +41,7 @@ pub fn chart(series: &[(String, Vec<MetricPoint>)], w: u32, h: u32) -> Markup {
     let sy = |y: f64| tp + (1.0 - (y - y0) / (y1 - y0)) * (hf - tp - bt);
     let (cw, ch) = (wf - l - r, hf - tp - bt);
     let ticks = [0.0, 0.5, 1.0].map(|frac| (y0 + (y1 - y0) * frac, x0 + (x1 - x0) * frac));
-    let lines: Vec<(&str, &str, Vec<(f64, f64)>)> = series
+    let lines: Vec<Line> = series
         .iter()
         .enumerate()
         .map(|(i, (label, p))| {
