@@ -12,6 +12,7 @@
 
 pub mod conns;
 mod handlers;
+mod input;
 pub mod metrics;
 pub mod models;
 pub mod recorder;

@@ -7,7 +7,8 @@
 //! these calls and `TrackingError` to MLflow's error JSON.
 //!
 //! Here: errors, limits and the `Tracking` handle (its picture, appends); the calls by
-//! subject in `experiments`, `runs`, `registry`, `artifacts` and `import`; the picture in
+//! subject in `experiments`, `runs`, `registry` (registered models, aliases), `versions`
+//! (model versions), `logged_models`, `artifacts` and `import`; the picture in
 //! `state`, search paging in `search`, MLflow's filter language in `filter`.
 
 mod artifacts;
@@ -19,6 +20,7 @@ mod registry;
 mod runs;
 pub mod search;
 pub mod state;
+mod versions;
 
 use std::sync::{Mutex, MutexGuard};
 
