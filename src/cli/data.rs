@@ -115,12 +115,23 @@ pub enum DataCmd {
     /// not empty and uses only the OCR alphabet — and one bad label, named with its line
     /// number, means nothing is imported. Unsplit lines go 80/10/10 to train/val/test by a
     /// hash of their name. Writes datasets/NAME and snapshots it as NAME, ready for
-    /// `lab train ocr-lora --dataset NAME` and `lab eval MODEL --dataset NAME`. Example:
+    /// `lab train ocr-lora --dataset NAME` and `lab eval MODEL --dataset NAME`.
+    ///
+    /// timetables: DIR/truth.jsonl has one {"image": "week.png", "entries": [{"day": "Monday",
+    /// "start": "09:00", "end": "10:00", "subject": …, "room": …, "teacher": …}]} per page
+    /// (PNG or JPEG; the file `lab eval-extract --images` scores against). Every entry is
+    /// checked (a day name, HH:MM times, a subject, the OCR alphabet). lab then finds the table
+    /// on each page with --ocr and --model, as `lab extract` does, and labels each text line
+    /// of a class cell with the truth text it reads as (lines no truth text clearly claims
+    /// are left out). Writes the pages with their truth and the labelled lines, ready for
+    /// `lab train doc-lora --dataset NAME` and `lab train ocr-lora --dataset NAME`. Examples:
     ///
     ///   lab data import lines scans/mylines --name mylines
+    ///   lab data import timetables my-timetables/ --name mine
     #[command(verbatim_doc_comment)]
     Import {
-        /// What the folder holds (lines: text-line images with their texts).
+        /// What the folder holds (lines: text-line images with their texts; timetables: pages
+        /// with their entries).
         kind: ImportKind,
         /// The folder with labels.jsonl and the images. (Not named `dir`: that is the global
         /// `-C DIR`, and clap would merge the two.)
@@ -129,6 +140,14 @@ pub enum DataCmd {
         /// The dataset name (default: the folder's name); written to datasets/NAME.
         #[arg(long)]
         name: Option<String>,
+        /// timetables: the OCR model that reads the lines (default: what production serves,
+        /// else ocr_student).
+        #[arg(long)]
+        ocr: Option<String>,
+        /// timetables: the document model that places the cells (default: what production
+        /// serves, else doc_base).
+        #[arg(long)]
+        model: Option<String>,
     },
 }
 
@@ -136,6 +155,7 @@ pub enum DataCmd {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ImportKind {
     Lines,
+    Timetables,
 }
 
 /// The look of synthesised timetables.

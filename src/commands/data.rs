@@ -109,6 +109,108 @@ pub fn import_lines(
     })
 }
 
+/// What `lab data import timetables` did.
+#[derive(Debug, Serialize)]
+pub struct TimetablesImportOut {
+    #[serde(flatten)]
+    pub imported: dataset::import::timetables::ImportedTimetables,
+    /// The models that found and read the lines.
+    pub models: String,
+    /// Text lines found in class cells, and how many of them a truth text claimed.
+    pub cell_lines: u64,
+    pub labelled: u64,
+    /// Pages that gave no lines, and why (their truth is imported all the same).
+    pub unread: Vec<(String, String)>,
+    pub snapshot: SnapshotOut,
+}
+
+impl TimetablesImportOut {
+    pub fn text(&self) -> String {
+        let per = |m: &std::collections::BTreeMap<dataset::synth::Split, u64>| {
+            m.iter()
+                .map(|(s, n)| format!("{} {n}", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let i = &self.imported;
+        let mut s = format!(
+            "imported {} timetables ({}) with {} entries into {}\n\
+             {} of {} text lines in their cells labelled from the truth by {}{}\n",
+            i.timetables.values().sum::<u64>(),
+            per(&i.timetables),
+            i.entries,
+            i.dir.display(),
+            self.labelled,
+            self.cell_lines,
+            self.models,
+            if i.lines.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per(&i.lines))
+            },
+        );
+        for (page, why) in &self.unread {
+            s.push_str(&format!("  no lines from {page}: {why}\n"));
+        }
+        s.push_str(&self.snapshot.text());
+        s
+    }
+}
+
+/// `lab data import timetables DIR`: the timetables of `src` with their truth into
+/// `datasets/NAME`, and the text lines lab finds on them (with the OCR and document models
+/// `ocr` / `doc`, as `lab extract` chooses them) labelled from that truth; then a snapshot.
+pub fn import_timetables(
+    lab: &Lab,
+    src: &Path,
+    name: Option<&str>,
+    ocr: Option<&str>,
+    doc: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<TimetablesImportOut> {
+    use dataset::import::timetables;
+    let name = name.map_or_else(|| default_name(src), str::to_string);
+    check_name(&name)?;
+    let dir = lab.project.datasets_dir().join(&name);
+    let pages = timetables::read_truth(src, &crate::ml::vocab::Vocab::latin())?;
+    let pair = crate::commands::extract::Pair::load(lab, ocr, doc)?;
+    let m = pair.models();
+    let (mut lines, mut unread) = (Vec::new(), Vec::new());
+    let (mut cell_lines, mut labelled) = (0u64, 0u64);
+    reporter.begin("reading pages", pages.len() as u64, false);
+    for p in &pages {
+        let read = std::fs::read(&p.src)
+            .map_err(|e| e.to_string())
+            .and_then(|b| image::load_from_memory(&b).map_err(|e| e.to_string()))
+            .and_then(|img| {
+                crate::ml::label::label_lines(&img, &m, &p.entries).map_err(|e| e.to_string())
+            });
+        match read {
+            Ok(l) => {
+                cell_lines += l.cell_lines as u64;
+                labelled += l.lines.len() as u64;
+                lines.push(l.lines.into_iter().map(|x| (x.image, x.text)).collect());
+            }
+            Err(why) => {
+                unread.push((p.name.clone(), why));
+                lines.push(Vec::new());
+            }
+        }
+        reporter.advance(1);
+    }
+    reporter.end();
+    let imported = timetables::import_timetables(src, &dir, &pages, &lines)?;
+    let snapshot = snapshot(lab, &dir, Some(&name), reporter)?;
+    Ok(TimetablesImportOut {
+        imported,
+        models: pair.label(),
+        cell_lines,
+        labelled,
+        unread,
+        snapshot,
+    })
+}
+
 /// The name a snapshot of `path` gets when none is given: the directory's own name.
 fn default_name(path: &Path) -> String {
     path.file_name()

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::CommandFactory;
 
 use super::{Answer, Ctx};
@@ -99,12 +99,35 @@ pub fn data(c: &Ctx, cmd: DataCmd) -> Result<Answer> {
             let out = commands::data::diff(&lab, &a, &b)?;
             Answer::one(c.json, &out, || out.text())
         }
-        DataCmd::Import { kind, folder, name } => {
-            let crate::cli::ImportKind::Lines = kind;
-            let out =
-                commands::data::import_lines(&lab, &c.path(folder), name.as_deref(), &c.bars)?;
-            Answer::one(c.json, &out, || out.text())
-        }
+        DataCmd::Import {
+            kind,
+            folder,
+            name,
+            ocr,
+            model,
+        } => match kind {
+            crate::cli::ImportKind::Lines => {
+                if ocr.is_some() || model.is_some() {
+                    bail!(
+                        "--ocr and --model are for `lab data import timetables`: lines are imported as labelled"
+                    );
+                }
+                let out =
+                    commands::data::import_lines(&lab, &c.path(folder), name.as_deref(), &c.bars)?;
+                Answer::one(c.json, &out, || out.text())
+            }
+            crate::cli::ImportKind::Timetables => {
+                let out = commands::data::import_timetables(
+                    &lab,
+                    &c.path(folder),
+                    name.as_deref(),
+                    ocr.as_deref(),
+                    model.as_deref(),
+                    &c.bars,
+                )?;
+                Answer::one(c.json, &out, || out.text())
+            }
+        },
         DataCmd::Checkout { snapshot, target } => {
             let out = commands::data::checkout(&lab, &snapshot, &c.path(target), &c.bars)?;
             Answer::one(c.json, &out, || {

@@ -107,8 +107,16 @@ pub enum ExtractError {
     Model(#[from] candle_core::Error),
 }
 
-/// Extracts the entries of one timetable image.
-pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError> {
+/// A page's table and the OCR's reading of it: the layout's grid, each cell's lines as text.
+pub(super) struct ReadPage {
+    pub table: layout::Table,
+    pub grid: TextGrid,
+    pub layout_ms: f64,
+    pub ocr_ms: f64,
+}
+
+/// Finds the table on `img` and reads every text line of it with the OCR model, in batches.
+pub(super) fn read_page(img: &DynamicImage, m: &Models) -> Result<ReadPage, ExtractError> {
     let t0 = Instant::now();
     let table = layout::find_table(img).map_err(|e| ExtractError::NoTimetable(e.to_string()))?;
     // Every line crop of the table, remembered by (cell index, line index).
@@ -147,16 +155,27 @@ pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError
             })
             .collect(),
     };
-    let read = read_grid(&grid, m.doc, m.tok)?;
+    Ok(ReadPage {
+        table,
+        grid,
+        layout_ms,
+        ocr_ms,
+    })
+}
+
+/// Extracts the entries of one timetable image.
+pub fn extract(img: &DynamicImage, m: &Models) -> Result<Extracted, ExtractError> {
+    let page = read_page(img, m)?;
+    let read = read_grid(&page.grid, m.doc, m.tok)?;
     Ok(Extracted {
         entries: read.entries,
         invalid: read.invalid,
-        rows: table.rows,
-        cols: table.cols,
+        rows: page.table.rows,
+        cols: page.table.cols,
         orientation: read.orientation,
-        skew_deg: table.angle_deg,
-        layout_ms,
-        ocr_ms,
+        skew_deg: page.table.angle_deg,
+        layout_ms: page.layout_ms,
+        ocr_ms: page.ocr_ms,
         doc_ms: read.doc_ms,
     })
 }
@@ -178,16 +197,16 @@ pub fn extract_text(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<Extracted
 }
 
 /// What the headers and the document model make of a grid's text.
-struct GridRead {
-    entries: Vec<Found>,
-    invalid: Vec<(usize, usize, String)>,
-    orientation: Orientation,
-    doc_ms: f64,
+pub(super) struct GridRead {
+    pub entries: Vec<Found>,
+    pub invalid: Vec<(usize, usize, String)>,
+    pub orientation: Orientation,
+    pub doc_ms: f64,
 }
 
 /// The axes from the headers, then one document-model answer per non-empty cell (or
 /// sub-cell), overruled by what the headers say for sure.
-fn read_grid(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<GridRead, ExtractError> {
+pub(super) fn read_grid(grid: &TextGrid, doc: &Llama, tok: &Tok) -> Result<GridRead, ExtractError> {
     let table = grid;
     let cell_text: Vec<&Vec<String>> = grid.cells.iter().map(|c| &c.lines).collect();
     let at = |r: usize, c: usize| table.cells.iter().position(|x| x.row == r && x.col == c);

@@ -30,6 +30,7 @@ pub mod features;
 pub mod fused;
 pub mod init;
 pub mod ink;
+pub mod label;
 pub mod layout;
 pub mod lines;
 pub mod losses;

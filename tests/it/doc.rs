@@ -328,6 +328,70 @@ fn images_without_a_timetable_fail_per_file_and_the_batch_goes_on() {
     );
     p.fails(&["eval-extract", "--images", "empty"])
         .stderr_has(&["truth.jsonl"]);
+
+    // The other-software fixtures (tests/fixtures/timetables: HTML tables rendered by
+    // Chromium, with their truth) imported as a dataset: every page with its truth, the lines
+    // lab found labelled from it (a barely trained OCR claims few or none), a snapshot; then
+    // the document model fine-tuned on it.
+    let fixtures = format!("{}/tests/fixtures/timetables", env!("CARGO_MANIFEST_DIR"));
+    let imp = p
+        .ok(&[
+            "--json",
+            "data",
+            "import",
+            "timetables",
+            &fixtures,
+            "--name",
+            "mine",
+        ])
+        .json();
+    assert_eq!(
+        imp["timetables"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        6,
+        "{imp}"
+    );
+    assert_eq!(imp["entries"], 33, "{imp}");
+    assert!(
+        imp["cell_lines"].as_u64().unwrap() > 0,
+        "the layout found no lines: {imp}"
+    );
+    assert!(imp["labelled"].as_u64().unwrap() <= imp["cell_lines"].as_u64().unwrap());
+    assert_eq!(imp["snapshot"]["name"], "mine", "{imp}");
+    let truth: serde_json::Value =
+        serde_json::from_slice(&fs::read(p.path("datasets/mine/images/tt_0000.json")).unwrap())
+            .unwrap();
+    assert_eq!(truth["source"], "ruled_dark_header.png", "{truth}");
+    assert_eq!(truth["entries"][0]["teacher"], "Dr. Young", "{truth}");
+    let lora = p
+        .ok(&[
+            "--json",
+            "train",
+            "doc-lora",
+            "--dataset",
+            "mine",
+            "--output",
+            "doc_mine",
+        ])
+        .json();
+    assert!(lora["run"].is_string(), "{lora}");
+    // A folder without truth.jsonl, a bad entry: named, nothing written.
+    p.fails(&["data", "import", "timetables", "empty"])
+        .stderr_has(&["truth.jsonl"]);
+    fs::create_dir_all(p.path("bad")).unwrap();
+    fs::copy(format!("{fixtures}/boxes_12h.png"), p.path("bad/a.png")).unwrap();
+    fs::write(
+        p.path("bad/truth.jsonl"),
+        r#"{"image": "a.png", "entries": [{"day": "Someday", "start": "9:00", "end": "", "subject": "X", "room": "", "teacher": ""}]}"#,
+    )
+    .unwrap();
+    p.fails(&["data", "import", "timetables", "bad"])
+        .stderr_has(&["truth.jsonl", "line 1, entry 1", "Someday"]);
+    assert!(!p.path("datasets/bad").exists());
     // Naming a file that is not there, or a directory without images: an error.
     p.fails(&["extract", "missing.png"])
         .stderr_has(&["missing.png"]);

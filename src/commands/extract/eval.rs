@@ -203,6 +203,10 @@ pub fn eval_extract(
 struct TruthLine {
     image: String,
     entries: Vec<Record>,
+    /// Where `lab data import timetables` puts the page; not used in scoring.
+    #[serde(default)]
+    #[allow(dead_code)]
+    split: Option<String>,
 }
 
 /// A file that gave no entries, and why.

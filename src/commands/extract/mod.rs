@@ -51,7 +51,7 @@ impl Pair {
         Ok(Pair { ocr, doc })
     }
 
-    fn models(&self) -> Models<'_> {
+    pub fn models(&self) -> Models<'_> {
         Models {
             ocr: &self.ocr.loaded.model,
             vocab: &self.ocr.loaded.vocab,

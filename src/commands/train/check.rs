@@ -190,6 +190,12 @@ pub fn check(c: &RecipeConfig) -> Result<(), String> {
         check_doc(d, t.batch_size)?;
     }
     if let Some(n) = &c.noise {
+        if !(0.0..=1.0).contains(&n.open_vocab) {
+            return Err(format!(
+                "noise.open_vocab must be in [0, 1], not {}",
+                n.open_vocab
+            ));
+        }
         if !(0.0..=0.5).contains(&n.rate) {
             return Err(format!("noise.rate must be in [0, 0.5], not {}", n.rate));
         }

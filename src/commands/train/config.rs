@@ -144,6 +144,15 @@ impl DocSection {
 pub struct NoiseSection {
     /// Largest character error rate; each example draws its rate from [0, rate).
     pub rate: f64,
+    /// Share of training cells whose subject, room and teacher are replaced by made-up ones
+    /// (words, codes and names from the training slice of lab's text lists), so the model
+    /// learns to copy what the OCR read instead of recalling the generator's lists.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub open_vocab: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

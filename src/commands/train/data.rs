@@ -210,3 +210,80 @@ impl Snapshot {
         Ok(Split { items, lines })
     }
 }
+
+/// Training cell `i` with, for a share `open_vocab` of cells (drawn from `seed`), its shown
+/// subject, room and teacher replaced by made-up ones (`dataset::synth::text::cell_values`);
+/// the day and times stay, so the cell still agrees with its headers.
+pub fn open_cell(
+    mut r: crate::ml::doc::record::Record,
+    open_vocab: f64,
+    seed: u64,
+    i: usize,
+) -> crate::ml::doc::record::Record {
+    use rand::{Rng, SeedableRng};
+    use sha2::Digest;
+    if open_vocab <= 0.0 {
+        return r;
+    }
+    let mut h = sha2::Sha256::new();
+    h.update(b"lab-open-vocab\0");
+    h.update(seed.to_le_bytes());
+    h.update((i as u64).to_le_bytes());
+    let d = h.finalize();
+    let mut rng = rand_chacha::ChaCha8Rng::from_seed(d.into());
+    if rng.random_bool(open_vocab) {
+        let [subject, room, teacher] = crate::dataset::synth::text::cell_values(&mut rng);
+        r.subject = subject;
+        if !r.room.is_empty() {
+            r.room = room;
+        }
+        if !r.teacher.is_empty() {
+            r.teacher = teacher;
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::doc::record::Record;
+
+    #[test]
+    fn open_cells_keep_day_time_and_shown_fields_and_are_seeded() {
+        let r = Record {
+            day: "Monday".into(),
+            start: "09:00".into(),
+            end: "09:45".into(),
+            subject: "Mathematics".into(),
+            room: "A101".into(),
+            teacher: String::new(),
+        };
+        assert_eq!(
+            open_cell(r.clone(), 0.0, 7, 3),
+            r,
+            "off: the cell as it was"
+        );
+        let all: Vec<Record> = (0..200).map(|i| open_cell(r.clone(), 0.8, 7, i)).collect();
+        let again: Vec<Record> = (0..200).map(|i| open_cell(r.clone(), 0.8, 7, i)).collect();
+        assert_eq!(all, again, "the same seed, the same cells");
+        let changed = all.iter().filter(|x| x.subject != r.subject).count();
+        assert!(
+            (130..=190).contains(&changed),
+            "{changed} of 200 changed at 0.8"
+        );
+        for x in &all {
+            assert_eq!(
+                (x.day.as_str(), x.start.as_str(), x.end.as_str()),
+                ("Monday", "09:00", "09:45")
+            );
+            assert!(
+                x.teacher.is_empty(),
+                "a field the cell does not show stays empty: {x:?}"
+            );
+            assert!(!x.subject.is_empty() && !x.room.is_empty());
+        }
+        let other: Vec<Record> = (0..200).map(|i| open_cell(r.clone(), 0.8, 8, i)).collect();
+        assert_ne!(all, other, "another seed, other cells");
+    }
+}

@@ -242,16 +242,24 @@ pub fn load_data(lab: &Lab, job: &Job, reporter: &dyn Reporter) -> Result<Data> 
 /// The cells of the train and val timetables as examples; the tokenizer of the parent
 /// (LoRA base, `--init-from` checkpoint) or one trained on the train split's text.
 fn load_doc_data(lab: &Lab, job: &Job) -> Result<DocData> {
-    let examples = |split: &str| -> Result<Vec<doc::train::Example>> {
+    let records = |split: &str| -> Result<Vec<doc::record::Record>> {
         Ok(job
             .snap
             .timetables(lab, split)?
-            .iter()
-            .flat_map(|t| t.entries.iter().map(doc::train::Example::of))
+            .into_iter()
+            .flat_map(|t| t.entries)
             .collect())
     };
-    let train = examples("train")?;
-    let val = examples("val")?;
+    let open_vocab = job.cfg.noise.as_ref().map_or(0.0, |n| n.open_vocab);
+    let train: Vec<doc::train::Example> = records("train")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| doc::train::Example::of(&super::data::open_cell(r, open_vocab, job.seed, i)))
+        .collect();
+    let val: Vec<doc::train::Example> = records("val")?
+        .iter()
+        .map(doc::train::Example::of)
+        .collect();
     if train.is_empty() {
         bail!(
             "snapshot {} has no entries in its train split",

@@ -474,6 +474,27 @@ pub fn line(rng: &mut ChaCha8Rng, heldout: bool) -> (Kind, String) {
     (kind, text)
 }
 
+/// Made-up values for a timetable cell's subject, room and teacher, from the training slice of
+/// the lists: one to three title-case words, a room or course code, a person's name. The
+/// document model trains on cells holding them (`[noise] open_vocab`), so that it copies what
+/// it reads instead of recalling the generator's own lists.
+pub fn cell_values(rng: &mut ChaCha8Rng) -> [String; 3] {
+    let l = lists();
+    let n = rng.random_range(1..4);
+    let subject = (0..n)
+        .map(|_| title(l.words.pick(rng, false)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let clean = |t: String| {
+        let t: String = t.chars().filter(|&c| in_alphabet(c)).collect();
+        match t.trim() {
+            "" => "Room 1".to_string(),
+            t => t.to_string(),
+        }
+    };
+    [clean(subject), clean(code(rng)), clean(name(rng, false))]
+}
+
 /// Whether `c` is in the default alphabet (space included).
 fn in_alphabet(c: char) -> bool {
     static SORTED: OnceLock<Vec<char>> = OnceLock::new();

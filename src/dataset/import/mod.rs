@@ -1,15 +1,18 @@
-//! Users' own line images as a dataset: `lab data import lines DIR` reads `DIR/labels.jsonl`
-//! (`{"image": "a.png", "text": "…"}` per line, the format `lab ocr --json` writes; an optional
-//! `"split"` of `train`, `val`, `test` or `test_heldout` keeps the user's own split) and writes
-//! a line dataset in the layout training and evaluation read: `lines/<split>/NNNNN.png|jpg`
-//! and `lines/<split>.jsonl`.
+//! Users' own labelled data as datasets, in the layouts training and evaluation read.
+//!
+//! Lines (`lab data import lines DIR`): `DIR/labels.jsonl` (`{"image": "a.png", "text": "…"}`
+//! per line, the format `lab ocr --json` writes; an optional `"split"` of `train`, `val`,
+//! `test` or `test_heldout` keeps the user's own split) becomes `lines/<split>/NNNNN.png|jpg`
+//! and `lines/<split>.jsonl`. Timetables (`lab data import timetables DIR`, in `timetables`):
+//! `DIR/truth.jsonl` as `lab eval-extract --images` reads it becomes `images/tt_NNNN.*` with
+//! their truth, plus the line crops lab found on them labelled from that truth.
 //!
 //! Everything is checked before anything is written: every bad label (malformed JSON, a
 //! missing or unreadable image, an image that is not a PNG or JPEG, empty text, a character
 //! outside the alphabet) is named with its line number, and one bad label means nothing is
-//! imported. Lines without a split are assigned by a hash of their image name (80 / 10 / 10),
-//! so the assignment does not change when lines are added; val and test each get at least
-//! one line when there are three or more. The output is written into a staging directory and
+//! imported. Items without a split are assigned by a hash of their image name (80 / 10 / 10),
+//! so the assignment does not change when items are added; val and test each get at least
+//! one when there are three or more. The output is written into a staging directory and
 //! renamed into place; an existing target is replaced only if an earlier import made it
 //! (`import.json` of ours).
 
@@ -43,15 +46,22 @@ struct Label {
     model: Option<serde_json::Value>,
 }
 
+pub mod timetables;
+
 /// `import.json`: what was imported, so a later import may replace it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ImportMeta {
     pub importer: String,
     pub source: String,
     pub lines: BTreeMap<Split, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timetables: BTreeMap<Split, u64>,
 }
 
 const IMPORTER: &str = "lab-import-lines/1";
+
+/// Every importer's `import.json` starts so; a folder one of them made may be replaced.
+const IMPORTER_FAMILY: &str = "lab-import-";
 
 /// Why an import was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +75,10 @@ pub enum ImportError {
         path: PathBuf,
         problems: Vec<String>,
     },
+    #[error(
+        "{0} has no truth.jsonl — put one {{\"image\": \"week.png\", \"entries\": [{{\"day\": \"Monday\", \"start\": \"09:00\", \"end\": \"10:00\", \"subject\": …, \"room\": …, \"teacher\": …}}]}} per timetable there"
+    )]
+    NoTruth(PathBuf),
     #[error(
         "{0} is not empty and was not made by `lab data import` — choose another --name, or move it away"
     )]
@@ -103,6 +117,21 @@ fn split_of(image: &str) -> Split {
     }
 }
 
+/// Small sets: val and test made non-empty when there are three items or more (the last
+/// train items move).
+fn fill_val_test<T>(items: &mut [T], split: impl Fn(&mut T) -> &mut Split) {
+    for want in [Split::Val, Split::Test] {
+        if items.len() >= 3 && !items.iter_mut().any(|g| *split(g) == want) {
+            if let Some(i) = (0..items.len())
+                .rev()
+                .find(|&i| *split(&mut items[i]) == Split::Train)
+            {
+                *split(&mut items[i]) = want;
+            }
+        }
+    }
+}
+
 /// A checked label: its source image, extension, text and split.
 struct Good {
     src: PathBuf,
@@ -125,42 +154,7 @@ fn check(dir: &Path, n: usize, row: &str, vocab: &Vocab) -> Result<Good, String>
             l.text, c as u32
         ));
     }
-    let rel = Path::new(&l.image);
-    if rel.is_absolute()
-        || rel
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err(format!(
-            "  line {n}: image {} must be a path inside {}",
-            l.image,
-            dir.display()
-        ));
-    }
-    let src = dir.join(rel);
-    let reader = image::ImageReader::open(&src)
-        .map_err(|e| format!("  line {n}: image {}: {e}", l.image))?
-        .with_guessed_format()
-        .map_err(|e| format!("  line {n}: image {}: {e}", l.image))?;
-    let ext = match reader.format() {
-        Some(image::ImageFormat::Png) => "png",
-        Some(image::ImageFormat::Jpeg) => "jpg",
-        _ => {
-            return Err(format!(
-                "  line {n}: image {} is not a PNG or JPEG",
-                l.image
-            ));
-        }
-    };
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| format!("  line {n}: image {} is unreadable: {e}", l.image))?;
-    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(format!(
-            "  line {n}: image {} is {w}×{h} pixels — not a line of text",
-            l.image
-        ));
-    }
+    let (src, ext) = check_image(dir, n, &l.image, MAX_PIXELS)?;
     Ok(Good {
         src,
         ext,
@@ -199,20 +193,26 @@ pub fn import_lines(src: &Path, dir: &Path, vocab: &Vocab) -> Result<Imported, I
             problems,
         });
     }
-    // Small sets: make val and test non-empty (the last unsplit train lines move).
-    for want in [Split::Val, Split::Test] {
-        if good.len() >= 3 && !good.iter().any(|g| g.split == want) {
-            if let Some(g) = good.iter_mut().rev().find(|g| g.split == Split::Train) {
-                g.split = want;
-            }
-        }
-    }
-    // Target: missing, empty, or an earlier import.
+    fill_val_test(&mut good, |g| &mut g.split);
+    let lines = install(dir, |staging| write(staging, src, &good))?;
+    Ok(Imported {
+        dir: dir.to_path_buf(),
+        lines,
+    })
+}
+
+/// Writes an import into `dir`: `write` fills a staging directory beside it, which then
+/// replaces `dir` — when `dir` is missing, empty, or an earlier import (`import.json` of ours);
+/// on any error the staging directory is removed and `dir` is as it was.
+fn install<T>(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> Result<T, ImportError>,
+) -> Result<T, ImportError> {
     if dir.exists() {
         let ours = fs::read(dir.join("import.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<ImportMeta>(&b).ok())
-            .is_some_and(|m| m.importer == IMPORTER);
+            .is_some_and(|m| m.importer.starts_with(IMPORTER_FAMILY));
         let empty = fs::read_dir(dir).map_err(io("read", dir))?.next().is_none();
         if !ours && !empty {
             return Err(ImportError::NotOurs(dir.to_path_buf()));
@@ -225,20 +225,65 @@ pub fn import_lines(src: &Path, dir: &Path, vocab: &Vocab) -> Result<Imported, I
         .map_or("import".into(), |n| n.to_string_lossy().into_owned());
     let staging = parent.join(format!(".{name}.import-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
-    let result = write(&staging, src, &good);
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(e);
-    }
-    let lines = result.unwrap_or_default();
+    let out = match write(&staging) {
+        Ok(out) => out,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(io("replace", dir))?;
     }
     fs::rename(&staging, dir).map_err(io("move into place", dir))?;
-    Ok(Imported {
-        dir: dir.to_path_buf(),
-        lines,
-    })
+    Ok(out)
+}
+
+/// Writes `import.json` into `staging`.
+fn write_meta(staging: &Path, meta: &ImportMeta) -> Result<(), ImportError> {
+    let p = staging.join("import.json");
+    let mut bytes = serde_json::to_vec_pretty(meta).expect("plain data serialises");
+    bytes.push(b'\n');
+    fs::write(&p, bytes).map_err(io("write", &p))
+}
+
+/// The image `rel` of row `n`, checked: a path inside `dir`, a PNG or JPEG of 1 to
+/// `max_pixels` pixels. Its path and the extension its copy gets.
+fn check_image(
+    dir: &Path,
+    n: usize,
+    rel: &str,
+    max_pixels: u64,
+) -> Result<(PathBuf, &'static str), String> {
+    let p = Path::new(rel);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "  line {n}: image {rel} must be a path inside {}",
+            dir.display()
+        ));
+    }
+    let src = dir.join(p);
+    let reader = image::ImageReader::open(&src)
+        .map_err(|e| format!("  line {n}: image {rel}: {e}"))?
+        .with_guessed_format()
+        .map_err(|e| format!("  line {n}: image {rel}: {e}"))?;
+    let ext = match reader.format() {
+        Some(image::ImageFormat::Png) => "png",
+        Some(image::ImageFormat::Jpeg) => "jpg",
+        _ => return Err(format!("  line {n}: image {rel} is not a PNG or JPEG")),
+    };
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| format!("  line {n}: image {rel} is unreadable: {e}"))?;
+    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > max_pixels {
+        return Err(format!(
+            "  line {n}: image {rel} is {w}×{h} pixels — at most {max_pixels} pixels"
+        ));
+    }
+    Ok((src, ext))
 }
 
 fn write(staging: &Path, src: &Path, good: &[Good]) -> Result<BTreeMap<Split, u64>, ImportError> {
@@ -260,15 +305,15 @@ fn write(staging: &Path, src: &Path, good: &[Good]) -> Result<BTreeMap<Split, u6
         let p = staging.join(format!("lines/{}.jsonl", split.as_str()));
         fs::write(&p, buf).map_err(io("write", &p))?;
     }
-    let meta = ImportMeta {
-        importer: IMPORTER.into(),
-        source: src.display().to_string(),
-        lines: counts.clone(),
-    };
-    let p = staging.join("import.json");
-    let mut bytes = serde_json::to_vec_pretty(&meta).expect("plain data serialises");
-    bytes.push(b'\n');
-    fs::write(&p, bytes).map_err(io("write", &p))?;
+    write_meta(
+        staging,
+        &ImportMeta {
+            importer: IMPORTER.into(),
+            source: src.display().to_string(),
+            lines: counts.clone(),
+            timetables: BTreeMap::new(),
+        },
+    )?;
     Ok(counts)
 }
 
