@@ -191,6 +191,56 @@ fn finds_the_grid_of_a_browser_table() {
     }
 }
 
+/// Lines per cell of a fixture drawn by Chromium (tests/fixtures/timetables), row by row.
+fn line_counts(png: &[u8]) -> (usize, usize, Vec<Vec<usize>>) {
+    let t = find_table(&image::load_from_memory(png).unwrap()).unwrap();
+    let mut rows = vec![vec![usize::MAX; t.cols]; t.rows];
+    for c in &t.cells {
+        rows[c.row][c.col] = c.lines.len();
+    }
+    (t.rows, t.cols, rows)
+}
+
+/// Light rules between dark cells (white 2-px gaps, white text): the grid of the negative, the
+/// text read from it.
+#[test]
+fn finds_a_grid_of_light_rules_between_dark_cells() {
+    let (rows, cols, n) = line_counts(include_bytes!(
+        "../../../tests/fixtures/timetables/french_start_times.png"
+    ));
+    assert_eq!((rows, cols), (5, 6));
+    assert_eq!(
+        n[0],
+        [1, 1, 1, 1, 1, 1],
+        "the header: Time and five days: {n:?}"
+    );
+    assert_eq!(n[1], [1, 0, 3, 0, 0, 3]);
+    assert_eq!(n[4], [1, 0, 0, 3, 0, 0]);
+}
+
+/// Rows ruled, columns set apart by white space only; days as rows and a header row with no
+/// rule above it (zebra stripes), or days as columns between horizontal rules.
+#[test]
+fn finds_columns_from_white_space_when_only_rows_are_ruled() {
+    let (rows, cols, n) = line_counts(include_bytes!(
+        "../../../tests/fixtures/timetables/zebra_days_as_rows.png"
+    ));
+    assert_eq!((rows, cols), (6, 5));
+    assert_eq!(
+        n[0],
+        [0, 1, 1, 1, 1],
+        "the header: an empty corner and four times"
+    );
+    assert_eq!(n[1], [1, 3, 0, 3, 0], "Mon");
+    assert_eq!(n[5], [1, 0, 3, 0, 0], "Fri");
+    let (rows, cols, n) = line_counts(include_bytes!(
+        "../../../tests/fixtures/timetables/german_hrules.png"
+    ));
+    assert_eq!((rows, cols), (4, 6));
+    assert_eq!(n[0], [1, 1, 1, 1, 1, 1]);
+    assert_eq!(n[3], [1, 0, 0, 3, 0, 0]);
+}
+
 fn no_timetable(img: DynamicImage) -> String {
     match find_table(&img) {
         Err(LayoutError::NoTimetable(m)) => m,
