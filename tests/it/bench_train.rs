@@ -150,7 +150,20 @@ fn doc_bench_reports_each_epoch_of_the_shipped_shape() {
     );
     assert!(out.ok(), "{out}");
     let v = out.json();
-    assert_eq!(v["hidden_size"], 64, "configs/doc_base.toml's shape: {v}");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/doc_base.toml"
+    ))
+    .unwrap();
+    let hidden: u64 = shipped
+        .lines()
+        .find_map(|l| l.strip_prefix("hidden_size = "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("configs/doc_base.toml has hidden_size");
+    assert_eq!(
+        v["hidden_size"], hidden,
+        "configs/doc_base.toml's shape: {v}"
+    );
     let epochs = v["epochs"].as_array().unwrap();
     assert_eq!(epochs.len(), 2, "{v}");
     for e in epochs {
