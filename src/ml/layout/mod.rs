@@ -15,6 +15,10 @@
 //!    (a ridge filter that ignores shaded fills and lighting gradients), with the lines of
 //!    a 2-px or double rule merged. The outermost rules are the frame; the cells lie between
 //!    consecutive rules.
+//!    Failing a grid of 2 × 3 cells there, [`grid`] also tries the negative (light rules
+//!    between dark cells) and, for a table whose rows are ruled but whose columns are set
+//!    apart only by white space, rules drawn into the gaps; the grid with most cells wins.
+//!    Cells on dark fill are negated, so their light text is ink like any other.
 //! 3. [`lines`]: in each cell's interior (inset past its rules), ink against the cell's own
 //!    background, specks removed, text lines from the row projection and each line's
 //!    horizontal extent from the column projection; the crop around a line is placed from
@@ -26,6 +30,7 @@
 //! deskewed image, so their text is level.
 
 mod deskew;
+mod grid;
 mod lines;
 mod rules;
 mod spans;
@@ -142,158 +147,6 @@ pub fn probe(img: &DynamicImage) -> Probe {
     }
 }
 
-/// The table's rules on `level`: the grid's horizontal and vertical rules (rules broken by
-/// merged cells taken back), or why there is no grid of at least 2 × 2 cells.
-fn grid(level: &GrayImage, sigma: f32) -> Result<(Vec<Rule>, Vec<Rule>), LayoutError> {
-    let hc = rules::candidates(level, Axis::Horizontal);
-    let vc = rules::candidates(level, Axis::Vertical);
-    let solid = |axis: Axis, c: &[Rule]| -> Vec<Rule> {
-        c.iter()
-            .copied()
-            .filter(|r| rules::solid_share(level, axis, r, sigma) >= rules::SOLID)
-            .collect()
-    };
-    let (hr, vr) = rules::frame(solid(Axis::Horizontal, &hc), solid(Axis::Vertical, &vc));
-    // Rules broken by merged cells; each axis's cell sides depend on the other's rules, so
-    // twice round.
-    let (mut hr, mut vr) = (hr, vr);
-    for _ in 0..2 {
-        hr = spans::readmit(level, Axis::Horizontal, sigma, &hc, &hr, &vr);
-        vr = spans::readmit(level, Axis::Vertical, sigma, &vc, &vr, &hr);
-    }
-    if hr.len() < 2 || vr.len() < 2 {
-        return Err(LayoutError::NoTimetable(format!(
-            "no ruled grid: found {} horizontal and {} vertical rules",
-            hr.len(),
-            vr.len()
-        )));
-    }
-    let (rows, cols) = (hr.len() - 1, vr.len() - 1);
-    if rows < 2 {
-        return Err(LayoutError::NoTimetable(format!(
-            "the grid has only 1 row ({cols} columns): a timetable needs a header row and at \
-             least one time slot"
-        )));
-    }
-    if cols < 2 {
-        return Err(LayoutError::NoTimetable(format!(
-            "the grid has only 1 column ({rows} rows): a timetable needs a time column and at \
-             least one day"
-        )));
-    }
-    Ok((hr, vr))
-}
-
-/// Pixels of white space that set two columns apart (a word space is a third of this at
-/// common sizes).
-const COLUMN_GAP: usize = 14;
-
-/// A copy of `level` with vertical rules drawn where a table whose rows are ruled (three
-/// horizontal rules or more) but whose columns are not has white space down its whole
-/// height: at its left and right ends and in the middle of every gap of [`COLUMN_GAP`] pixels
-/// or more between the text of its rows. `None` when there is no such table.
-fn gap_columns(level: &GrayImage, sigma: f32) -> Option<GrayImage> {
-    let hr = rules::find(level, Axis::Horizontal, sigma);
-    let longest = hr.iter().map(|r| r.to - r.from).max()?;
-    let hr: Vec<Rule> = hr
-        .into_iter()
-        .filter(|r| (r.to - r.from) * 10 >= longest * 8)
-        .collect();
-    if hr.len() < 3 {
-        return None;
-    }
-    let (x0, x1) = (
-        hr.iter().map(|r| r.from).min()?,
-        hr.iter().map(|r| r.to).max()?.min(level.width()),
-    );
-    let (y0, y1) = (hr[0].end, hr[hr.len() - 1].start);
-    // Ink: well darker than the paper (the lighter shaded rows stay paper).
-    let paper = {
-        let mut v: Vec<u8> = (y0..y1)
-            .step_by(3)
-            .flat_map(|y| (x0..x1).step_by(3).map(move |x| (x, y)))
-            .map(|(x, y)| level.get_pixel(x, y).0[0])
-            .collect();
-        v.sort_unstable();
-        *v.get(v.len() * 3 / 4)?
-    };
-    let thr = paper.saturating_sub((4.0 * sigma).max(60.0) as u8);
-    // The rows between the rules (the rules themselves are ink all along).
-    let rows: Vec<u32> = (y0..y1)
-        .filter(|&y| !hr.iter().any(|r| y + 2 >= r.start && y <= r.end + 2))
-        .collect();
-    let inked: Vec<bool> = (x0..x1)
-        .map(|x| rows.iter().any(|&y| level.get_pixel(x, y).0[0] < thr))
-        .collect();
-    let first = inked.iter().position(|&i| i)?;
-    let last = inked.iter().rposition(|&i| i)?;
-    let mut cuts = vec![x0 + first.saturating_sub(COLUMN_GAP / 2) as u32];
-    let mut run = 0;
-    for (i, &ink) in inked.iter().enumerate().take(last + 1).skip(first) {
-        if ink {
-            if run >= COLUMN_GAP {
-                cuts.push(x0 + (i - run / 2) as u32);
-            }
-            run = 0;
-        } else {
-            run += 1;
-        }
-    }
-    cuts.push((x0 + (last + COLUMN_GAP / 2) as u32).min(level.width() - 2));
-    if cuts.len() < 3 {
-        return None;
-    }
-    // A header row above the first rule (or a last row below the last) with no rule of its
-    // own: its text, within a typical row's height of the rule, gets one.
-    let row_h = {
-        let mut gaps: Vec<u32> = hr.windows(2).map(|w| w[1].start - w[0].end).collect();
-        gaps.sort_unstable();
-        gaps[gaps.len() / 2]
-    };
-    let ink_row = |y: u32| (x0..x1).any(|x| level.get_pixel(x, y).0[0] < thr);
-    let top_rule = hr[0].start;
-    let top = (top_rule.saturating_sub(row_h)..top_rule.saturating_sub(3)).find(|&y| ink_row(y));
-    let bottom_rule = hr[hr.len() - 1].end;
-    let bottom = ((bottom_rule + 3).min(level.height())..(bottom_rule + row_h).min(level.height()))
-        .rev()
-        .find(|&y| ink_row(y));
-    let y_top = top.map_or(top_rule, |y| y.saturating_sub(8));
-    let y_bottom = bottom.map_or(bottom_rule, |y| (y + 8).min(level.height() - 2));
-    let mut painted = level.clone();
-    for y in [top.map(|_| y_top), bottom.map(|_| y_bottom)]
-        .into_iter()
-        .flatten()
-    {
-        for x in x0..x1 {
-            for dy in 0..2 {
-                painted.put_pixel(x, (y + dy).min(level.height() - 1), image::Luma([0]));
-            }
-        }
-    }
-    for &x in &cuts {
-        for y in y_top..y_bottom.max(y_top + 1) {
-            for dx in 0..2 {
-                painted.put_pixel((x + dx).min(level.width() - 1), y, image::Luma([0]));
-            }
-        }
-    }
-    Some(painted)
-}
-
-/// Whether most of the grid's area (between its outer rules) is darker than mid-grey.
-fn mostly_dark(g: &GrayImage, hr: &[Rule], vr: &[Rule]) -> bool {
-    let (x0, x1) = (vr[0].end, vr[vr.len() - 1].start.min(g.width()));
-    let (y0, y1) = (hr[0].end, hr[hr.len() - 1].start.min(g.height()));
-    let (mut dark, mut n) = (0u64, 0u64);
-    for y in (y0..y1).step_by(2) {
-        for x in (x0..x1).step_by(2) {
-            n += 1;
-            dark += u64::from(g.get_pixel(x, y).0[0] < 128);
-        }
-    }
-    n > 0 && dark * 2 > n
-}
-
 /// The smallest image worth looking at.
 const MIN_SIDE: u32 = 32;
 
@@ -321,32 +174,43 @@ pub fn find_table(img: &DynamicImage) -> Result<Table, LayoutError> {
     // found as dark lines of the negative.
     // Failing those, rows ruled but columns only set apart by white space: the gaps drawn
     // in as rules (on a copy) and the grid found again.
-    let other;
-    let (hr, vr, ruled) = match grid(&level, sigma) {
-        Ok((hr, vr)) => (hr, vr, &level),
-        Err(e) => {
-            let mut n = level.clone();
-            image::imageops::invert(&mut n);
-            let found = match grid(&n, sigma) {
-                Ok(g) => Ok((g, n)),
-                Err(_) => gap_columns(&level, sigma)
-                    .ok_or(e)
-                    .and_then(|p| grid(&p, sigma).map(|g| (g, p))),
-            };
-            let ((hr, vr), image) = found?;
-            other = image;
-            (hr, vr, &other)
+    // Of the grids found (a grid of fewer than 2 × 3 cells, or none, on the page as it is is
+    // checked against the others), the one with the most cells.
+    let first = grid::grid(&level, sigma);
+    let small = first
+        .as_ref()
+        .map_or(true, |(hr, vr)| (hr.len() - 1) * (vr.len() - 1) < 6);
+    let mut found: Vec<(grid::Grid, Option<GrayImage>)> = Vec::new();
+    let mut why = None;
+    match first {
+        Ok(g) => found.push((g, None)),
+        Err(e) => why = Some(e),
+    }
+    if small {
+        let mut n = level.clone();
+        image::imageops::invert(&mut n);
+        if let Ok(g) = grid::grid(&n, sigma) {
+            found.push((g, Some(n)));
         }
+        if let Some(p) = grid::gap_columns(&level, sigma) {
+            if let Ok(g) = grid::grid(&p, sigma) {
+                found.push((g, Some(p)));
+            }
+        }
+    }
+    let Some(((hr, vr), other)) = found
+        .into_iter()
+        .rev()
+        .max_by_key(|((hr, vr), _)| (hr.len() - 1) * (vr.len() - 1))
+    else {
+        return Err(why.unwrap_or_else(|| LayoutError::NoTimetable("no ruled grid".into())));
     };
+    let ruled = other.as_ref().unwrap_or(&level);
     let (rows, cols) = (hr.len() - 1, vr.len() - 1);
     let merged = spans::cells(ruled, sigma, &hr, &vr);
-    // Light rules between dark cells: light text too (read from the negative, where it is
-    // dark on light like the training crops) when most cells are dark.
-    let text = if std::ptr::eq(ruled, &level) || !mostly_dark(&level, &hr, &vr) {
-        &level
-    } else {
-        ruled
-    };
+    // Light text on dark cells (a dark header, light rules between dark cells): those cells
+    // negated, so every line is dark on light like the training crops.
+    let text = &grid::cells_dark_on_light(&level, &merged, &hr, &vr);
     // Every cell's interior, cut into its stacked sub-cells (body cells only).
     let mut interiors: Vec<[u32; 4]> = Vec::new();
     let mut owner: Vec<(usize, usize)> = Vec::new();

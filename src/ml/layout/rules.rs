@@ -9,7 +9,8 @@
 //! its runs of "on" blocks (gaps of up to two blocks bridged, runs of five blocks or more
 //! counted) cover at least 65% of what the best row covers: text strokes make short runs,
 //! a rule spans the table. Adjacent rule rows form one rule; rules closer than a few pixels
-//! (2-px rules, double borders) merge. Vertical rules are the same on the transpose.
+//! (2-px rules, double borders) merge, and so do the two edges of boxes drawn with a blank gap
+//! of up to 12 px between them ([`gutters`]). Vertical rules are the same on the transpose.
 
 use image::GrayImage;
 
@@ -40,7 +41,7 @@ pub struct Rule {
 }
 
 /// Share of a rule's pixels that must be dark (text tops and baselines have gaps).
-pub const SOLID: f32 = 0.85;
+pub const SOLID: f32 = 0.8;
 
 /// The rules along `axis`, top to bottom (left to right); `sigma` is the pixel noise.
 /// (`find_table` takes the candidates apart itself, to take back rules broken by merged cells;
@@ -294,4 +295,64 @@ pub fn frame(mut hr: Vec<Rule>, mut vr: Vec<Rule>) -> (Vec<Rule>, Vec<Rule>) {
         (hr, vr) = (nh, nv);
     }
     (hr, vr)
+}
+
+/// Most pixels between two rules that are one gutter (the edges of two boxes drawn with a gap
+/// between them) rather than a row or column of the table.
+const GUTTER: u32 = 12;
+
+/// Consecutive rules at most [`GUTTER`] pixels apart with nothing drawn between them (every
+/// pixel within a few grey levels of the others) as one rule: cells drawn as separate boxes
+/// give two edges per gap, and the gap is no row or column.
+pub fn gutters(g: &GrayImage, axis: Axis, rules: Vec<Rule>) -> Vec<Rule> {
+    let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
+    for r in rules {
+        if let Some(p) = out.last_mut() {
+            if r.start > p.end + 2
+                && r.start <= p.end + GUTTER
+                && blank(
+                    g,
+                    axis,
+                    p.end + 1,
+                    r.start - 1,
+                    r.from.max(p.from),
+                    r.to.min(p.to),
+                )
+            {
+                p.end = r.end;
+                p.from = p.from.min(r.from);
+                p.to = p.to.max(r.to);
+                continue;
+            }
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// Whether lines `a..b` across `axis` (positions `from..to` along) hold nothing: at three in
+/// four positions along (rounded box corners reach in), the pixels across within 12 grey levels
+/// of the gap's own colour there.
+fn blank(g: &GrayImage, axis: Axis, a: u32, b: u32, from: u32, to: u32) -> bool {
+    let (w, h) = (g.width(), g.height());
+    let (mut busy, mut n) = (0u32, 0u32);
+    for p in from..to {
+        let (mut lo, mut hi) = (u8::MAX, 0u8);
+        for c in a..b {
+            let (x, y) = match axis {
+                Axis::Horizontal => (p, c),
+                Axis::Vertical => (c, p),
+            };
+            if x < w && y < h {
+                let v = g.get_pixel(x, y).0[0];
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        if lo <= hi {
+            n += 1;
+            busy += u32::from(hi - lo > 12);
+        }
+    }
+    n > 0 && busy * 4 <= n
 }

@@ -22,6 +22,12 @@ const ABSENT: f32 = 0.25;
 const PRESENT: f32 = 0.5;
 
 /// The cell sides of rule `r` between consecutive perpendicular rules `perp`.
+/// A rule 6 px or more across: a gap between two boxes (`rules::gutters`) or a double border,
+/// present on every side it runs along whatever the solidity check says (a gap is light).
+fn wide(r: &Rule) -> bool {
+    r.end - r.start >= 6
+}
+
 fn sides(r: &Rule, perp: &[Rule]) -> Vec<Rule> {
     perp.windows(2)
         .map(|w| Rule {
@@ -100,14 +106,14 @@ pub fn cells(g: &GrayImage, sigma: f32, hr: &[Rule], vr: &[Rule]) -> Vec<Span> {
     // Inner horizontal rules: between row r-1 and r, in each body column.
     for (r, rule) in hr.iter().enumerate().take(rows).skip(2) {
         for (c, side) in sides(rule, vr).iter().enumerate().skip(1) {
-            if rules::solid_share(g, Axis::Horizontal, side, sigma) < PRESENT {
+            if !wide(side) && rules::solid_share(g, Axis::Horizontal, side, sigma) < PRESENT {
                 join((r - 1) * cols + c, r * cols + c);
             }
         }
     }
     for (c, rule) in vr.iter().enumerate().take(cols).skip(2) {
         for (r, side) in sides(rule, hr).iter().enumerate().skip(1) {
-            if rules::solid_share(g, Axis::Vertical, side, sigma) < PRESENT {
+            if !wide(side) && rules::solid_share(g, Axis::Vertical, side, sigma) < PRESENT {
                 join(r * cols + c - 1, r * cols + c);
             }
         }

@@ -288,3 +288,21 @@ fn refuses_pages_without_a_timetable() {
     let m = no_timetable(DynamicImage::ImageLuma8(strip));
     assert!(m.contains("only 1 row"), "{m}");
 }
+
+/// A header on dark fill with white text, its rule touching the fill; cells drawn as separate
+/// boxes with gaps between them (two edges per gap, one rule).
+#[test]
+fn finds_dark_headers_and_boxes_with_gaps() {
+    let (rows, cols, n) = line_counts(include_bytes!(
+        "../../../tests/fixtures/timetables/ruled_dark_header.png"
+    ));
+    assert_eq!((rows, cols), (5, 6));
+    assert_eq!(n[0], [1, 1, 1, 1, 1, 1], "the header's white text: {n:?}");
+    assert_eq!(n[1], [1, 3, 3, 0, 0, 0], "{n:?}");
+    let (rows, cols, n) = line_counts(include_bytes!(
+        "../../../tests/fixtures/timetables/boxes_12h.png"
+    ));
+    assert_eq!((rows, cols), (5, 6));
+    assert_eq!(n[0], [1, 1, 1, 1, 1, 1], "{n:?}");
+    assert_eq!(n[2], [1, 3, 0, 0, 0, 0], "{n:?}");
+}
