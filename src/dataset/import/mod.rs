@@ -117,6 +117,25 @@ fn split_of(image: &str) -> Split {
     }
 }
 
+/// The checked items of a labels file, when it had no problem (else every problem, naming
+/// `path`; `empty` when it had neither), with val and test made non-empty.
+fn all_or_nothing<T>(
+    mut items: Vec<T>,
+    mut problems: Vec<String>,
+    path: PathBuf,
+    empty: &str,
+    split: impl Fn(&mut T) -> &mut Split,
+) -> Result<Vec<T>, ImportError> {
+    if items.is_empty() && problems.is_empty() {
+        problems.push(format!("  {empty}"));
+    }
+    if !problems.is_empty() {
+        return Err(ImportError::BadLabels { path, problems });
+    }
+    fill_val_test(&mut items, split);
+    Ok(items)
+}
+
 /// Small sets: val and test made non-empty when there are three items or more (the last
 /// train items move).
 fn fill_val_test<T>(items: &mut [T], split: impl Fn(&mut T) -> &mut Split) {
@@ -184,16 +203,9 @@ pub fn import_lines(src: &Path, dir: &Path, vocab: &Vocab) -> Result<Imported, I
             Err(p) => problems.push(p),
         }
     }
-    if good.is_empty() && problems.is_empty() {
-        problems.push("  the file has no labels".into());
-    }
-    if !problems.is_empty() {
-        return Err(ImportError::BadLabels {
-            path: labels_path,
-            problems,
-        });
-    }
-    fill_val_test(&mut good, |g| &mut g.split);
+    let good = all_or_nothing(good, problems, labels_path, "the file has no labels", |g| {
+        &mut g.split
+    })?;
     let lines = install(dir, |staging| write(staging, src, &good))?;
     Ok(Imported {
         dir: dir.to_path_buf(),

@@ -21,7 +21,7 @@ use image::GrayImage;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ImportError, ImportMeta, check_image, fill_val_test, install, io, split_of, write_meta,
+    ImportError, ImportMeta, all_or_nothing, check_image, install, io, split_of, write_meta,
 };
 use crate::dataset::synth::Split;
 use crate::ml::doc::record::Record;
@@ -168,17 +168,13 @@ pub fn read_truth(src: &Path, vocab: &Vocab) -> Result<Vec<Page>, ImportError> {
             Err(p) => problems.push(p),
         }
     }
-    if pages.is_empty() && problems.is_empty() {
-        problems.push("  the file lists no timetables".into());
-    }
-    if !problems.is_empty() {
-        return Err(ImportError::BadLabels {
-            path: truth_path,
-            problems,
-        });
-    }
-    fill_val_test(&mut pages, |p| &mut p.split);
-    Ok(pages)
+    all_or_nothing(
+        pages,
+        problems,
+        truth_path,
+        "the file lists no timetables",
+        |p| &mut p.split,
+    )
 }
 
 /// One page's truth as written (`images/tt_NNNN.json`): what training reads, and the name it
