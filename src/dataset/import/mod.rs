@@ -298,8 +298,28 @@ fn check_image(
     Ok((src, ext))
 }
 
+/// The rows of `lines/<split>.jsonl`, gathered per split and written at the end.
+#[derive(Default)]
+struct LineRows(BTreeMap<Split, String>);
+
+impl LineRows {
+    fn add(&mut self, split: Split, row: serde_json::Value) {
+        let buf = self.0.entry(split).or_default();
+        buf.push_str(&row.to_string());
+        buf.push('\n');
+    }
+
+    fn write(&self, staging: &Path) -> Result<(), ImportError> {
+        for (split, buf) in &self.0 {
+            let p = staging.join(format!("lines/{}.jsonl", split.as_str()));
+            fs::write(&p, buf).map_err(io("write", &p))?;
+        }
+        Ok(())
+    }
+}
+
 fn write(staging: &Path, src: &Path, good: &[Good]) -> Result<BTreeMap<Split, u64>, ImportError> {
-    let mut jsonl: BTreeMap<Split, String> = BTreeMap::new();
+    let mut jsonl = LineRows::default();
     let mut counts: BTreeMap<Split, u64> = BTreeMap::new();
     for g in good {
         let n = counts.entry(g.split).or_default();
@@ -308,15 +328,12 @@ fn write(staging: &Path, src: &Path, good: &[Good]) -> Result<BTreeMap<Split, u6
         let to = staging.join(&rel);
         fs::create_dir_all(to.parent().expect("has a parent")).map_err(io("create", &to))?;
         fs::copy(&g.src, &to).map_err(io("copy", &g.src))?;
-        let row = serde_json::json!({"image": rel, "text": g.text, "field": "user"});
-        let buf = jsonl.entry(g.split).or_default();
-        buf.push_str(&row.to_string());
-        buf.push('\n');
+        jsonl.add(
+            g.split,
+            serde_json::json!({"image": rel, "text": g.text, "field": "user"}),
+        );
     }
-    for (split, buf) in &jsonl {
-        let p = staging.join(format!("lines/{}.jsonl", split.as_str()));
-        fs::write(&p, buf).map_err(io("write", &p))?;
-    }
+    jsonl.write(staging)?;
     write_meta(
         staging,
         &ImportMeta {

@@ -21,7 +21,8 @@ use image::GrayImage;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ImportError, ImportMeta, all_or_nothing, check_image, install, io, split_of, write_meta,
+    ImportError, ImportMeta, LineRows, all_or_nothing, check_image, install, io, split_of,
+    write_meta,
 };
 use crate::dataset::synth::Split;
 use crate::ml::doc::record::Record;
@@ -212,7 +213,7 @@ pub fn import_timetables(
             entries: 0,
             lines: BTreeMap::new(),
         };
-        let mut jsonl: BTreeMap<Split, String> = BTreeMap::new();
+        let mut jsonl = LineRows::default();
         let images = staging.join("images");
         fs::create_dir_all(&images).map_err(io("create", &images))?;
         for (i, (p, crops)) in pages.iter().zip(lines).enumerate() {
@@ -243,17 +244,14 @@ pub fn import_timetables(
                     path: to.clone(),
                     source: std::io::Error::other(e),
                 })?;
-                let row = serde_json::json!({"image": rel, "text": text, "timetable": id, "field": "user"});
-                let buf = jsonl.entry(p.split).or_default();
-                buf.push_str(&row.to_string());
-                buf.push('\n');
+                jsonl.add(
+                    p.split,
+                    serde_json::json!({"image": rel, "text": text, "timetable": id, "field": "user"}),
+                );
                 *out.lines.entry(p.split).or_default() += 1;
             }
         }
-        for (split, buf) in &jsonl {
-            let p = staging.join(format!("lines/{}.jsonl", split.as_str()));
-            fs::write(&p, buf).map_err(io("write", &p))?;
-        }
+        jsonl.write(staging)?;
         write_meta(
             staging,
             &ImportMeta {
